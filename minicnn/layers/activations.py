@@ -1,0 +1,50 @@
+"""Element-wise activations and the reshape that joins conv and dense layers.
+
+ReLU        y = max(x, 0)                  dx = dy · [x > 0]
+LeakyReLU   y = x if x > 0 else α·x        dx = dy · (1 if x > 0 else α)
+Flatten     (N, C, H, W) → (N, C·H·W)      dx = dy reshaped back
+Shapes are unchanged by the activations. ReLU runs on the Numba kernels relu_forward/relu_backward.
+"""
+import numpy as np
+
+from .. import kernels
+from .base import Layer
+
+
+class ReLU(Layer):
+    def forward(self, x, training=False):
+        x = np.ascontiguousarray(x)
+        self._y = np.empty_like(x)
+        kernels.relu_forward(x.reshape(-1), self._y.reshape(-1))
+        return self._y
+
+    def backward(self, dy):
+        dy = np.ascontiguousarray(dy)
+        dx = np.empty_like(dy)
+        kernels.relu_backward(dy.reshape(-1), self._y.reshape(-1), dx.reshape(-1))
+        return dx
+
+
+class LeakyReLU(Layer):
+    def __init__(self, alpha=0.01):
+        super().__init__()
+        self.alpha = alpha
+
+    def config(self):
+        return dict(alpha=self.alpha)
+
+    def forward(self, x, training=False):
+        self._slope = np.where(x > 0, x.dtype.type(1), x.dtype.type(self.alpha))
+        return x * self._slope
+
+    def backward(self, dy):
+        return dy * self._slope
+
+
+class Flatten(Layer):
+    def forward(self, x, training=False):
+        self._x_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy):
+        return dy.reshape(self._x_shape)

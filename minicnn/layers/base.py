@@ -1,0 +1,55 @@
+"""The contract every layer keeps.
+
+A layer maps a batch ``x`` to ``y = forward(x)`` and, given dL/dy, returns
+dL/dx from ``backward(dy)`` while storing dL/dθ in ``grads``.  ``backward``
+uses what the most recent ``forward`` cached, so call them in pairs.
+
+* ``params``  : dict name -> array, the trainable tensors (updated in place).
+* ``grads``   : dict with the same keys and shapes, filled by ``backward``.
+* ``buffers`` : dict of non-trainable state that is saved with the model
+  (BatchNorm's running statistics).
+"""
+import numpy as np
+
+DEFAULT_DTYPE = np.float32
+
+
+class Layer:
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self.buffers = {}
+
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def config(self):
+        """Constructor arguments, as JSON-friendly values, to rebuild the layer."""
+        return {}
+
+    def astype(self, dtype):
+        for store in (self.params, self.grads, self.buffers):
+            for name, value in store.items():
+                store[name] = value.astype(dtype)
+        return self
+
+    def _add_param(self, name, value):
+        self.params[name] = value
+        self.grads[name] = np.zeros_like(value)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def as_rng(rng):
+    """Accept a Generator, a seed or None (fresh entropy)."""
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def he_normal(rng, shape, fan_in, dtype=DEFAULT_DTYPE):
+    """He et al. (2015) initialisation, suited to ReLU networks: N(0, 2 / fan_in)."""
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)

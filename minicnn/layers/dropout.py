@@ -1,0 +1,32 @@
+"""Inverted dropout.
+
+Training:  m ~ Bernoulli(1 − p) element-wise,  y = x · m / (1 − p),  dx = dy · m / (1 − p).
+Inference: y = x (the 1/(1 − p) scaling at training time keeps expectations equal,
+so nothing needs rescaling at test time).  Shapes are unchanged.
+"""
+import numpy as np
+
+from .base import Layer, as_rng
+
+
+class Dropout(Layer):
+    def __init__(self, p=0.5, rng=None):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout p must be in [0, 1), got {p}")
+        self.p = p
+        self.rng = as_rng(rng)
+
+    def config(self):
+        return dict(p=self.p)
+
+    def forward(self, x, training=False):
+        if not training or self.p == 0.0:
+            self._scale = None
+            return x
+        keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
+        self._scale = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
+        return x * self._scale
+
+    def backward(self, dy):
+        return dy if self._scale is None else dy * self._scale

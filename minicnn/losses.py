@@ -1,0 +1,48 @@
+"""Softmax cross-entropy, the loss for K-way classification.
+
+Shapes: logits z (N, K), integer labels y (N,).
+
+    p = softmax(z),  computed stably as exp(z − max z) / Σ exp(z − max z)
+    target distribution q: one-hot(y) mixed with the uniform distribution when
+        label smoothing ε > 0:   q = (1 − ε)·onehot(y) + ε/K
+    per-example loss  ℓ_n = −Σ_k q[n,k] · log p[n,k]
+    batch loss        L = Σ_n w[y_n]·ℓ_n / Σ_n w[y_n]   (w = class weights, all 1 by default,
+                      which makes L the plain mean)
+    gradient          dL/dz[n] = w[y_n] · (p[n] − q[n]) / Σ_n w[y_n]
+"""
+import numpy as np
+
+
+def log_softmax(z):
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class SoftmaxCrossEntropy:
+    def __init__(self, label_smoothing=0.0, class_weights=None):
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = label_smoothing
+        self.class_weights = None if class_weights is None else np.asarray(class_weights, dtype=np.float64)
+
+    def forward(self, logits, labels):
+        labels = np.asarray(labels)
+        N, K = logits.shape
+        if labels.shape != (N,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= K:
+            raise ValueError(f"labels must be {N} integers in [0, {K}), got shape {labels.shape}")
+        log_p = log_softmax(logits)
+        q = np.full((N, K), self.label_smoothing / K, dtype=logits.dtype)
+        q[np.arange(N), labels] += 1.0 - self.label_smoothing
+        w = np.ones(N) if self.class_weights is None else self.class_weights[labels]
+        w = (w / w.sum()).astype(logits.dtype)
+        self._cache = (np.exp(log_p), q, w)
+        return float(-(w[:, None] * q * log_p).sum())
+
+    def backward(self):
+        p, q, w = self._cache
+        return w[:, None] * (p - q)

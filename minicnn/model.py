@@ -1,0 +1,155 @@
+"""Sequential models and the .npz model file.
+
+A model file is one NumPy ``.npz`` archive holding only plain arrays, so it is
+read with ``allow_pickle=False`` and can never run code:
+
+* ``__format__``  : the string ``"minicnn-1"``;
+* ``__arch__``    : JSON list of ``{"type": LayerName, "config": {...}}``;
+* ``__meta__``    : JSON object of free-form metadata (class names, normalisation, …);
+* ``{i}.{name}``  : every parameter and buffer of layer i.
+"""
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .layers import LAYER_TYPES
+
+FORMAT = "minicnn-1"
+
+
+class ModelFileError(ValueError):
+    """A file that is not a readable minicnn model."""
+
+
+class Sequential:
+    def __init__(self, layers, metadata=None):
+        self.layers = list(layers)
+        self.metadata = dict(metadata or {})
+
+    def forward(self, x, training=False):
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    __call__ = forward
+
+    def backward(self, dy):
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def parameters(self):
+        """(value, grad) pairs in a fixed order; optimizers update the values in place."""
+        return [(layer.params[k], layer.grads[k]) for layer in self.layers for k in layer.params]
+
+    def astype(self, dtype):
+        for layer in self.layers:
+            layer.astype(dtype)
+        return self
+
+    @property
+    def dtype(self):
+        for layer in self.layers:
+            for value in layer.params.values():
+                return value.dtype
+        return np.dtype(np.float32)
+
+    def num_parameters(self):
+        return sum(value.size for value, _ in self.parameters())
+
+    def summary(self, input_shape):
+        """Table of each layer's output shape and parameter count for inputs of ``input_shape`` (no batch)."""
+        x = np.zeros((1,) + tuple(input_shape), dtype=self.dtype)
+        lines = [f"{'layer':<34}{'output shape':<22}{'params':>10}", "-" * 66]
+        for layer in self.layers:
+            x = layer.forward(x)
+            count = sum(v.size for v in layer.params.values())
+            lines.append(f"{repr(layer):<34}{str(tuple(x.shape[1:])):<22}{count:>10,}")
+        lines += ["-" * 66, f"{'total':<56}{self.num_parameters():>10,}"]
+        return "\n".join(lines)
+
+    def architecture(self):
+        return [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers]
+
+    def state_arrays(self):
+        """Every parameter and buffer, keyed '{layer index}.{name}'."""
+        return {f"{i}.{name}": value
+                for i, layer in enumerate(self.layers)
+                for store in (layer.params, layer.buffers)
+                for name, value in store.items()}
+
+    def load_state_arrays(self, arrays):
+        for i, layer in enumerate(self.layers):
+            for store in (layer.params, layer.buffers):
+                for name, value in store.items():
+                    key = f"{i}.{name}"
+                    if key not in arrays:
+                        raise ModelFileError(f"missing array {key!r}")
+                    if arrays[key].shape != value.shape:
+                        raise ModelFileError(f"array {key!r} has shape {arrays[key].shape}, expected {value.shape}")
+                    value[...] = arrays[key]
+
+    def save(self, path, metadata=None):
+        """Write the model atomically (temp file, then rename) so a crash never leaves half a file."""
+        meta = dict(self.metadata, **(metadata or {}))
+        arrays = dict(self.state_arrays(),
+                      __format__=np.array(FORMAT),
+                      __arch__=np.array(json.dumps(self.architecture())),
+                      __meta__=np.array(json.dumps(meta)))
+        atomic_savez(path, arrays)
+
+
+def atomic_savez(path, arrays):
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_npz(path):
+    """Every array of an .npz file, read without pickle; ModelFileError for anything else."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except ValueError as e:            # object arrays need pickle: refuse them
+        raise ModelFileError(f"{path}: contains object arrays, refused ({e})") from None
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise ModelFileError(f"{path}: not a readable .npz file (truncated or foreign?): {e}") from None
+
+
+def load(path):
+    """Read a model written by ``Sequential.save``; raises ModelFileError on any bad file."""
+    arrays = read_npz(path)
+    if "__format__" not in arrays or str(arrays["__format__"]) != FORMAT:
+        raise ModelFileError(f"{path}: not a minicnn model file (no '{FORMAT}' marker)")
+    try:
+        arch = json.loads(str(arrays["__arch__"]))
+        metadata = json.loads(str(arrays["__meta__"]))
+        layers = []
+        for spec in arch:
+            if spec["type"] not in LAYER_TYPES:
+                raise ModelFileError(f"{path}: unknown layer type {spec['type']!r}")
+            layers.append(LAYER_TYPES[spec["type"]](**spec["config"]))
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: malformed architecture: {e}") from None
+    model = Sequential(layers, metadata)
+    try:
+        model.load_state_arrays(arrays)
+    except ModelFileError as e:
+        raise ModelFileError(f"{path}: {e}") from None
+    return model

@@ -1,0 +1,143 @@
+"""Optimizers and learning-rate schedules, with PyTorch's update rules.
+
+Each optimizer takes ``model.parameters()`` — a list of (value, grad) pairs — and
+updates the values in place.  With weight decay λ the gradient becomes g = ∇ + λ·θ.
+
+SGD (momentum μ, learning rate η):
+    b ← μ·b + g            (b = g on the first step)
+    plain:     θ ← θ − η·b
+    Nesterov:  θ ← θ − η·(g + μ·b)
+Adam (β₁, β₂, ε), step t:
+    m ← β₁·m + (1 − β₁)·g          v ← β₂·v + (1 − β₂)·g²
+    θ ← θ − η · (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)
+
+Schedules change ``optimizer.lr`` once per epoch (``step()``; ReduceOnPlateau takes the metric).
+"""
+import math
+
+import numpy as np
+
+
+class Optimizer:
+    def __init__(self, params, lr):
+        self.params = list(params)
+        self.lr = lr
+        self.state = [{} for _ in self.params]
+
+    def zero_grad(self):
+        for _, grad in self.params:
+            grad[...] = 0
+
+    def _grad(self, value, grad):
+        if self.weight_decay:
+            return grad + value.dtype.type(self.weight_decay) * value
+        return grad
+
+    def state_dict(self):
+        """Plain arrays and numbers only, so it can go into an .npz checkpoint."""
+        arrays = {f"{i}.{k}": v for i, s in enumerate(self.state) for k, v in s.items()}
+        return {"lr": self.lr, "arrays": arrays}
+
+    def load_state_dict(self, state):
+        self.lr = float(state["lr"])
+        self.state = [{} for _ in self.params]
+        for key, value in state["arrays"].items():
+            i, name = key.split(".", 1)
+            self.state[int(i)][name] = np.array(value)
+
+
+class SGD(Optimizer):
+    def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(params, lr)
+        if nesterov and momentum <= 0:
+            raise ValueError("Nesterov momentum requires momentum > 0")
+        self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
+
+    def step(self):
+        for (value, grad), state in zip(self.params, self.state):
+            g = self._grad(value, grad)
+            if self.momentum:
+                if "momentum" not in state:
+                    state["momentum"] = g.copy()
+                else:
+                    buf = state["momentum"]
+                    buf *= value.dtype.type(self.momentum)
+                    buf += g
+                g = g + value.dtype.type(self.momentum) * state["momentum"] if self.nesterov else state["momentum"]
+            value -= value.dtype.type(self.lr) * g
+
+
+class Adam(Optimizer):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr)
+        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+
+    def step(self):
+        b1, b2 = self.betas
+        for (value, grad), state in zip(self.params, self.state):
+            g = self._grad(value, grad)
+            if "m" not in state:
+                state["m"], state["v"], state["t"] = np.zeros_like(value), np.zeros_like(value), np.zeros(())
+            m, v = state["m"], state["v"]
+            state["t"] += 1
+            t = float(state["t"])
+            m *= value.dtype.type(b1)
+            m += value.dtype.type(1 - b1) * g
+            v *= value.dtype.type(b2)
+            v += value.dtype.type(1 - b2) * g * g
+            denom = np.sqrt(v / value.dtype.type(1 - b2 ** t)) + value.dtype.type(self.eps)
+            value -= value.dtype.type(self.lr / (1 - b1 ** t)) * m / denom
+
+
+class StepLR:
+    """lr = base_lr · gamma^(epoch // step_size)."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
+        self.base_lr, self.epoch = optimizer.lr, 0
+
+    def step(self, metric=None):
+        self.epoch += 1
+        self.optimizer.lr = self.base_lr * self.gamma ** (self.epoch // self.step_size)
+
+    def state_dict(self):
+        return {"base_lr": self.base_lr, "epoch": self.epoch}
+
+    def load_state_dict(self, state):
+        self.base_lr, self.epoch = float(state["base_lr"]), int(state["epoch"])
+
+
+class CosineLR(StepLR):
+    """lr = min_lr + (base_lr − min_lr) · (1 + cos(π · epoch / total_epochs)) / 2."""
+
+    def __init__(self, optimizer, total_epochs, min_lr=0.0):
+        self.optimizer, self.total_epochs, self.min_lr = optimizer, total_epochs, min_lr
+        self.base_lr, self.epoch = optimizer.lr, 0
+
+    def step(self, metric=None):
+        self.epoch += 1
+        progress = min(self.epoch, self.total_epochs) / self.total_epochs
+        self.optimizer.lr = self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * progress)) / 2
+
+
+class ReduceOnPlateau:
+    """Multiply lr by ``factor`` when the metric (higher is better) has not improved for ``patience`` epochs."""
+
+    def __init__(self, optimizer, factor=0.5, patience=3, min_lr=1e-6):
+        self.optimizer, self.factor, self.patience, self.min_lr = optimizer, factor, patience, min_lr
+        self.best, self.bad_epochs = -math.inf, 0
+
+    def step(self, metric):
+        if metric > self.best:
+            self.best, self.bad_epochs = metric, 0
+            return
+        self.bad_epochs += 1
+        if self.bad_epochs > self.patience:
+            self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
+            self.bad_epochs = 0
+
+    def state_dict(self):
+        return {"best": self.best, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state):
+        self.best, self.bad_epochs = float(state["best"]), int(state["bad_epochs"])

@@ -1,0 +1,89 @@
+"""Plain-NumPy twins of the Numba kernels in ``minicnn.kernels``.
+
+Same names, same arguments, same results: these are the readable version of the
+math, and the tests compare every kernel against its twin.  They are slow
+(Python loops over the k*k window offsets) but contain no tricks.
+"""
+import numpy as np
+
+
+def _out_size(size, k, stride, pad):
+    return (size + 2 * pad - k) // stride + 1
+
+
+def im2col(x, kh, kw, stride, pad, cols):
+    N, C, H, W = x.shape
+    Ho, Wo = _out_size(H, kh, stride, pad), _out_size(W, kw, stride, pad)
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    # patches[n, c, i, j, oh, ow] = xp[n, c, oh*stride + i, ow*stride + j]
+    patches = np.empty((N, C, kh, kw, Ho, Wo), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            patches[:, :, i, j] = xp[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride]
+    cols[...] = patches.reshape(N, C * kh * kw, Ho * Wo)
+
+
+def col2im(dcols, kh, kw, stride, pad, dx):
+    N, C, H, W = dx.shape
+    Ho, Wo = _out_size(H, kh, stride, pad), _out_size(W, kw, stride, pad)
+    patches = dcols.reshape(N, C, kh, kw, Ho, Wo)
+    dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=dx.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride] += patches[:, :, i, j]
+    dx[...] = dxp[:, :, pad:pad + H, pad:pad + W]
+
+
+def add_channel_bias(y, bias):
+    y += bias.reshape(1, -1, 1)
+
+
+def relu_forward(x, y):
+    y[...] = np.maximum(x, 0)
+
+
+def relu_backward(dy, y, dx):
+    dx[...] = np.where(y > 0, dy, 0)
+
+
+def _windows(x, k, stride, Ho, Wo):
+    """(N, C, Ho, Wo, k*k) view-copy of every pooling window."""
+    N, C = x.shape[:2]
+    win = np.empty((N, C, Ho, Wo, k * k), dtype=x.dtype)
+    for i in range(k):
+        for j in range(k):
+            win[..., i * k + j] = x[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride]
+    return win
+
+
+def maxpool_forward(x, k, stride, y, argmax):
+    N, C, H, W = x.shape
+    Ho, Wo = y.shape[2:]
+    win = _windows(x, k, stride, Ho, Wo)
+    best = win.argmax(axis=-1)              # first maximum wins, as in the kernel
+    y[...] = np.take_along_axis(win, best[..., None], axis=-1)[..., 0]
+    oh = np.arange(Ho).reshape(1, 1, Ho, 1)
+    ow = np.arange(Wo).reshape(1, 1, 1, Wo)
+    argmax[...] = (oh * stride + best // k) * W + ow * stride + best % k
+
+
+def maxpool_backward(dy, argmax, dx):
+    N, C, H, W = dx.shape
+    flat = np.zeros((N * C, H * W), dtype=dx.dtype)
+    rows = np.repeat(np.arange(N * C), dy.shape[2] * dy.shape[3])
+    np.add.at(flat, (rows, argmax.reshape(-1)), dy.reshape(-1))
+    dx[...] = flat.reshape(N, C, H, W)
+
+
+def avgpool_forward(x, k, stride, y):
+    Ho, Wo = y.shape[2:]
+    y[...] = _windows(x, k, stride, Ho, Wo).mean(axis=-1)
+
+
+def avgpool_backward(dy, k, stride, dx):
+    Ho, Wo = dy.shape[2:]
+    dx[...] = 0
+    g = dy / (k * k)
+    for i in range(k):
+        for j in range(k):
+            dx[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride] += g

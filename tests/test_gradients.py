@@ -1,0 +1,120 @@
+"""Every layer's backward against central differences, in float64, on many shapes."""
+import numpy as np
+import pytest
+
+from minicnn import Sequential, gradcheck
+from minicnn import layers as L
+from minicnn.losses import SoftmaxCrossEntropy
+
+TOL = 1e-6
+
+
+def assert_gradients_ok(errors):
+    bad = {k: v for k, v in errors.items() if not v < TOL}
+    assert not bad, f"relative errors above {TOL}: {bad}"
+
+
+def tie_free(rng, shape):
+    """Distinct values spaced well beyond the finite-difference step, so max-pool has no ties."""
+    return (rng.permutation(int(np.prod(shape))).reshape(shape) * 0.01 + 0.3).astype(np.float64)
+
+
+CONV_CASES = [  # (N, C, H, W, F, kernel, stride, pad)
+    (1, 1, 5, 5, 2, 3, 1, 0),
+    (2, 3, 7, 6, 4, 3, 1, 1),
+    (2, 2, 9, 7, 3, 3, 2, 1),
+    (1, 2, 6, 8, 2, 5, 1, 2),
+    (3, 2, 7, 7, 3, 5, 2, 2),
+    (2, 3, 5, 4, 2, 1, 1, 0),
+    (2, 2, 6, 5, 3, 1, 2, 1),
+    (1, 1, 11, 9, 2, 3, 2, 0),
+]
+
+
+@pytest.mark.parametrize("N,C,H,W,F,k,s,p", CONV_CASES)
+def test_conv2d(N, C, H, W, F, k, s, p):
+    rng = np.random.default_rng(1)
+    layer = L.Conv2D(C, F, k, stride=s, padding=p, rng=rng)
+    layer.params["bias"][...] = rng.standard_normal(F)
+    assert_gradients_ok(gradcheck.check_layer(layer, rng.standard_normal((N, C, H, W))))
+
+
+@pytest.mark.parametrize("shape,k,s", [((1, 1, 4, 4), 2, None), ((2, 3, 7, 6), 2, None),
+                                       ((2, 2, 7, 7), 3, 2), ((1, 2, 9, 5), 3, 1), ((3, 1, 5, 8), 2, 1)])
+@pytest.mark.parametrize("cls", [L.MaxPool2D, L.AvgPool2D])
+def test_pooling(cls, shape, k, s):
+    rng = np.random.default_rng(2)
+    assert_gradients_ok(gradcheck.check_layer(cls(k, s), tie_free(rng, shape)))
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 4, 4), (2, 2, 5, 3)])
+def test_global_avg_pool(shape):
+    assert_gradients_ok(gradcheck.check_layer(L.GlobalAvgPool2D(), np.random.default_rng(3).standard_normal(shape)))
+
+
+@pytest.mark.parametrize("N,D,M", [(1, 3, 2), (4, 5, 7), (3, 10, 1)])
+def test_dense(N, D, M):
+    rng = np.random.default_rng(4)
+    assert_gradients_ok(gradcheck.check_layer(L.Dense(D, M, rng=rng), rng.standard_normal((N, D))))
+
+
+@pytest.mark.parametrize("layer", [L.ReLU(), L.LeakyReLU(0.1), L.Flatten()], ids=repr)
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 1, 3, 3)])
+def test_elementwise(layer, shape):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape)
+    x[np.abs(x) < 1e-3] = 0.5            # keep away from the ReLU kink
+    assert_gradients_ok(gradcheck.check_layer(layer, x))
+
+
+@pytest.mark.parametrize("shape", [(4, 6), (2, 3, 4, 5)])
+def test_dropout_fixed_mask(shape):
+    layer = L.Dropout(0.4, rng=7)
+    assert_gradients_ok(gradcheck.check_layer(layer, np.random.default_rng(6).standard_normal(shape), training=True))
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("cls,shape", [(L.BatchNorm2D, (2, 3, 4, 5)), (L.BatchNorm2D, (1, 2, 3, 3)),
+                                       (L.BatchNorm1D, (5, 4)), (L.BatchNorm1D, (3, 2))])
+def test_batchnorm(cls, shape, training):
+    rng = np.random.default_rng(8)
+    layer = cls(shape[1])
+    layer.params["gamma"][...] = rng.uniform(0.5, 1.5, shape[1])
+    layer.params["beta"][...] = rng.standard_normal(shape[1])
+    layer.buffers["running_mean"][...] = rng.standard_normal(shape[1])
+    layer.buffers["running_var"][...] = rng.uniform(0.5, 2, shape[1])
+    assert_gradients_ok(gradcheck.check_layer(layer, rng.standard_normal(shape) * 2 + 1, training=training))
+
+
+@pytest.mark.parametrize("smoothing,weights", [(0.0, None), (0.1, None), (0.2, [1, 2, 0.5, 3])])
+def test_softmax_cross_entropy(smoothing, weights):
+    rng = np.random.default_rng(9)
+    logits, labels = rng.standard_normal((5, 4)) * 3, np.array([0, 3, 1, 1, 2])
+    loss = SoftmaxCrossEntropy(smoothing, weights)
+    loss.forward(logits, labels)
+    analytic = loss.backward()
+    numeric = gradcheck.numerical_gradient(lambda: loss.forward(logits, labels), logits)
+    assert gradcheck.relative_error(analytic, numeric) < TOL
+
+
+def test_whole_network():
+    """conv → BN → ReLU → pool → dropout (fixed mask) → dense → softmax-CE, input and every parameter."""
+    rng = np.random.default_rng(10)
+    model = Sequential([L.Conv2D(2, 3, 3, padding=1, rng=rng), L.BatchNorm2D(3), L.ReLU(), L.MaxPool2D(2),
+                        L.Dropout(0.3, rng=11), L.Flatten(), L.Dense(3 * 3 * 3, 4, rng=rng)])
+    x = rng.standard_normal((3, 2, 7, 6))
+    errors = gradcheck.check_model(model, x, np.array([0, 3, 2]), SoftmaxCrossEntropy(0.1), training=True)
+    assert set(errors) == {"input", "0.weight", "0.bias", "1.gamma", "1.beta", "6.weight", "6.bias"}
+    assert_gradients_ok(errors)
+
+
+def test_gradcheck_catches_a_wrong_backward():
+    """The checker itself must fail loudly on a subtly wrong gradient."""
+    class BrokenDense(L.Dense):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.grads["weight"] *= 1.01      # a 1 % error in dW
+            return dx
+    rng = np.random.default_rng(12)
+    errors = gradcheck.check_layer(BrokenDense(4, 3, rng=rng), rng.standard_normal((2, 4)))
+    assert errors["input"] < TOL and errors["weight"] > 1e-3

@@ -1,0 +1,78 @@
+"""Every Numba kernel against its plain-NumPy twin in minicnn.reference (float32, 1e-5 relative)."""
+import numpy as np
+import pytest
+
+from minicnn import kernels, reference
+
+
+def close(a, b):
+    scale = max(np.abs(b).max(initial=0), 1e-30)
+    return np.abs(a - b).max(initial=0) / scale <= 1e-5
+
+
+def run_both(name, *args, outputs):
+    """Call kernel and twin on identical inputs; return their filled output arrays."""
+    results = []
+    for module in (kernels, reference):
+        outs = [np.full_like(o, 7) for o in outputs]   # non-zero start: kernels must overwrite
+        getattr(module, name)(*args, *outs)
+        results.append(outs)
+    return results
+
+
+CONV_SHAPES = [(2, 3, 7, 6, 3, 1, 1), (1, 1, 9, 9, 5, 2, 2), (3, 2, 8, 5, 1, 1, 0), (2, 4, 6, 7, 3, 2, 0),
+               (1, 2, 5, 5, 3, 3, 1), (4, 1, 12, 11, 3, 1, 2)]
+
+
+@pytest.mark.parametrize("N,C,H,W,k,s,p", CONV_SHAPES)
+def test_im2col_and_col2im(N, C, H, W, k, s, p):
+    rng = np.random.default_rng(0)
+    Ho, Wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    cols = np.empty((N, C * k * k, Ho * Wo), np.float32)
+    (fast,), (ref,) = run_both("im2col", x, k, k, s, p, outputs=[cols])
+    assert close(fast, ref)
+    dcols = rng.standard_normal(cols.shape).astype(np.float32)
+    (fast,), (ref,) = run_both("col2im", dcols, k, k, s, p, outputs=[x])
+    assert fast.dtype == np.float32 and close(fast, ref)
+
+
+@pytest.mark.parametrize("shape,k,s", [((2, 3, 8, 8), 2, 2), ((1, 2, 7, 9), 3, 2), ((3, 1, 6, 5), 2, 1)])
+def test_pooling_kernels(shape, k, s):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype(np.float32)
+    N, C, H, W = shape
+    y = np.empty((N, C, (H - k) // s + 1, (W - k) // s + 1), np.float32)
+    (fy, fa), (ry, ra) = run_both("maxpool_forward", x, k, s, outputs=[y, np.empty(y.shape, np.int32)])
+    assert close(fy, ry) and np.array_equal(fa, ra)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    (fast,), (ref,) = run_both("maxpool_backward", dy, fa, outputs=[x])
+    assert close(fast, ref)
+    (fast,), (ref,) = run_both("avgpool_forward", x, k, s, outputs=[y])
+    assert close(fast, ref)
+    (fast,), (ref,) = run_both("avgpool_backward", dy, k, s, outputs=[x])
+    assert close(fast, ref)
+
+
+def test_elementwise_kernels():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(1000).astype(np.float32)
+    (fy,), (ry,) = run_both("relu_forward", x, outputs=[x])
+    assert close(fy, ry)
+    dy = rng.standard_normal(1000).astype(np.float32)
+    (fast,), (ref,) = run_both("relu_backward", dy, fy, outputs=[x])
+    assert close(fast, ref)
+    y3 = rng.standard_normal((3, 4, 10)).astype(np.float32)
+    bias = rng.standard_normal(4).astype(np.float32)
+    a, b = y3.copy(), y3.copy()
+    kernels.add_channel_bias(a, bias)
+    reference.add_channel_bias(b, bias)
+    assert close(a, b)
+
+
+def test_maxpool_ties_go_to_first():
+    x = np.zeros((1, 1, 2, 2), np.float32)
+    y, idx = np.empty((1, 1, 1, 1), np.float32), np.empty((1, 1, 1, 1), np.int32)
+    for module in (kernels, reference):
+        module.maxpool_forward(x, 2, 2, y, idx)
+        assert idx[0, 0, 0, 0] == 0

@@ -1,0 +1,151 @@
+"""Sequential, save/load, dtypes, and proof that the whole training loop learns."""
+import json
+import time
+
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn import Sequential, load, optim
+from minicnn import layers as L
+from minicnn.losses import SoftmaxCrossEntropy
+
+
+def small_net(rng, classes=4):
+    return Sequential([
+        L.Conv2D(1, 8, 3, padding=1, rng=rng), L.BatchNorm2D(8), L.ReLU(), L.MaxPool2D(2),
+        L.Conv2D(8, 16, 3, padding=1, rng=rng), L.ReLU(), L.AvgPool2D(2),
+        L.Conv2D(16, 16, 3, padding=1, rng=rng), L.LeakyReLU(0.1), L.GlobalAvgPool2D(),
+        L.Dropout(0.2, rng=rng), L.Dense(16, 16, rng=rng), L.BatchNorm1D(16), L.ReLU(),
+        L.Dense(16, classes, rng=rng)])
+
+
+def bars(n, rng, size=16):
+    """Images of a bright bar in one of four orientations on noise: label = orientation."""
+    labels = rng.integers(0, 4, n)
+    x = rng.normal(0, 0.3, (n, 1, size, size)).astype(np.float32)
+    r = np.arange(size)
+    for i, lab in enumerate(labels):
+        o = rng.integers(3, size - 3)
+        if lab == 0:
+            x[i, 0, o, :] += 2
+        elif lab == 1:
+            x[i, 0, :, o] += 2
+        elif lab == 2:
+            x[i, 0, r, r] += 2
+        else:
+            x[i, 0, r, size - 1 - r] += 2
+    return x, labels
+
+
+def test_small_net_learns_quickly():
+    rng = np.random.default_rng(0)
+    model = small_net(rng)
+    x, y = bars(512, rng)
+    loss_fn, opt = SoftmaxCrossEntropy(), optim.Adam(model.parameters(), lr=3e-3)
+    start = time.perf_counter()
+    for epoch in range(8):
+        for i in range(0, len(x), 32):
+            logits = model.forward(x[i:i + 32], training=True)
+            loss_fn.forward(logits, y[i:i + 32])
+            opt.zero_grad()
+            model.backward(loss_fn.backward())
+            opt.step()
+    accuracy = (model.forward(x).argmax(1) == y).mean()
+    print(f"train accuracy {accuracy:.3f} in {time.perf_counter() - start:.1f} s")
+    assert accuracy >= 0.95
+
+
+def test_float32_end_to_end():
+    rng = np.random.default_rng(1)
+    model = small_net(rng)
+    x = rng.standard_normal((4, 1, 16, 16)).astype(np.float32)
+    for layer in model.layers:
+        y = layer.forward(x, training=True)
+        assert y.dtype == np.float32, type(layer).__name__
+        dx = layer.backward(np.ones_like(y))
+        assert dx.dtype == np.float32, type(layer).__name__
+        assert all(g.dtype == np.float32 for g in layer.grads.values())
+        x = y
+    loss = SoftmaxCrossEntropy(0.1, [1, 2, 3, 4])
+    loss.forward(x, np.array([0, 1, 2, 3]))
+    assert loss.backward().dtype == np.float32
+
+
+def test_save_load_round_trip_is_bit_exact(tmp_path):
+    rng = np.random.default_rng(2)
+    model = small_net(rng)
+    x = rng.standard_normal((8, 1, 16, 16)).astype(np.float32)
+    model.forward(x, training=True)          # moves the BatchNorm running statistics
+    path = tmp_path / "m.npz"
+    model.save(path, metadata={"classes": ["a", "b", "c", "d"], "mean": 0.5})
+    loaded = load(path)
+    assert loaded.metadata == {"classes": ["a", "b", "c", "d"], "mean": 0.5}
+    assert loaded.architecture() == model.architecture()
+    assert np.array_equal(loaded.forward(x), model.forward(x))
+    for a, b in zip(model.state_arrays().values(), loaded.state_arrays().values()):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_summary_lists_shapes_and_counts():
+    text = small_net(np.random.default_rng(3)).summary((1, 16, 16))
+    assert "(8, 16, 16)" in text and "(16,)" in text
+    assert f"{small_net(np.random.default_rng(3)).num_parameters():,}" in text
+
+
+@pytest.fixture
+def saved(tmp_path):
+    path = tmp_path / "m.npz"
+    small_net(np.random.default_rng(4)).save(path)
+    return path
+
+
+def test_truncated_file_is_refused(saved, tmp_path):
+    bad = tmp_path / "truncated.npz"
+    bad.write_bytes(saved.read_bytes()[:200])
+    with pytest.raises(minicnn.ModelFileError, match="truncated"):
+        load(bad)
+
+
+def test_foreign_file_is_refused(tmp_path):
+    bad = tmp_path / "photo.npz"
+    bad.write_bytes(b"\x89PNG\r\n not a model")
+    with pytest.raises(minicnn.ModelFileError):
+        load(bad)
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, a=np.zeros(3))
+    with pytest.raises(minicnn.ModelFileError, match="not a minicnn model"):
+        load(plain)
+    with pytest.raises(minicnn.ModelFileError, match="no such file"):
+        load(tmp_path / "missing.npz")
+
+
+def test_unknown_layer_and_object_arrays_are_refused(saved, tmp_path):
+    arrays = dict(np.load(saved))
+    arch = json.loads(str(arrays["__arch__"]))
+    arch[0]["type"] = "EvilLayer"
+    bad = tmp_path / "unknown.npz"
+    np.savez(bad, **dict(arrays, __arch__=np.array(json.dumps(arch))))
+    with pytest.raises(minicnn.ModelFileError, match="unknown layer type 'EvilLayer'"):
+        load(bad)
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, **dict(arrays, __meta__=np.array([{"x": 1}], dtype=object)))
+    with pytest.raises(minicnn.ModelFileError, match="object arrays"):
+        load(pickled)
+
+
+def test_params_are_live_views():
+    layer = L.Dense(2, 1)
+    layer.params["weight"][...] = [[1.0], [2.0]]
+    layer.params["bias"][...] = 0.5
+    assert layer.forward(np.array([[1.0, 1.0]], np.float32))[0, 0] == pytest.approx(3.5)
+
+
+def test_batchnorm_running_statistics_follow_pytorch_convention():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 3, 2, 2)).astype(np.float32) * 3 + 1
+    bn = L.BatchNorm2D(3, momentum=0.1)
+    bn.forward(x, training=True)
+    per_channel = x.transpose(1, 0, 2, 3).reshape(3, -1)
+    assert np.allclose(bn.buffers["running_mean"], 0.1 * per_channel.mean(1), atol=1e-6)
+    assert np.allclose(bn.buffers["running_var"], 0.9 + 0.1 * per_channel.var(1, ddof=1), atol=1e-5)
