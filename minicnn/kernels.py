@@ -6,93 +6,84 @@ arrays so layers can reuse buffers, and they never change dtypes (float32 stays
 float32).  Layout conventions:
 
 * images are NCHW;
-* ``cols`` is the im2col tensor, shape (N, C*KH*KW, Ho*Wo): for each image one
-  row per input tap (c, i, j) and one column per output pixel (oh, ow), so that
-  ``W.reshape(F, -1) @ cols`` is already the NCHW output, and the inner loops of
-  the gathers walk contiguous memory.
+* ``cols`` is the im2col tensor, shape (C*KH*KW, N, Ho*Wo): one row per input
+  tap (c, i, j), and along it every output pixel (n, oh, ow) of the batch, so a
+  whole convolution is one large matrix product ``W.reshape(F, -1) @ cols``
+  (thin per-image products waste most of BLAS's speed on small feature maps),
+  and the inner loops of the gathers walk contiguous memory.
 """
 import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, inline="always")
-def _valid_range(out_size, in_size, stride, pad, offset):
-    """Output positions o in [lo, hi) whose input o*stride - pad + offset lies inside [0, in_size)."""
-    lo = max(0, (pad - offset + stride - 1) // stride)
-    hi = min(out_size, (in_size - 1 + pad - offset) // stride + 1)
-    return lo, max(lo, hi)
-
-
 @njit(parallel=True, cache=True)
 def im2col(x, kh, kw, stride, pad, cols):
-    """x (N, C, H, W) -> cols (N, C*kh*kw, Ho*Wo); taps outside the image are 0."""
+    """x (N, C, H, W) -> cols (C*kh*kw, N, Ho*Wo); taps outside the image are 0.
+
+    Each (image, channel) plane is first copied into a zero-padded scratch plane, so
+    the gather for every tap is a branch-free strided copy."""
     N, C, H, W = x.shape
     Ho = (H + 2 * pad - kh) // stride + 1
     Wo = (W + 2 * pad - kw) // stride + 1
     for nc in prange(N * C):
         n = nc // C
         c = nc % C
-        plane = x[n, c]
+        padded = np.zeros((H + 2 * pad, W + 2 * pad), x.dtype)
+        padded[pad:pad + H, pad:pad + W] = x[n, c]
         for i in range(kh):
             for j in range(kw):
-                row = cols[n, (c * kh + i) * kw + j]
-                ow_lo, ow_hi = _valid_range(Wo, W, stride, pad, j)
+                row = cols[(c * kh + i) * kw + j, n]
                 for oh in range(Ho):
-                    ih = oh * stride - pad + i
-                    base = oh * Wo
-                    if ih < 0 or ih >= H:
-                        for ow in range(Wo):
-                            row[base + ow] = 0
-                        continue
-                    for ow in range(ow_lo):
-                        row[base + ow] = 0
-                    if stride == 1:             # contiguous run: lets LLVM vectorise the copy
-                        for ow in range(ow_lo, ow_hi):
-                            row[base + ow] = plane[ih, ow + j - pad]
-                    else:
-                        for ow in range(ow_lo, ow_hi):
-                            row[base + ow] = plane[ih, ow * stride - pad + j]
-                    for ow in range(ow_hi, Wo):
-                        row[base + ow] = 0
+                    src = padded[oh * stride + i]
+                    for ow in range(Wo):
+                        row[oh * Wo + ow] = src[ow * stride + j]
 
 
 @njit(parallel=True, cache=True)
 def col2im(dcols, kh, kw, stride, pad, dx):
-    """Adjoint of im2col: scatter-add dcols (N, C*kh*kw, Ho*Wo) into dx (N, C, H, W)."""
+    """Adjoint of im2col: scatter-add dcols (C*kh*kw, N, Ho*Wo) into dx (N, C, H, W)."""
     N, C, H, W = dx.shape
     Ho = (H + 2 * pad - kh) // stride + 1
     Wo = (W + 2 * pad - kw) // stride + 1
     for nc in prange(N * C):
         n = nc // C
         c = nc % C
-        plane = dx[n, c]
-        plane[:, :] = 0
+        padded = np.zeros((H + 2 * pad, W + 2 * pad), dx.dtype)
         for i in range(kh):
             for j in range(kw):
-                row = dcols[n, (c * kh + i) * kw + j]
-                ow_lo, ow_hi = _valid_range(Wo, W, stride, pad, j)
-                oh_lo, oh_hi = _valid_range(Ho, H, stride, pad, i)
-                for oh in range(oh_lo, oh_hi):
-                    dst = plane[oh * stride - pad + i]
-                    base = oh * Wo
-                    if stride == 1:
-                        shift = j - pad
-                        for ow in range(ow_lo, ow_hi):
-                            dst[ow + shift] += row[base + ow]
-                    else:
-                        for ow in range(ow_lo, ow_hi):
-                            dst[ow * stride - pad + j] += row[base + ow]
+                row = dcols[(c * kh + i) * kw + j, n]
+                for oh in range(Ho):
+                    dst = padded[oh * stride + i]
+                    for ow in range(Wo):
+                        dst[ow * stride + j] += row[oh * Wo + ow]
+        dx[n, c] = padded[pad:pad + H, pad:pad + W]
 
 
 @njit(parallel=True, cache=True)
-def add_channel_bias(y, bias):
-    """y (N, C, P) += bias (C,) broadcast over N and P, in place."""
+def rows_to_nchw(rows, bias, y):
+    """rows (C, N, P) -> y (N, C, P) with bias (C,) added: the GEMM output back in NCHW order."""
     N, C, P = y.shape
     for nc in prange(N * C):
-        b = bias[nc % C]
-        row = y[nc // C, nc % C]
+        n = nc // C
+        c = nc % C
+        b = bias[c]
+        src = rows[c, n]
+        dst = y[n, c]
         for p in range(P):
-            row[p] += b
+            dst[p] = src[p] + b
+
+
+@njit(parallel=True, cache=True)
+def nchw_to_rows(dy, rows):
+    """dy (N, C, P) -> rows (C, N, P): the transpose that rows_to_nchw undoes (without the bias)."""
+    N, C, P = dy.shape
+    for nc in prange(N * C):
+        n = nc // C
+        c = nc % C
+        src = dy[n, c]
+        dst = rows[c, n]
+        for p in range(P):
+            dst[p] = src[p]
 
 
 @njit(parallel=True, cache=True)
@@ -183,3 +174,59 @@ def avgpool_backward(dy, k, stride, dx):
                 for i in range(k):
                     for j in range(k):
                         dx[n, c, oh * stride + i, ow * stride + j] += g
+
+
+@njit(parallel=True, cache=True)
+def batchnorm_stats(x, mean, var):
+    """Per-channel mean and biased variance of x (N, C, P), accumulated in float64."""
+    N, C, P = x.shape
+    m = N * P
+    for c in prange(C):
+        s = 0.0
+        for n in range(N):
+            for p in range(P):
+                s += x[n, c, p]
+        mu = s / m
+        ss = 0.0
+        for n in range(N):
+            for p in range(P):
+                d = x[n, c, p] - mu
+                ss += d * d
+        mean[c] = mu
+        var[c] = ss / m
+
+
+@njit(parallel=True, cache=True)
+def batchnorm_normalize(x, mean, inv_std, gamma, beta, x_hat, y):
+    """x_hat = (x - mean) * inv_std and y = gamma * x_hat + beta, per channel of x (N, C, P)."""
+    N, C, P = x.shape
+    for nc in prange(N * C):
+        n = nc // C
+        c = nc % C
+        mu, s, g, b = mean[c], inv_std[c], gamma[c], beta[c]
+        for p in range(P):
+            h = (x[n, c, p] - mu) * s
+            x_hat[n, c, p] = h
+            y[n, c, p] = h * g + b
+
+
+@njit(parallel=True, cache=True)
+def batchnorm_backward(dy, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):
+    """BatchNorm gradients for dy (N, C, P); see minicnn/layers/batchnorm.py for the equations."""
+    N, C, P = dy.shape
+    m = N * P
+    for c in prange(C):
+        sum_dy = 0.0
+        sum_dy_xhat = 0.0
+        for n in range(N):
+            for p in range(P):
+                sum_dy += dy[n, c, p]
+                sum_dy_xhat += dy[n, c, p] * x_hat[n, c, p]
+        dgamma[c] = sum_dy_xhat
+        dbeta[c] = sum_dy
+        scale = gamma[c] * inv_std[c]
+        shift = sum_dy / m if training else 0.0
+        slope = sum_dy_xhat / m if training else 0.0
+        for n in range(N):
+            for p in range(P):
+                dx[n, c, p] = scale * (dy[n, c, p] - shift - x_hat[n, c, p] * slope)

@@ -20,13 +20,13 @@ def im2col(x, kh, kw, stride, pad, cols):
     for i in range(kh):
         for j in range(kw):
             patches[:, :, i, j] = xp[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride]
-    cols[...] = patches.reshape(N, C * kh * kw, Ho * Wo)
+    cols[...] = patches.reshape(N, C * kh * kw, Ho * Wo).transpose(1, 0, 2)
 
 
 def col2im(dcols, kh, kw, stride, pad, dx):
     N, C, H, W = dx.shape
     Ho, Wo = _out_size(H, kh, stride, pad), _out_size(W, kw, stride, pad)
-    patches = dcols.reshape(N, C, kh, kw, Ho, Wo)
+    patches = dcols.transpose(1, 0, 2).reshape(N, C, kh, kw, Ho, Wo)
     dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=dx.dtype)
     for i in range(kh):
         for j in range(kw):
@@ -34,8 +34,12 @@ def col2im(dcols, kh, kw, stride, pad, dx):
     dx[...] = dxp[:, :, pad:pad + H, pad:pad + W]
 
 
-def add_channel_bias(y, bias):
-    y += bias.reshape(1, -1, 1)
+def rows_to_nchw(rows, bias, y):
+    y[...] = rows.transpose(1, 0, 2) + bias.reshape(1, -1, 1)
+
+
+def nchw_to_rows(dy, rows):
+    rows[...] = dy.transpose(1, 0, 2)
 
 
 def relu_forward(x, y):
@@ -87,3 +91,25 @@ def avgpool_backward(dy, k, stride, dx):
     for i in range(k):
         for j in range(k):
             dx[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride] += g
+
+
+def batchnorm_stats(x, mean, var):
+    mean[...] = x.mean(axis=(0, 2), dtype=np.float64)
+    var[...] = x.var(axis=(0, 2), dtype=np.float64)
+
+
+def batchnorm_normalize(x, mean, inv_std, gamma, beta, x_hat, y):
+    per_channel = (1, -1, 1)
+    x_hat[...] = (x - mean.reshape(per_channel)) * inv_std.reshape(per_channel)
+    y[...] = x_hat * gamma.reshape(per_channel) + beta.reshape(per_channel)
+
+
+def batchnorm_backward(dy, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):
+    per_channel = (1, -1, 1)
+    m = dy.shape[0] * dy.shape[2]
+    dgamma[...] = (dy * x_hat).sum(axis=(0, 2), dtype=np.float64)
+    dbeta[...] = dy.sum(axis=(0, 2), dtype=np.float64)
+    shift = dbeta / m if training else np.zeros_like(dbeta)
+    slope = dgamma / m if training else np.zeros_like(dgamma)
+    dx[...] = (gamma * inv_std).reshape(per_channel) * (
+        dy - shift.reshape(per_channel) - x_hat * slope.reshape(per_channel))

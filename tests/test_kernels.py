@@ -29,7 +29,7 @@ def test_im2col_and_col2im(N, C, H, W, k, s, p):
     rng = np.random.default_rng(0)
     Ho, Wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
-    cols = np.empty((N, C * k * k, Ho * Wo), np.float32)
+    cols = np.empty((C * k * k, N, Ho * Wo), np.float32)
     (fast,), (ref,) = run_both("im2col", x, k, k, s, p, outputs=[cols])
     assert close(fast, ref)
     dcols = rng.standard_normal(cols.shape).astype(np.float32)
@@ -62,12 +62,13 @@ def test_elementwise_kernels():
     dy = rng.standard_normal(1000).astype(np.float32)
     (fast,), (ref,) = run_both("relu_backward", dy, fy, outputs=[x])
     assert close(fast, ref)
-    y3 = rng.standard_normal((3, 4, 10)).astype(np.float32)
+    rows = rng.standard_normal((4, 3, 10)).astype(np.float32)
     bias = rng.standard_normal(4).astype(np.float32)
-    a, b = y3.copy(), y3.copy()
-    kernels.add_channel_bias(a, bias)
-    reference.add_channel_bias(b, bias)
-    assert close(a, b)
+    nchw = np.empty((3, 4, 10), np.float32)
+    (fast,), (ref,) = run_both("rows_to_nchw", rows, bias, outputs=[nchw])
+    assert close(fast, ref)
+    (fast,), (ref,) = run_both("nchw_to_rows", fast, outputs=[rows])
+    assert close(fast, ref)
 
 
 def test_maxpool_ties_go_to_first():
@@ -76,3 +77,22 @@ def test_maxpool_ties_go_to_first():
     for module in (kernels, reference):
         module.maxpool_forward(x, 2, 2, y, idx)
         assert idx[0, 0, 0, 0] == 0
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 25), (7, 5, 1), (2, 8, 36)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_kernels(shape, training):
+    rng = np.random.default_rng(3)
+    C = shape[1]
+    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    (fm, fv), (rm, rv) = run_both("batchnorm_stats", x, outputs=[np.empty(C), np.empty(C)])
+    assert close(fm, rm) and close(fv, rv)
+    inv_std = (1 / np.sqrt(rv + 1e-5)).astype(np.float32)
+    gamma, beta = rng.uniform(0.5, 2, C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
+    (fh, fy), (rh, ry) = run_both("batchnorm_normalize", x, rm.astype(np.float32), inv_std, gamma, beta,
+                                  outputs=[x, x])
+    assert close(fh, rh) and close(fy, ry)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    fast, ref = run_both("batchnorm_backward", dy, rh, gamma, inv_std, training,
+                         outputs=[x, np.empty(C, np.float32), np.empty(C, np.float32)])
+    assert all(close(f, r) for f, r in zip(fast, ref))

@@ -15,15 +15,18 @@ Backward (training), with g = dy · γ:
     dγ = Σ dy · x̂        dβ = Σ dy
     dx = (1/√(σ² + ε)) · (g − mean(g) − x̂ · mean(g · x̂))
 Backward (inference): statistics are constants, so dx = g / √(running_var + ε).
+All per-channel loops are the Numba kernels batchnorm_stats / batchnorm_normalize /
+batchnorm_backward (minicnn/kernels.py), run on an (N, C, P) view of the input
+(P = H·W for BatchNorm2D, 1 for BatchNorm1D).
 """
 import numpy as np
 
+from .. import kernels
 from .base import DEFAULT_DTYPE, Layer
 
 
 class _BatchNorm(Layer):
-    axes = None           # reduction axes, set by subclasses
-    expected_ndim = None
+    expected_ndim = None   # set by subclasses
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         super().__init__()
@@ -36,48 +39,39 @@ class _BatchNorm(Layer):
     def config(self):
         return dict(num_features=self.num_features, momentum=self.momentum, eps=self.eps)
 
-    def _per_channel(self, v):
-        """(C,) → broadcastable against x."""
-        return v.reshape((1, -1) + (1,) * (self.expected_ndim - 2))
-
     def forward(self, x, training=False):
         if x.ndim != self.expected_ndim or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}) got input of shape {x.shape}")
-        dt = x.dtype.type
+        x3 = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
         if training:
-            m = x.size // x.shape[1]
+            m = x3.shape[0] * x3.shape[2]
             if m < 2:
                 raise ValueError(f"{type(self).__name__} in training needs more than one value per channel")
-            mean = x.mean(axis=self.axes, dtype=x.dtype)
-            centered = x - self._per_channel(mean)
-            var = np.square(centered).mean(axis=self.axes, dtype=x.dtype)
-            mom = dt(self.momentum)
+            mean, var = np.empty(self.num_features), np.empty(self.num_features)
+            kernels.batchnorm_stats(x3, mean, var)
+            mom = self.momentum
             self.buffers["running_mean"][...] = (1 - mom) * self.buffers["running_mean"] + mom * mean
-            self.buffers["running_var"][...] = (1 - mom) * self.buffers["running_var"] + mom * var * dt(m / (m - 1))
+            self.buffers["running_var"][...] = (1 - mom) * self.buffers["running_var"] + mom * var * (m / (m - 1))
         else:
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
-            centered = x - self._per_channel(mean)
-        self._inv_std = (1 / np.sqrt(var + dt(self.eps))).astype(x.dtype)
-        self._x_hat = centered * self._per_channel(self._inv_std)
+        self._inv_std = (1 / np.sqrt(var + self.eps)).astype(x.dtype)
+        self._x_hat, y = np.empty_like(x3), np.empty_like(x3)
+        kernels.batchnorm_normalize(x3, mean.astype(x.dtype), self._inv_std, self.params["gamma"],
+                                    self.params["beta"], self._x_hat, y)
         self._training = training
-        return self._x_hat * self._per_channel(self.params["gamma"]) + self._per_channel(self.params["beta"])
+        return y.reshape(x.shape)
 
     def backward(self, dy):
-        self.grads["gamma"][...] = (dy * self._x_hat).sum(axis=self.axes)
-        self.grads["beta"][...] = dy.sum(axis=self.axes)
-        g = dy * self._per_channel(self.params["gamma"] * self._inv_std)
-        if not self._training:
-            return g
-        g_mean = g.mean(axis=self.axes, dtype=g.dtype)
-        gx_mean = (g * self._x_hat).mean(axis=self.axes, dtype=g.dtype)
-        return g - self._per_channel(g_mean) - self._x_hat * self._per_channel(gx_mean)
+        dy3 = np.ascontiguousarray(dy).reshape(self._x_hat.shape)
+        dx = np.empty_like(dy3)
+        kernels.batchnorm_backward(dy3, self._x_hat, self.params["gamma"], self._inv_std, self._training,
+                                   dx, self.grads["gamma"], self.grads["beta"])
+        return dx.reshape(dy.shape)
 
 
 class BatchNorm2D(_BatchNorm):
-    axes = (0, 2, 3)
     expected_ndim = 4
 
 
 class BatchNorm1D(_BatchNorm):
-    axes = (0,)
     expected_ndim = 2

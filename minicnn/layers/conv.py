@@ -7,20 +7,20 @@ Forward:
     y[n, f, oh, ow] = b[f] + Σ_{c,i,j} W[f, c, i, j] · xp[n, c, oh·s + i, ow·s + j]
 where xp is x zero-padded by ``pad`` on each side.
 
-im2col turns that into matrix products.  Gather every receptive field of image n
-into a column of  X_col[n] (C·KH·KW, Ho·Wo)  and reshape the filters into
+im2col turns that into matrix products.  Gather every receptive field of the
+batch into a column of  X_col (C·KH·KW, N·Ho·Wo)  and reshape the filters into
 W_mat (F, C·KH·KW):
-    Y[n] = W_mat · X_col[n] + b          (F, Ho·Wo)  — already image n's NCHW output.
+    Y = W_mat · X_col + b                (F, N·Ho·Wo)   then reorder to (N, F, Ho, Wo).
 
-Backward, with dY[n] the (F, Ho·Wo) view of dL/dy for image n:
-    dL/db       = Σ_n Σ_p dY[n][:, p]                (F,)
-    dL/dW_mat   = Σ_n dY[n] · X_col[n]ᵀ              (F, C·KH·KW)
-    dL/dX_col[n] = W_matᵀ · dY[n]                    (C·KH·KW, Ho·Wo)
-    dL/dx       = col2im(dL/dX_col) — each tap adds its gradient back to the pixel it read.
+Backward, with dY the (F, N·Ho·Wo) reordering of dL/dy:
+    dL/db     = Σ_columns dY                      (F,)
+    dL/dW_mat = dY · X_colᵀ                       (F, C·KH·KW)
+    dL/dX_col = W_matᵀ · dY                       (C·KH·KW, N·Ho·Wo)
+    dL/dx     = col2im(dL/dX_col) — each tap adds its gradient back to the pixel it read.
 
-The matrix products go to BLAS; the gather and scatter are the Numba kernels
-``im2col`` and ``col2im`` (minicnn/kernels.py), whose readable NumPy twins are in
-minicnn/reference.py.
+The matrix products go to BLAS; the gathers, scatters and reorderings are the
+Numba kernels ``im2col``, ``col2im``, ``rows_to_nchw`` and ``nchw_to_rows``
+(minicnn/kernels.py), whose readable NumPy twins are in minicnn/reference.py.
 """
 import numpy as np
 
@@ -55,12 +55,13 @@ class Conv2D(Layer):
         Ho, Wo = conv_output_size(H, k, s, p), conv_output_size(W, k, s, p)
         if Ho < 1 or Wo < 1:
             raise ValueError(f"Conv2D({k}, stride={s}, padding={p}) cannot take a {H}x{W} input")
-        cols_shape = (N, C * k * k, Ho * Wo)
+        cols_shape = (C * k * k, N, Ho * Wo)
         if self._cols is None or self._cols.shape != cols_shape or self._cols.dtype != x.dtype:
             self._cols = np.empty(cols_shape, dtype=x.dtype)
         kernels.im2col(np.ascontiguousarray(x), k, k, s, p, self._cols)
-        y = np.matmul(self.params["weight"].reshape(self.out_channels, -1), self._cols)
-        kernels.add_channel_bias(y, self.params["bias"])
+        rows = self.params["weight"].reshape(self.out_channels, -1) @ self._cols.reshape(cols_shape[0], -1)
+        y = np.empty((N, self.out_channels, Ho * Wo), dtype=x.dtype)
+        kernels.rows_to_nchw(rows.reshape(self.out_channels, N, -1), self.params["bias"], y)
         self._x_shape = x.shape
         return y.reshape(N, self.out_channels, Ho, Wo)
 
@@ -68,13 +69,13 @@ class Conv2D(Layer):
         N = dy.shape[0]
         k, s, p = self.kernel_size, self.stride, self.padding
         w_mat = self.params["weight"].reshape(self.out_channels, -1)
-        dy = np.ascontiguousarray(dy).reshape(N, self.out_channels, -1)
-        self.grads["bias"][...] = dy.sum(axis=2).sum(axis=0)
-        dw = self.grads["weight"].reshape(w_mat.shape)
-        np.matmul(dy[0], self._cols[0].T, out=dw)
-        for n in range(1, N):
-            dw += dy[n] @ self._cols[n].T
-        dcols = np.matmul(w_mat.T, dy)
+        dy_rows = np.empty((self.out_channels, N, dy.shape[2] * dy.shape[3]), dtype=dy.dtype)
+        kernels.nchw_to_rows(np.ascontiguousarray(dy).reshape(N, self.out_channels, -1), dy_rows)
+        dy_rows = dy_rows.reshape(self.out_channels, -1)
+        cols = self._cols.reshape(self._cols.shape[0], -1)
+        self.grads["bias"][...] = dy_rows.sum(axis=1)
+        np.matmul(dy_rows, cols.T, out=self.grads["weight"].reshape(w_mat.shape))
+        dcols = (w_mat.T @ dy_rows).reshape(self._cols.shape)
         dx = np.empty(self._x_shape, dtype=dy.dtype)
         kernels.col2im(dcols, k, k, s, p, dx)
         return dx

@@ -1,0 +1,61 @@
+"""Training-time augmentation of prepared faces (float32 (N, 48, 48) in [0, 1]).
+
+Each transform is switchable and tunable from ``fer_app.train``; all randomness comes
+from the Generator passed in, so runs are reproducible.  Geometric transforms
+(rotation, shift, zoom, flip) are combined into one affine warp per image.
+"""
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class Augmentation:
+    rotation: float = 15.0       # max degrees either way
+    flip: bool = True            # horizontal mirror with probability 1/2
+    shift: float = 0.1           # max fraction of the side, each axis
+    zoom: float = 0.1            # scale in [1 - zoom, 1 + zoom]
+    brightness: float = 0.1      # additive, in [0, 1] units
+    contrast: float = 0.2        # multiplicative around the image mean, in [1 - c, 1 + c]
+    noise: float = 0.02          # Gaussian noise std, in [0, 1] units
+    erase: float = 0.25          # probability of random erasing (one rectangle of 2-15 % of the area)
+
+    def to_dict(self):
+        return asdict(self)
+
+    def is_off(self):
+        return not any(asdict(self).values())
+
+    def __call__(self, x, rng):
+        """Augmented copy of the batch x (N, H, W)."""
+        x = x.copy()
+        N, H, W = x.shape
+        if self.rotation or self.shift or self.zoom or self.flip:
+            angles = rng.uniform(-self.rotation, self.rotation, N)
+            scales = rng.uniform(1 - self.zoom, 1 + self.zoom, N)
+            shifts = rng.uniform(-self.shift, self.shift, (N, 2)) * (W, H)
+            flips = rng.random(N) < 0.5 if self.flip else np.zeros(N, bool)
+            for i in range(N):
+                m = cv2.getRotationMatrix2D((W / 2 - 0.5, H / 2 - 0.5), angles[i], scales[i])
+                m[:, 2] += shifts[i]
+                if flips[i]:                    # mirror: x → W - 1 - x, composed after the warp
+                    m[0] = -m[0]
+                    m[0, 2] += W - 1
+                x[i] = cv2.warpAffine(x[i], m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        if self.contrast or self.brightness:
+            mean = x.mean(axis=(1, 2), keepdims=True)
+            c = rng.uniform(1 - self.contrast, 1 + self.contrast, (N, 1, 1)).astype(np.float32)
+            b = rng.uniform(-self.brightness, self.brightness, (N, 1, 1)).astype(np.float32)
+            x = (x - mean) * c + mean + b
+        if self.noise:
+            x += rng.normal(0, self.noise, x.shape).astype(np.float32)
+        if self.erase:
+            for i in np.flatnonzero(rng.random(N) < self.erase):
+                area = rng.uniform(0.02, 0.15) * H * W
+                aspect = np.exp(rng.uniform(np.log(0.3), np.log(3.3)))
+                h = int(min(H, round(np.sqrt(area * aspect))))
+                w = int(min(W, round(np.sqrt(area / aspect))))
+                y0, x0 = rng.integers(0, H - h + 1), rng.integers(0, W - w + 1)
+                x[i, y0:y0 + h, x0:x0 + w] = rng.random()
+        return np.clip(x, 0, 1, out=x)

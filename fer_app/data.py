@@ -1,0 +1,292 @@
+"""Datasets: FER-2013 as CSV or Kaggle folders, and any class-folder tree (CK+, JAFFE, your photos).
+
+Every loader returns a dict of splits, ``{"train": (faces, labels), "val": ..., "test": ...}``,
+faces uint8 (N, 48, 48), labels int64 in FER-2013's class order (CLASSES).
+
+Layouts, told apart by what the path holds:
+* ``fer2013.csv`` / ``.csv.gz``: columns emotion,pixels,Usage; Training/PublicTest/PrivateTest
+  become train/val/test.
+* Kaggle folders ``train/<class>/*`` and ``test/<class>/*``: ``PublicTest_*`` files in test/
+  form val, ``PrivateTest_*`` form test; if test/ has neither, all of it is test and val is
+  carved from train (stratified, seeded).
+* any tree ``<class>/*.png|jpg|…``: each image goes through Haar face detection and a margin
+  crop of the largest face (a centre crop when no face is found, counted and reported),
+  then to 48×48 grey; val is carved from it as above.
+"""
+import csv
+import gzip
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .detect import HaarFaceDetector, center_square, crop_with_margin
+from .preprocess import FACE_SIZE, to_face48
+
+CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+SYNONYMS = {
+    "angry": "angry", "anger": "angry", "mad": "angry",
+    "disgust": "disgust", "disgusted": "disgust", "contempt": "disgust",
+    "fear": "fear", "fearful": "fear", "afraid": "fear", "scared": "fear",
+    "happy": "happy", "happiness": "happy", "joy": "happy", "smile": "happy",
+    "sad": "sad", "sadness": "sad", "unhappy": "sad",
+    "surprise": "surprise", "surprised": "surprise",
+    "neutral": "neutral", "neutrality": "neutral", "calm": "neutral",
+}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp"}
+USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+CACHE_VERSION = "1"
+
+
+class DataError(ValueError):
+    """Bad dataset input; the message names the file or row."""
+
+
+def class_id(name, where=""):
+    key = name.strip().lower()
+    if key not in SYNONYMS:
+        raise DataError(f"{where or name}: unknown class name {name!r} (expected one of {', '.join(CLASSES)} "
+                        f"or a synonym such as anger, happiness, sadness)")
+    return CLASSES.index(SYNONYMS[key])
+
+
+class Report:
+    """What a load skipped or worked around; nothing is dropped without being counted here."""
+
+    def __init__(self):
+        self.skipped = []           # (where, why)
+        self.center_crops = 0
+
+    def lines(self):
+        out = []
+        if self.skipped:
+            out.append(f"skipped {len(self.skipped)} bad item(s) (--skip-bad); first: {self.skipped[0][0]}: "
+                       f"{self.skipped[0][1]}")
+        if self.center_crops:
+            out.append(f"no face found in {self.center_crops} image(s): used a centre crop")
+        return out
+
+
+def _bad(report, skip_bad, where, why):
+    if not skip_bad:
+        raise DataError(f"{where}: {why} (use --skip-bad to skip such items)")
+    report.skipped.append((where, why))
+
+
+# ---------------------------------------------------------------- CSV
+
+def load_csv(path, skip_bad=False, report=None):
+    report = report if report is not None else Report()
+    opener = gzip.open if str(path).endswith(".gz") else open
+    faces = {s: [] for s in USAGE_TO_SPLIT.values()}
+    labels = {s: [] for s in USAGE_TO_SPLIT.values()}
+    try:
+        with opener(path, "rt", newline="") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            missing = {"emotion", "pixels"} - set(header)
+            if missing:
+                raise DataError(f"{path}: header must contain emotion,pixels[,Usage]; got {','.join(header)!r}")
+            col = {name: header.index(name) for name in header}
+            for line_no, row in enumerate(reader, start=2):
+                where = f"{path} line {line_no}"
+                if not row:
+                    continue
+                try:
+                    label = int(row[col["emotion"]])
+                    pixels = np.array(row[col["pixels"]].split(), dtype=np.int64)
+                except (ValueError, IndexError):
+                    _bad(report, skip_bad, where, "emotion or pixels is not a number")
+                    continue
+                usage = row[col["Usage"]].strip() if "Usage" in col and len(row) > col["Usage"] else "Training"
+                if usage not in USAGE_TO_SPLIT:
+                    _bad(report, skip_bad, where, f"unknown Usage {usage!r} (expected Training, PublicTest, PrivateTest)")
+                    continue
+                if pixels.size != FACE_SIZE * FACE_SIZE:
+                    _bad(report, skip_bad, where, f"expected {FACE_SIZE * FACE_SIZE} pixel values, got {pixels.size}")
+                    continue
+                if not 0 <= label < len(CLASSES) or pixels.min() < 0 or pixels.max() > 255:
+                    _bad(report, skip_bad, where, "emotion must be 0..6 and pixels 0..255")
+                    continue
+                split = USAGE_TO_SPLIT[usage]
+                faces[split].append(pixels.astype(np.uint8).reshape(FACE_SIZE, FACE_SIZE))
+                labels[split].append(label)
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{path}: cannot read the CSV: {e}") from None
+    return {s: _stack(faces[s], labels[s]) for s in faces if faces[s]}
+
+
+def _stack(faces, labels):
+    return (np.stack(faces).astype(np.uint8) if faces else np.zeros((0, FACE_SIZE, FACE_SIZE), np.uint8),
+            np.asarray(labels, dtype=np.int64))
+
+
+# ---------------------------------------------------------------- folders
+
+def read_image(path):
+    """Decode an image file (unicode paths too); DataError if it is not a readable image."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e}") from None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise DataError(f"{path}: not a readable image (corrupt or unsupported format)")
+    if image.dtype != np.uint8:        # 16-bit PNGs and the like
+        image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
+    return image
+
+
+def _class_folders(root):
+    folders = sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise DataError(f"{root}: no class folders inside (expected <class>/*.png, e.g. happy/001.png)")
+    return [(folder, class_id(folder.name, where=str(folder))) for folder in folders]
+
+
+def _image_files(folder):
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"{folder}: empty class folder (no images)")
+    return files
+
+
+def _load_tree(root, face_of, skip_bad, report, split_of=lambda p: None):
+    """faces and labels of root/<class>/*, grouped by split_of(path) (None: one group)."""
+    groups = {}
+    for folder, label in _class_folders(root):
+        for path in _image_files(folder):
+            try:
+                face = face_of(read_image(path))
+            except DataError as e:
+                _bad(report, skip_bad, str(path), str(e).split(": ", 1)[-1])
+                continue
+            faces, labels = groups.setdefault(split_of(path), ([], []))
+            faces.append(face)
+            labels.append(label)
+    return {k: _stack(*v) for k, v in groups.items()}
+
+
+def _kaggle_test_split(path):
+    name = path.name
+    return "val" if name.startswith("PublicTest") else "test" if name.startswith("PrivateTest") else None
+
+
+def load_kaggle_folders(root, skip_bad=False, val_fraction=0.1, seed=0, report=None):
+    report = report if report is not None else Report()
+    root = Path(root)
+    splits = {}
+    if (root / "train").is_dir():
+        splits.update(_load_tree(root / "train", to_face48, skip_bad, report, lambda p: "train"))
+    if (root / "test").is_dir():
+        for key, value in _load_tree(root / "test", to_face48, skip_bad, report, _kaggle_test_split).items():
+            splits[key or "test"] = value
+    if "val" not in splits and "train" in splits:
+        splits["train"], splits["val"] = stratified_split(*splits["train"], val_fraction, seed)
+    return splits
+
+
+def load_class_tree(root, skip_bad=False, val_fraction=0.1, seed=0, report=None, detector=None):
+    report = report if report is not None else Report()
+    detector = detector or HaarFaceDetector(min_face=20)
+
+    def face_of(image):
+        boxes = detector.detect(image)
+        if boxes:
+            return to_face48(crop_with_margin(image, boxes[0]))
+        report.center_crops += 1
+        return to_face48(center_square(image))
+
+    faces, labels = _load_tree(root, face_of, skip_bad, report)[None]
+    train, val = stratified_split(faces, labels, val_fraction, seed)
+    return {"train": train, "val": val}
+
+
+def stratified_split(faces, labels, fraction, seed):
+    """Move ``fraction`` of every class (at least one image where a class has two or more) to a second split."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        take = int(round(len(idx) * fraction)) if len(idx) > 1 else 0
+        held.extend(idx[:max(take, 1 if len(idx) > 1 and fraction > 0 else 0)])
+    mask = np.zeros(len(labels), bool)
+    mask[held] = True
+    return (faces[~mask], labels[~mask]), (faces[mask], labels[mask])
+
+
+# ---------------------------------------------------------------- entry point + cache
+
+def detect_layout(path):
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.is_file():
+        if path.name.lower().endswith((".csv", ".csv.gz")):
+            return "csv"
+        raise DataError(f"{path}: expected a .csv/.csv.gz file or a folder")
+    if (path / "train").is_dir() or (path / "test").is_dir():
+        return "kaggle"
+    return "tree"
+
+
+def _fingerprint(path, options):
+    """Hash of the source (every file's name, size and mtime) and the load options."""
+    h = hashlib.sha1(f"{CACHE_VERSION}|{Path(path).resolve()}|{sorted(options.items())}".encode())
+    path = Path(path)
+    entries = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for p in entries:
+        st = p.stat()
+        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def default_cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "fer_app"
+
+
+def load_dataset(path, skip_bad=False, val_fraction=0.1, seed=0, use_cache=True, cache_dir=None, log=print):
+    """Load any supported layout; the first load of a path writes a compressed cache that later loads reuse."""
+    layout = detect_layout(path)
+    options = dict(layout=layout, skip_bad=skip_bad, val_fraction=val_fraction, seed=seed)
+    cache = Path(cache_dir or default_cache_dir()) / f"{Path(path).name}-{_fingerprint(path, options)}.npz"
+    if use_cache and cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as z:
+                return {s: (z[f"{s}_x"], z[f"{s}_y"]) for s in ("train", "val", "test") if f"{s}_x" in z.files}
+        except (OSError, ValueError, KeyError):
+            log(f"warning: ignoring unreadable cache {cache}")
+    report = Report()
+    if layout == "csv":
+        splits = load_csv(path, skip_bad, report)
+        if "val" not in splits and "train" in splits:
+            splits["train"], splits["val"] = stratified_split(*splits["train"], val_fraction, seed)
+    elif layout == "kaggle":
+        splits = load_kaggle_folders(path, skip_bad, val_fraction, seed, report)
+    else:
+        splits = load_class_tree(path, skip_bad, val_fraction, seed, report)
+    for line in report.lines():
+        log(line)
+    if not any(len(y) for _, y in splits.values()):
+        raise DataError(f"{path}: no images found")
+    if use_cache:
+        from minicnn.model import atomic_savez
+        arrays = {f"{s}_{k}": v for s, (x, y) in splits.items() for k, v in (("x", x), ("y", y))}
+        try:
+            atomic_savez(cache, arrays)
+        except OSError as e:
+            log(f"warning: could not write the cache {cache}: {e}")
+    return splits
+
+
+def describe(splits):
+    parts = []
+    for name in ("train", "val", "test"):
+        if name in splits:
+            counts = np.bincount(splits[name][1], minlength=len(CLASSES))
+            parts.append(f"{name} {len(splits[name][1])} (" + ", ".join(f"{c} {n}" for c, n in zip(CLASSES, counts)) + ")")
+    return "; ".join(parts)
