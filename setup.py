@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="minicnn, a from-scratch NumPy/Numba CNN framework, and fer_app, an offline facial-expression recognizer",
     packages=find_packages(include=["minicnn", "minicnn.*", "fer_app", "fer_app.*"]),
-    package_data={"fer_app": ["models/*.npz", "models/*.json"]},
+    package_data={"fer_app": ["weights/*.npz"]},
     python_requires=">=3.9",
     install_requires=["numpy>=1.23", "numba>=0.57", "opencv-python>=4.8,<5", "pillow", "tqdm"],
     extras_require={"test": ["pytest"]},

@@ -26,7 +26,7 @@ import numpy as np
 from .detect import HaarFaceDetector, center_square, crop_with_margin
 from .preprocess import FACE_SIZE, to_face48
 
-CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+from . import CLASSES  # noqa: E402  -- one definition, in the package root
 SYNONYMS = {
     "angry": "angry", "anger": "angry", "mad": "angry",
     "disgust": "disgust", "disgusted": "disgust", "contempt": "disgust",

@@ -121,6 +121,8 @@ def read_npz(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):      # np.load would take any other file for a pickle
+        raise ModelFileError(f"{path}: not a readable .npz file (truncated or foreign?)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}

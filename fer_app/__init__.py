@@ -1,0 +1,15 @@
+"""fer_app: offline facial-expression recognition on minicnn.
+
+    from fer_app import EmotionRecognizer
+    EmotionRecognizer().detect_emotions(bgr_image)
+"""
+import minicnn  # noqa: F401  -- first: configures OpenBLAS before NumPy loads it
+
+CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def __getattr__(name):
+    if name == "EmotionRecognizer":      # imported lazily: the training CLI does not need OpenCV's detector
+        from .recognizer import EmotionRecognizer
+        return EmotionRecognizer
+    raise AttributeError(name)

@@ -1,0 +1,45 @@
+"""A trained model file plus its own preprocessing: faces in, class probabilities out.
+
+Evaluation, the Python API and live recognition all classify through this class,
+so each of them prepares faces exactly as the model saw them in training.
+"""
+from pathlib import Path
+
+import numpy as np
+
+import minicnn
+from minicnn.losses import softmax
+
+from . import CLASSES
+from .preprocess import Preprocessing
+
+SHIPPED_MODEL = Path(__file__).with_name("weights") / "fer2013_vgg.npz"
+
+
+class ExpressionClassifier:
+    def __init__(self, model_path=None):
+        path = Path(model_path) if model_path else SHIPPED_MODEL
+        self.path = path
+        self.model = minicnn.load(path)
+        meta = self.model.metadata
+        try:
+            self.classes = tuple(meta.get("classes", CLASSES))
+            self.preprocessing = Preprocessing.from_dict(meta["preprocessing"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise minicnn.ModelFileError(f"{path}: model metadata lacks usable preprocessing settings ({e})") from None
+        if len(self.classes) != len(CLASSES):
+            raise minicnn.ModelFileError(f"{path}: expected a {len(CLASSES)}-class expression model")
+
+    def predict_proba(self, faces, tta=False, batch_size=256):
+        """uint8 faces (N, 48, 48) → probabilities (N, 7).
+
+        ``tta``: average over the face and its mirror image (test-time augmentation)."""
+        x = self.preprocessing(faces)
+        out = []
+        for i in range(0, len(x), batch_size):
+            batch = x[i:i + batch_size]
+            p = softmax(self.model.forward(batch))
+            if tta:
+                p = (p + softmax(self.model.forward(np.ascontiguousarray(batch[..., ::-1])))) / 2
+            out.append(p)
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)

@@ -1,0 +1,94 @@
+"""Evaluate a model: ``python -m fer_app.evaluate --model PATH --data PATH``.
+
+Prints accuracy, per-class precision / recall / F1 and the confusion matrix;
+optionally writes them as JSON (``--json``) and draws the matrix (``--plot``).
+"""
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from minicnn.model import ModelFileError
+
+from .classifier import SHIPPED_MODEL, ExpressionClassifier
+from .data import DataError, load_dataset
+from .demo import demo_splits
+from .plots import confusion_matrix_image
+
+
+def confusion_matrix(y_true, y_pred, k):
+    """counts[i, j] = number of examples of true class i predicted as j."""
+    return np.bincount(np.asarray(y_true) * k + np.asarray(y_pred), minlength=k * k).reshape(k, k)
+
+
+def report(confusion, classes):
+    """Accuracy and per-class precision, recall, F1 and support from a confusion matrix."""
+    tp = np.diag(confusion).astype(float)
+    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=precision + recall > 0)
+    n = int(confusion.sum())
+    return {"accuracy": float(tp.sum() / max(n, 1)), "n": n, "classes": list(classes),
+            "confusion": confusion.tolist(),
+            "per_class": {c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                              "support": int(actual[i])} for i, c in enumerate(classes)}}
+
+
+def format_report(result):
+    classes = result["classes"]
+    lines = [f"accuracy {result['accuracy']:.4f} on {result['n']} faces", "",
+             f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+    for c in classes:
+        m = result["per_class"][c]
+        lines.append(f"{c:<10}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{m['support']:>10d}")
+    lines += ["", "confusion matrix (rows: true class, columns: predicted)",
+              " " * 10 + "".join(f"{c[:8]:>9}" for c in classes)]
+    for c, row in zip(classes, result["confusion"]):
+        lines.append(f"{c:<10}" + "".join(f"{v:>9d}" for v in row))
+    return "\n".join(lines)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m fer_app.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default=None, help=f"model file (default: the shipped {SHIPPED_MODEL.name})")
+    p.add_argument("--data", default="data/fer2013", help="dataset path, as for fer_app.train, or 'demo'")
+    p.add_argument("--split", choices=("test", "val", "train"), help="default: test if the data has it, else val")
+    p.add_argument("--tta", action="store_true", help="average each prediction over the face and its mirror")
+    p.add_argument("--json", metavar="OUT", help="write the results as JSON")
+    p.add_argument("--plot", metavar="CM.png", help="draw the confusion matrix")
+    p.add_argument("--skip-bad", action="store_true", help="skip (and count) bad rows/files")
+    p.add_argument("--no-cache", action="store_true")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        classifier = ExpressionClassifier(args.model)
+        splits = demo_splits() if args.data == "demo" else load_dataset(
+            args.data, skip_bad=args.skip_bad, use_cache=not args.no_cache)
+        split = args.split or ("test" if "test" in splits else "val")
+        if split not in splits:
+            raise DataError(f"{args.data}: has no {split} split (it has {', '.join(splits)})")
+        faces, labels = splits[split]
+        probs = classifier.predict_proba(faces, tta=args.tta)
+        result = report(confusion_matrix(labels, probs.argmax(1), len(classifier.classes)), classifier.classes)
+        result.update(split=split, model=str(classifier.path), tta=args.tta)
+        print(f"{classifier.path} on {args.data} [{split}]{' with mirror TTA' if args.tta else ''}")
+        print(format_report(result))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=2)
+        if args.plot:
+            confusion_matrix_image(np.array(result["confusion"]), classifier.classes, args.plot,
+                                   title=f"{split}: accuracy {100 * result['accuracy']:.1f}% (rows true, cols predicted)")
+        return 0
+    except (DataError, ModelFileError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""Real-time expression recognition: ``python -m fer_app.live --source 0``.
+
+Reads a webcam, a video, an image or a folder of images; finds faces with the Haar
+cascade, classifies every face of a frame in one batch, tracks faces across frames
+with per-face smoothing, and draws boxes, labels, probability bars and the FPS.
+``q`` or Esc quits the window; ``--no-display`` runs headless; ``--output`` records
+the annotated result and ``--jsonl`` logs every frame, with or without faces.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from minicnn.model import ModelFileError
+
+from .data import IMAGE_SUFFIXES, DataError, read_image
+from .detect import DetectorError
+from .recognizer import EmotionRecognizer
+from .track import FaceTracker
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+COLOURS = {"angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (40, 200, 240),
+           "sad": (200, 120, 40), "surprise": (0, 140, 255), "neutral": (180, 180, 180)}
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+MAX_BAD_FRAMES = 25          # consecutive undecodable frames before a video counts as ended
+
+
+class SourceError(RuntimeError):
+    pass
+
+
+# ---------------------------------------------------------------- sources
+
+def open_source(source):
+    """(kind, frames) where frames yields (index, time_s, frame or None, name); None marks an undecodable frame."""
+    if source.isdigit():
+        return "camera", _capture_frames(int(source), f"camera {source}", live=True)
+    path = Path(source)
+    if not path.exists():
+        raise SourceError(f"{source}: no such file, folder or camera index")
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise SourceError(f"{source}: folder has no images")
+        return "images", _image_frames(images)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return "images", _image_frames([path])
+    return "video", _capture_frames(str(path), str(path), live=False)
+
+
+def _image_frames(paths):
+    for i, path in enumerate(paths):
+        try:
+            yield i, 0.0, read_image(path), path.name
+        except DataError as e:
+            print(f"warning: {e}; skipped", file=sys.stderr)
+            yield i, 0.0, None, path.name
+
+
+def _capture_frames(target, name, live):
+    cap = cv2.VideoCapture(target)
+    if not cap.isOpened():
+        what = "is not available (no camera at that index, or it is in use)" if live else \
+            "cannot be opened as a video (unreadable or unsupported)"
+        raise SourceError(f"{name} {what}")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not live else 0
+    start, index, bad_run = time.monotonic(), 0, 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if ok and frame is not None:
+                bad_run = 0
+                t = time.monotonic() - start if live else index / fps
+                yield index, t, frame, name
+            elif live or index >= total - 1 or bad_run >= MAX_BAD_FRAMES:
+                if index == 0:
+                    raise SourceError(f"{name}: no frame could be read")
+                return
+            else:
+                bad_run += 1
+                yield index, index / fps, None, name
+            index += 1
+    finally:
+        cap.release()
+
+
+# ---------------------------------------------------------------- drawing
+
+def draw_face(frame, box, probs, classes, track_id):
+    x, y, w, h = box
+    best = int(np.argmax(probs))
+    label = classes[best]
+    colour = COLOURS.get(label, (255, 255, 255))
+    cv2.rectangle(frame, (x, y), (x + w, y + h), colour, 2)
+    text = f"{label} {100 * probs[best]:.0f}%"
+    (tw, th), _ = cv2.getTextSize(text, FONT, 0.6, 2)
+    cv2.rectangle(frame, (x, max(0, y - th - 8)), (x + tw + 6, y), colour, -1)
+    cv2.putText(frame, text, (x + 3, max(th, y - 5)), FONT, 0.6, (0, 0, 0), 2, cv2.LINE_AA)
+    bar_x = x + w + 6 if x + w + 120 < frame.shape[1] else max(0, x - 120)
+    for i, (c, p) in enumerate(zip(classes, probs)):
+        yy = y + 4 + i * 14
+        cv2.rectangle(frame, (bar_x, yy), (bar_x + int(60 * p), yy + 10), COLOURS.get(c, (255, 255, 255)), -1)
+        cv2.putText(frame, f"{c[:4]} {100 * p:.0f}", (bar_x + 62, yy + 9), FONT, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(frame, f"#{track_id}", (x + 2, y + h - 4), FONT, 0.4, colour, 1, cv2.LINE_AA)
+
+
+def draw_fps(frame, fps):
+    cv2.putText(frame, f"{fps:.1f} FPS", (8, 22), FONT, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(frame, f"{fps:.1f} FPS", (8, 22), FONT, 0.6, (0, 255, 0), 1, cv2.LINE_AA)
+
+
+# ---------------------------------------------------------------- main loop
+
+class Recorder:
+    """Writes annotated frames to a video file, or to a folder for image sources."""
+
+    def __init__(self, output, kind, fps=25.0):
+        self.output, self.kind, self.fps, self.writer = output, kind, fps, None
+        if kind == "images":
+            os.makedirs(output, exist_ok=True)
+
+    def write(self, frame, name):
+        if self.kind == "images":
+            if not cv2.imwrite(os.path.join(self.output, Path(name).stem + ".png"), frame):
+                raise OSError(f"cannot write into {self.output}")
+            return
+        if self.writer is None:
+            os.makedirs(os.path.dirname(os.path.abspath(self.output)), exist_ok=True)
+            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.output.lower().endswith((".mp4", ".m4v")) else "MJPG"))
+            self.writer = cv2.VideoWriter(self.output, fourcc, self.fps, (frame.shape[1], frame.shape[0]))
+            if not self.writer.isOpened():
+                raise OSError(f"cannot write the video {self.output}")
+        self.writer.write(frame)
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.release()
+
+
+def run(args):
+    recognizer = EmotionRecognizer(args.model, min_face=args.min_face, scale_factor=args.scale_factor,
+                                   min_neighbors=args.min_neighbors, max_side=args.detect_width, tta=args.tta)
+    kind, frames = open_source(args.source)
+    display = not args.no_display
+    if display and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        print("warning: no display found; running headless (use --no-display to silence this)", file=sys.stderr)
+        display = False
+    tracker = FaceTracker(smoothing=args.smooth) if kind != "images" and args.smooth > 0 else None
+    recorder = Recorder(args.output, kind) if args.output else None
+    jsonl = open(args.jsonl, "w") if args.jsonl else None
+    classes = recognizer.classes
+    n_frames, n_bad, fps, started = 0, 0, 0.0, time.perf_counter()
+    boxes = []
+    try:
+        for index, t, frame, name in frames:
+            if frame is None:
+                n_bad += 1
+                print(f"warning: frame {index} of {name} could not be decoded; skipped", file=sys.stderr)
+                continue
+            tick = time.perf_counter()
+            if kind == "images" or index % args.detect_every == 0 or not boxes:
+                boxes = recognizer.detect_faces(frame)
+            else:      # between detections, follow the tracked boxes
+                boxes = [tr.box for tr in tracker.tracks if tr.missed == 0] if tracker else boxes
+            probs = recognizer.classify_faces(frame, boxes)
+            if tracker:
+                tracks = tracker.update(boxes, probs)
+                ids, shown = [tr.id for tr in tracks], [tr.probs for tr in tracks]
+            else:
+                ids, shown = list(range(len(boxes))), list(probs)
+            for box, p, tid in zip(boxes, shown, ids):
+                draw_face(frame, box, p, classes, tid)
+            dt = time.perf_counter() - tick
+            fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / max(dt, 1e-6)
+            draw_fps(frame, fps)
+            n_frames += 1
+            if jsonl:
+                faces = [dict(recognizer.as_dict(box, p), label=classes[int(np.argmax(p))], track_id=tid)
+                         for box, p, tid in zip(boxes, shown, ids)]
+                jsonl.write(json.dumps({"frame": index, "time": round(t, 3), "source": str(name), "faces": faces}) + "\n")
+            if recorder:
+                recorder.write(frame, name)
+            if display:
+                cv2.imshow("fer_app live (q or Esc quits)", frame)
+                key = cv2.waitKey(0 if kind == "images" and args.pause else 1) & 0xFF
+                if key in (ord("q"), 27):
+                    break
+    finally:
+        if recorder:
+            recorder.close()
+        if jsonl:
+            jsonl.close()
+        if display:
+            cv2.destroyAllWindows()
+    elapsed = time.perf_counter() - started
+    print(f"{n_frames} frame(s) in {elapsed:.1f} s ({n_frames / max(elapsed, 1e-9):.1f} FPS overall)"
+          + (f"; {n_bad} undecodable frame(s) skipped" if n_bad else ""))
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m fer_app.live", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--source", default="0", help="webcam index, video file, image file or folder of images")
+    p.add_argument("--model", help="model file (default: the one shipped with the package)")
+    p.add_argument("--no-display", action="store_true", help="run without a window")
+    p.add_argument("--output", help="record the annotated video (or, for images, a folder of annotated images)")
+    p.add_argument("--jsonl", help="write one JSON line per frame: frame, time, faces[box, emotions, label, track_id]")
+    p.add_argument("--smooth", type=float, default=0.6,
+                   help="per-face EMA weight of the past in [0, 1); 0 turns smoothing and tracking off")
+    p.add_argument("--detect-every", type=int, default=1, help="run the face detector every Nth frame, track between")
+    p.add_argument("--detect-width", type=int, default=640, help="detect on frames shrunk to this longer side")
+    p.add_argument("--min-face", type=int, default=40, help="smallest face side in pixels")
+    p.add_argument("--scale-factor", type=float, default=1.1, help="Haar cascade scale step")
+    p.add_argument("--min-neighbors", type=int, default=5, help="Haar cascade min neighbours")
+    p.add_argument("--tta", action="store_true", help="average each face with its mirror image")
+    p.add_argument("--pause", action="store_true", help="with images and a window: wait for a key on each")
+    return p
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.detect_every < 1:
+        parser.error("--detect-every must be at least 1")
+    if not 0 <= args.smooth < 1:
+        parser.error("--smooth must be in [0, 1)")
+    try:
+        return run(args)
+    except (SourceError, ModelFileError, DetectorError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

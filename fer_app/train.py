@@ -1,0 +1,408 @@
+"""Train an expression classifier: ``python -m fer_app.train --data PATH``.
+
+Every epoch: a shuffled pass over the training split with augmentation, then the
+validation loss and accuracy; the best model (by validation accuracy) is saved to
+``--out`` with everything needed to use it.  Next to it go a JSONL log, a
+training-curves PNG and an atomic checkpoint that ``--resume`` continues from
+exactly — weights, optimizer, schedule, position in the epoch and random streams —
+so an interrupted and resumed run ends with the same weights as an uninterrupted one.
+"""
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import minicnn
+from minicnn import optim
+from minicnn.losses import SoftmaxCrossEntropy
+from minicnn.model import ModelFileError, atomic_savez, read_npz
+from minicnn.threads import set_num_threads
+
+from . import models
+from .augment import Augmentation
+from .data import CLASSES, DataError, describe, load_dataset
+from .demo import demo_splits
+from .plots import training_curves
+from .preprocess import EQUALIZATIONS, Preprocessing
+
+DEFAULT_DATA = ("data/fer2013", "data/fer2013.csv")
+GET_FER = ("FER-2013 was not found in data/fer2013 (Kaggle folders) or data/fer2013.csv. Get it from "
+           "https://www.kaggle.com/datasets/msambare/fer2013 (folders) or the original challenge's fer2013.csv, "
+           "and put it there (see data/README.md). Training on the built-in demo faces instead.")
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m fer_app.train", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("data")
+    g.add_argument("--data", help="fer2013.csv[.gz], Kaggle folders, a class-folder tree, or 'demo' "
+                                  "(default: data/fer2013, then data/fer2013.csv, else demo)")
+    g.add_argument("--val-fraction", type=float, default=0.1, help="share of train held out when there is no val split")
+    g.add_argument("--skip-bad", action="store_true", help="skip (and count) bad rows/files instead of stopping")
+    g.add_argument("--no-cache", action="store_true", help="do not read or write the dataset cache")
+    g.add_argument("--equalize", choices=EQUALIZATIONS, default="none", help="histogram equalisation of faces")
+    g = p.add_argument_group("model")
+    g.add_argument("--arch", choices=sorted(models.ARCHITECTURES),
+                   help="architecture: " + "; ".join(f"{k}" for k in models.ARCHITECTURES) +
+                        " (default: vgg, or tiny on demo data)")
+    g.add_argument("--dropout", type=float, help="dropout rate (default: the architecture's)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, help="number of epochs (default: 40, or 6 on demo data)")
+    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    g.add_argument("--lr", type=float, help="learning rate (default: 0.05 for sgd, 0.02 on demo data, 0.002 for adam)")
+    g.add_argument("--momentum", type=float, default=0.9)
+    g.add_argument("--nesterov", action="store_true")
+    g.add_argument("--weight-decay", type=float, default=5e-4)
+    g.add_argument("--schedule", choices=("none", "step", "cosine", "plateau"), default="cosine")
+    g.add_argument("--step-size", type=int, default=10, help="epochs per decay for --schedule step")
+    g.add_argument("--label-smoothing", type=float, default=0.1)
+    g.add_argument("--class-weights", choices=("none", "balanced", "sqrt"), default="sqrt",
+                   help="weight the loss by inverse class frequency (balanced) or its square root")
+    g.add_argument("--early-stop", type=int, metavar="PATIENCE", help="stop after this many epochs without a better val accuracy")
+    g = p.add_argument_group("augmentation (training only)")
+    defaults = Augmentation()
+    g.add_argument("--no-augment", action="store_true", help="switch all augmentation off")
+    g.add_argument("--rotation", type=float, default=defaults.rotation, help="max rotation, degrees")
+    g.add_argument("--no-flip", action="store_true", help="no horizontal flips")
+    g.add_argument("--shift", type=float, default=defaults.shift, help="max shift, fraction of the side")
+    g.add_argument("--zoom", type=float, default=defaults.zoom, help="max zoom in/out, fraction")
+    g.add_argument("--brightness", type=float, default=defaults.brightness)
+    g.add_argument("--contrast", type=float, default=defaults.contrast)
+    g.add_argument("--noise", type=float, default=defaults.noise, help="Gaussian noise std ([0, 1] units)")
+    g.add_argument("--erase", type=float, default=defaults.erase, help="probability of random erasing")
+    g = p.add_argument_group("run")
+    g.add_argument("--out", help="where the best model goes (default: runs/<data>-<arch>.npz)")
+    g.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint (<out>.ckpt.npz)")
+    g.add_argument("--config", metavar="JSON", help="options from a JSON file (as fer_app.tune writes); "
+                                                    "options given on the command line win")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--threads", type=int, help="CPU threads for the kernels and BLAS (default: all cores)")
+    g.add_argument("--checkpoint-minutes", type=float, default=5.0,
+                   help="also checkpoint inside an epoch this often (0: only at epoch ends)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def parse_args(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.config:
+        try:
+            config = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as e:
+            parser.error(f"--config {args.config}: cannot read JSON: {e}")
+        known = {a.dest for a in parser._actions}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            parser.error(f"--config {args.config}: unknown option(s) {', '.join(unknown)}")
+        parser.set_defaults(**config)
+        args = parser.parse_args(argv)      # command-line values override the file's
+    for name in ("epochs", "batch_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lr is not None and not args.lr > 0:
+        parser.error("--lr must be positive")
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        parser.error("--dropout must be in [0, 1)")
+    if not 0 <= args.label_smoothing < 1:
+        parser.error("--label-smoothing must be in [0, 1)")
+    return args
+
+
+def resolve_data(args, log):
+    if args.data:
+        return args.data
+    for candidate in DEFAULT_DATA:
+        if os.path.exists(candidate):
+            return candidate
+    log(GET_FER)
+    return "demo"
+
+
+def augmentation_from(args):
+    if args.no_augment:
+        return Augmentation(0, False, 0, 0, 0, 0, 0, 0)
+    return Augmentation(args.rotation, not args.no_flip, args.shift, args.zoom, args.brightness,
+                        args.contrast, args.noise, args.erase)
+
+
+def class_weights(labels, mode):
+    if mode == "none":
+        return None
+    counts = np.bincount(labels, minlength=len(CLASSES)).astype(np.float64)
+    weights = counts.sum() / (len(CLASSES) * np.maximum(counts, 1))
+    return np.sqrt(weights) if mode == "sqrt" else weights
+
+
+def evaluate_split(model, x, y, loss_fn, batch_size=256):
+    """Mean loss, accuracy and class probabilities of a prepared (standardised) split."""
+    probs, total = [], 0.0
+    for i in range(0, len(x), batch_size):
+        logits = model.forward(x[i:i + batch_size])
+        total += loss_fn.forward(logits, y[i:i + batch_size]) * len(logits)
+        probs.append(minicnn.losses.softmax(logits))
+    probs = np.concatenate(probs) if probs else np.zeros((0, len(CLASSES)))
+    return total / max(len(y), 1), float((probs.argmax(1) == y).mean()) if len(y) else 0.0, probs
+
+
+class Trainer:
+    """Owns the model, optimizer, schedule and position; ``run`` trains to the last epoch."""
+
+    def __init__(self, args, splits, log=print):
+        self.args, self.log = args, log
+        self.train_faces, self.train_labels = splits["train"]
+        if "val" not in splits or not len(splits["val"][1]):
+            raise DataError("the dataset has no validation split (and it is too small to carve one)")
+        self.preprocessing = Preprocessing(args.equalize).fitted(self.train_faces)
+        self.x_train = self.preprocessing.prepare(self.train_faces)
+        self.x_val = self.preprocessing(splits["val"][0])
+        self.y_val = splits["val"][1]
+        self.augment = augmentation_from(args)
+        rng = np.random.default_rng(args.seed)
+        self.model = models.build(args.arch, rng, args.dropout)
+        self.dropouts = [layer for layer in self.model.layers if isinstance(layer, minicnn.layers.Dropout)]
+        self.loss_fn = SoftmaxCrossEntropy(args.label_smoothing, class_weights(self.train_labels, args.class_weights))
+        self.eval_loss = SoftmaxCrossEntropy()
+        params = self.model.parameters()
+        if args.optimizer == "sgd":
+            self.optimizer = optim.SGD(params, args.lr, args.momentum, args.nesterov, args.weight_decay)
+        else:
+            self.optimizer = optim.Adam(params, args.lr, weight_decay=args.weight_decay)
+        self.schedule = {"none": None, "step": lambda o: optim.StepLR(o, args.step_size, 0.1),
+                         "cosine": lambda o: optim.CosineLR(o, args.epochs),
+                         "plateau": lambda o: optim.ReduceOnPlateau(o, 0.5, 3)}[args.schedule]
+        self.schedule = self.schedule(self.optimizer) if self.schedule else None
+        self.epoch, self.batch = 0, 0             # position: next batch to run
+        self.sums = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+        self.rng_states = None                    # random streams saved mid-epoch
+        self.best_acc, self.best_epoch, self.history = -1.0, -1, []
+        out = Path(args.out)
+        self.checkpoint_path = out.with_suffix(".ckpt.npz")
+        self.log_path, self.curves_path = out.with_suffix(".log.jsonl"), out.with_suffix(".curves.png")
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def _streams(self, epoch):
+        """The epoch's random streams, all derived from (seed, epoch): shuffle+augment, and one per dropout."""
+        seed = self.args.seed
+        return np.random.default_rng([seed, epoch]), [np.random.default_rng([seed, epoch, i])
+                                                      for i in range(len(self.dropouts))]
+
+    def save_checkpoint(self, data_rng=None):
+        """Atomic write of everything needed to continue from the current position."""
+        state = {"epoch": self.epoch, "batch": self.batch, "sums": self.sums, "best_acc": self.best_acc,
+                 "best_epoch": self.best_epoch, "history": self.history, "args": vars(self.args),
+                 "preprocessing": self.preprocessing.to_dict(), "lr": self.optimizer.lr,
+                 "schedule": self.schedule.state_dict() if self.schedule else None,
+                 "rng_states": None if data_rng is None else
+                 [data_rng.bit_generator.state] + [d.rng.bit_generator.state for d in self.dropouts]}
+        opt_state = self.optimizer.state_dict()
+        arrays = {f"model/{k}": v for k, v in self.model.state_arrays().items()}
+        arrays.update({f"optim/{k}": v for k, v in opt_state["arrays"].items()})
+        arrays["__state__"] = np.array(json.dumps(state))
+        atomic_savez(self.checkpoint_path, arrays)
+
+    def load_checkpoint(self, path):
+        arrays = read_npz(path)
+        if "__state__" not in arrays:
+            raise ModelFileError(f"{path}: not a fer_app training checkpoint")
+        state = json.loads(str(arrays["__state__"]))
+        self.model.load_state_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+        self.optimizer.load_state_dict({"lr": state["lr"], "arrays": {
+            k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}})
+        if self.schedule and state["schedule"]:
+            self.schedule.load_state_dict(state["schedule"])
+        self.epoch, self.batch, self.sums = state["epoch"], state["batch"], state["sums"]
+        self.best_acc, self.best_epoch, self.history = state["best_acc"], state["best_epoch"], state["history"]
+        self.rng_states = state["rng_states"]
+        self.preprocessing = Preprocessing.from_dict(state["preprocessing"])
+
+    # ---------------------------------------------------------------- training
+
+    def run(self):
+        args, log = self.args, self.log
+        stop = {"requested": False}
+
+        def on_interrupt(signum, frame):
+            if stop["requested"]:
+                raise KeyboardInterrupt
+            stop["requested"] = True
+            log("\ninterrupted: finishing this batch, then saving a checkpoint (Ctrl-C again to abort)")
+
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+        try:
+            while self.epoch < args.epochs:
+                if not self._train_epoch(stop):
+                    log(f"checkpoint saved: {self.checkpoint_path}; continue with --resume {self.checkpoint_path}")
+                    return 130
+                if self._end_epoch():
+                    break
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        log(f"best val accuracy {self.best_acc:.4f} at epoch {self.best_epoch + 1}; model: {args.out}")
+        return 0
+
+    def _train_epoch(self, stop):
+        """One pass over the training data from the current position; False if interrupted."""
+        args = self.args
+        data_rng, dropout_rngs = self._streams(self.epoch)
+        order = data_rng.permutation(len(self.train_labels))
+        if self.rng_states:                               # resuming inside this epoch
+            data_rng.bit_generator.state = self.rng_states[0]
+            for rng, st in zip(dropout_rngs, self.rng_states[1:]):
+                rng.bit_generator.state = st
+            self.rng_states = None
+        for layer, rng in zip(self.dropouts, dropout_rngs):
+            layer.rng = rng
+        n_batches = math.ceil(len(order) / args.batch_size)
+        last_checkpoint = time.monotonic()
+        bar = None
+        if not args.quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+            bar = tqdm(total=n_batches, initial=self.batch, desc=f"epoch {self.epoch + 1}/{args.epochs}",
+                       leave=False, dynamic_ncols=True)
+        try:
+            while self.batch < n_batches:
+                start = time.perf_counter()
+                idx = order[self.batch * args.batch_size:(self.batch + 1) * args.batch_size]
+                x = self.x_train[idx]
+                if not self.augment.is_off():
+                    x = self.augment(x, data_rng)
+                x = self.preprocessing.standardize(x)
+                y = self.train_labels[idx]
+                logits = self.model.forward(x, training=True)
+                loss = self.loss_fn.forward(logits, y)
+                if not math.isfinite(loss):
+                    kept = (f"the last good checkpoint is kept at {self.checkpoint_path}"
+                            if self.checkpoint_path.exists() else "no checkpoint was written yet")
+                    raise TrainingError(f"the loss became {loss} at epoch {self.epoch + 1}, batch {self.batch + 1} "
+                                        f"(learning rate {self.optimizer.lr:g} too high?); {kept}")
+                self.optimizer.zero_grad()
+                self.model.backward(self.loss_fn.backward())
+                self.optimizer.step()
+                self.batch += 1
+                s = self.sums
+                s["loss"] += loss * len(y)
+                s["correct"] += int((logits.argmax(1) == y).sum())
+                s["seen"] += len(y)
+                s["seconds"] += time.perf_counter() - start
+                if bar:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{s['loss'] / s['seen']:.3f}", acc=f"{s['correct'] / s['seen']:.3f}",
+                                    img_s=f"{s['seen'] / s['seconds']:.0f}")
+                minutes = args.checkpoint_minutes
+                if stop["requested"] or (minutes and time.monotonic() - last_checkpoint > 60 * minutes
+                                         and self.batch < n_batches):
+                    self.save_checkpoint(data_rng)
+                    last_checkpoint = time.monotonic()
+                    if stop["requested"]:
+                        return False
+        finally:
+            if bar:
+                bar.close()
+        return True
+
+    def _end_epoch(self):
+        """Validate, log, save the best model and the checkpoint; True when training should stop early."""
+        args, s = self.args, self.sums
+        val_loss, val_acc, _ = evaluate_split(self.model, self.x_val, self.y_val, self.eval_loss)
+        record = {"epoch": self.epoch + 1, "train_loss": s["loss"] / s["seen"], "train_acc": s["correct"] / s["seen"],
+                  "val_loss": val_loss, "val_acc": val_acc, "lr": self.optimizer.lr,
+                  "img_per_s": s["seen"] / max(s["seconds"], 1e-9), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+        improved = val_acc > self.best_acc
+        if improved:
+            self.best_acc, self.best_epoch = val_acc, self.epoch
+            self.save_model(record)
+        self.history.append(record)
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        training_curves(self.history, self.curves_path)
+        self.log(f"epoch {record['epoch']:3d}/{args.epochs}  train loss {record['train_loss']:.4f} "
+                 f"acc {record['train_acc']:.4f}  val loss {val_loss:.4f} acc {val_acc:.4f}"
+                 f"{'  *best' if improved else ''}  lr {self.optimizer.lr:.2e}  {record['img_per_s']:.0f} img/s")
+        if self.schedule:
+            self.schedule.step(val_acc)
+        self.epoch, self.batch = self.epoch + 1, 0
+        self.sums = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+        self.save_checkpoint()
+        patience = args.early_stop
+        if patience and self.epoch - 1 - self.best_epoch >= patience:
+            self.log(f"early stop: no better val accuracy for {patience} epochs")
+            return True
+        return False
+
+    def save_model(self, record):
+        config = {k: v for k, v in vars(self.args).items() if k not in ("resume", "config", "quiet")}
+        self.model.save(self.args.out, metadata={
+            "classes": list(CLASSES), "input_shape": [1, 48, 48], "arch": self.args.arch,
+            "preprocessing": self.preprocessing.to_dict(), "training": config,
+            "metrics": {"epoch": record["epoch"], "val_acc": record["val_acc"], "val_loss": record["val_loss"],
+                        "train_acc": record["train_acc"]}})
+
+
+def load_splits(args, log):
+    data = resolve_data(args, log)
+    if data == "demo":
+        return "demo", demo_splits(args.seed)
+    splits = load_dataset(data, skip_bad=args.skip_bad, val_fraction=args.val_fraction, seed=args.seed,
+                          use_cache=not args.no_cache, log=log)
+    if "train" not in splits or not len(splits["train"][1]):
+        raise DataError(f"{data}: no training split found")
+    return data, splits
+
+
+def fill_defaults(args, data):
+    demo = data == "demo"
+    args.arch = args.arch or ("tiny" if demo else "vgg")
+    args.epochs = args.epochs or (6 if demo else 40)
+    args.lr = args.lr or (0.002 if args.optimizer == "adam" else 0.02 if demo else 0.05)
+    if not args.out:
+        name = "demo" if demo else Path(data).name.split(".")[0]
+        args.out = f"runs/{name}-{args.arch}.npz"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    log = lambda *a: print(*a, flush=True)     # noqa: E731
+    try:
+        if args.threads:
+            set_num_threads(args.threads)
+        if args.resume:
+            saved = json.loads(str(read_npz(args.resume).get("__state__", np.array("null"))))
+            if not saved:
+                raise ModelFileError(f"{args.resume}: not a fer_app training checkpoint")
+            overrides = {k: v for k, v in vars(args).items() if k in ("epochs", "quiet", "threads") and v}
+            vars(args).update(dict(saved["args"], **overrides, resume=args.resume))
+        data, splits = load_splits(args, log)
+        fill_defaults(args, data)
+        log(f"data: {data}: {describe(splits)}")
+        trainer = Trainer(args, splits, log)
+        if args.resume:
+            trainer.load_checkpoint(args.resume)
+            log(f"resumed from {args.resume} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
+        log(f"model: {args.arch}, {trainer.model.num_parameters():,} parameters; {args.optimizer} lr {args.lr:g}, "
+            f"{args.epochs} epochs, batch {args.batch_size}; out: {args.out}")
+        return trainer.run()
+    except (DataError, ModelFileError, TrainingError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Hyper-parameter search: ``python -m fer_app.tune --data PATH``.
+
+Grid or random search over learning rate and dropout (optionally weight decay and
+augmentation strength).  Each trial trains briefly (``--epochs``, optionally on a
+stratified ``--subset`` of the training split) and is scored by validation accuracy.
+Prints a table sorted best first, writes every trial to ``--out`` (JSON) and the best
+configuration to ``--best-config``, a file that ``fer_app.train --config`` accepts.
+"""
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from minicnn.model import ModelFileError
+
+from .augment import Augmentation
+from .data import DataError, stratified_split
+from .train import Trainer, TrainingError, fill_defaults, load_splits
+from .train import parse_args as parse_train_args
+
+AUG_FIELDS = ("rotation", "shift", "zoom", "brightness", "contrast", "noise", "erase")
+
+
+def floats(text):
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m fer_app.tune", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", help="dataset, as for fer_app.train (default: as fer_app.train)")
+    p.add_argument("--arch", help="architecture (default: as fer_app.train)")
+    p.add_argument("--search", choices=("grid", "random"), default="grid")
+    p.add_argument("--trials", type=int, default=8, help="number of trials for --search random")
+    p.add_argument("--lr", type=floats, default=floats("0.01,0.05"), help="learning rates to try")
+    p.add_argument("--dropout", type=floats, default=floats("0.3,0.5"), help="dropout rates to try")
+    p.add_argument("--weight-decay", type=floats, help="weight decays to try (default: train's)")
+    p.add_argument("--aug-strength", type=floats, help="augmentation strengths to try (1 = train's defaults)")
+    p.add_argument("--epochs", type=int, default=2, help="epochs per trial")
+    p.add_argument("--subset", type=int, help="train each trial on this many training images (stratified)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/tune.json", help="all trials, as JSON")
+    p.add_argument("--best-config", default="runs/best_config.json", help="the best trial's options for train --config")
+    return p
+
+
+def trial_grid(args):
+    space = {"lr": args.lr, "dropout": args.dropout}
+    if args.weight_decay:
+        space["weight_decay"] = args.weight_decay
+    if args.aug_strength:
+        space["aug_strength"] = args.aug_strength
+    names = list(space)
+    if args.search == "grid":
+        return [dict(zip(names, values)) for values in itertools.product(*space.values())]
+    rng = np.random.default_rng(args.seed)
+    lo_hi = {k: (min(v), max(v)) for k, v in space.items()}
+    trials = []
+    for _ in range(args.trials):
+        t = {}
+        for k, (lo, hi) in lo_hi.items():       # learning rates and decays vary on a log scale
+            log_scale = k in ("lr", "weight_decay") and lo > 0
+            t[k] = float(np.exp(rng.uniform(np.log(lo), np.log(hi))) if log_scale else rng.uniform(lo, hi))
+        trials.append(t)
+    return trials
+
+
+def trial_options(trial):
+    """Options for fer_app.train --config that a trial sets."""
+    options = {k: v for k, v in trial.items() if k != "aug_strength"}
+    if "aug_strength" in trial:
+        defaults, s = Augmentation(), trial["aug_strength"]
+        options.update({f: min(getattr(defaults, f) * s, 1.0) if f == "erase" else getattr(defaults, f) * s
+                        for f in AUG_FIELDS})
+    return options
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.trials < 1:
+        parser.error("--epochs and --trials must be at least 1")
+    if any(v <= 0 for v in args.lr):
+        parser.error("--lr values must be positive")
+    if any(not 0 <= v < 1 for v in args.dropout):
+        parser.error("--dropout values must be in [0, 1)")
+    log = lambda *a: print(*a, flush=True)      # noqa: E731
+    try:
+        base = ["--epochs", str(args.epochs), "--optimizer", args.optimizer, "--seed", str(args.seed), "--quiet",
+                "--checkpoint-minutes", "0"] + (["--data", args.data] if args.data else []) \
+            + (["--arch", args.arch] if args.arch else [])
+        base_args = parse_train_args(base)
+        data, splits = load_splits(base_args, log)
+        if args.subset and args.subset < len(splits["train"][1]):
+            fraction = args.subset / len(splits["train"][1])
+            _, splits["train"] = stratified_split(*splits["train"], fraction, args.seed)
+        trials = trial_grid(args)
+        log(f"{len(trials)} trial(s) of {args.epochs} epoch(s) on {len(splits['train'][1])} training images")
+        results = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, trial in enumerate(trials):
+                options = trial_options(trial)
+                targs = parse_train_args(base)
+                vars(targs).update(options)
+                fill_defaults(targs, data)
+                targs.out = str(Path(tmp) / f"trial{i}.npz")
+                start = time.perf_counter()
+                trainer = Trainer(targs, splits, log=lambda *a: None)
+                try:
+                    trainer.run()
+                    val_acc = trainer.best_acc
+                except TrainingError:
+                    val_acc = float("nan")       # diverged: ranked last
+                results.append({"trial": i, **trial, "val_acc": val_acc, "seconds": round(time.perf_counter() - start, 1),
+                                "config": dict(options, arch=targs.arch, optimizer=targs.optimizer)})
+                log(f"trial {i + 1}/{len(trials)} {json.dumps(trial)} → val acc {val_acc:.4f}")
+        results.sort(key=lambda r: -r["val_acc"] if np.isfinite(r["val_acc"]) else np.inf)
+        keys = [k for k in results[0] if k not in ("trial", "config")]
+        log("\n" + "  ".join(f"{k:>12}" for k in keys))
+        for r in results:
+            log("  ".join(f"{r[k]:>12.5g}" if isinstance(r[k], float) else f"{r[k]:>12}" for k in keys))
+        for path, content in ((args.out, results), (args.best_config, results[0]["config"])):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(json.dumps(content, indent=2))
+        log(f"\nbest: {json.dumps(results[0]['config'])}\nwritten to {args.best_config}; "
+            f"train with: python -m fer_app.train --config {args.best_config}")
+        return 0
+    except (DataError, ModelFileError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

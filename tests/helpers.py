@@ -1,0 +1,37 @@
+"""Small shared helpers for the fer_app tests."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from fer_app import models
+from fer_app.preprocess import Preprocessing
+from minicnn import Sequential
+from minicnn import layers as L
+
+CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def run_module(module, *args, timeout=300):
+    """Run ``python -m module args`` single-threaded; returns the CompletedProcess."""
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def constant_model(path, favourite):
+    """A model that ignores its input and always predicts class ``favourite``."""
+    dense = L.Dense(48 * 48, 7)
+    dense.params["weight"][...] = 0
+    dense.params["bias"][...] = 0
+    dense.params["bias"][favourite] = 5
+    Sequential([L.Flatten(), dense]).save(path, metadata={"classes": CLASSES,
+                                                          "preprocessing": Preprocessing().to_dict()})
+    return path
+
+
+def untrained_model(path, seed=0):
+    models.build("tiny", np.random.default_rng(seed)).save(
+        path, metadata={"classes": CLASSES, "preprocessing": Preprocessing().to_dict()})
+    return path

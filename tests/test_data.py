@@ -1,0 +1,151 @@
+"""Dataset loaders on small data the tests write themselves; FER-2013 itself when it is present."""
+import gzip
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_app import CLASSES
+from fer_app.data import DataError, class_id, describe, load_dataset
+
+FER_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013"
+
+
+def pixels(rng):
+    return " ".join(map(str, rng.integers(0, 256, 48 * 48)))
+
+
+def write_csv(path, rows, gz=False):
+    text = "emotion,pixels,Usage\n" + "".join(f"{e},{p},{u}\n" for e, p, u in rows)
+    if gz:
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_csv_splits(tmp_path, gz):
+    rng = np.random.default_rng(0)
+    rows = [(i % 7, pixels(rng), u) for i, u in enumerate(["Training"] * 14 + ["PublicTest"] * 7 + ["PrivateTest"] * 3)]
+    path = write_csv(tmp_path / ("f.csv.gz" if gz else "f.csv"), rows, gz)
+    splits = load_dataset(path, use_cache=False)
+    assert {k: len(v[1]) for k, v in splits.items()} == {"train": 14, "val": 7, "test": 3}
+    faces, labels = splits["train"]
+    assert faces.shape == (14, 48, 48) and faces.dtype == np.uint8
+    assert labels.tolist() == [i % 7 for i in range(14)]
+    assert faces[1].reshape(-1).tolist() == [int(v) for v in rows[1][1].split()]
+
+
+@pytest.mark.parametrize("bad_row,message", [
+    ((3, "1 2 3", "Training"), "line 3: expected 2304 pixel values, got 3"),
+    (("x", None, "Training"), "line 3: emotion or pixels is not a number"),
+    ((3, None, "Validation"), "line 3: unknown Usage 'Validation'"),
+])
+def test_csv_bad_rows_are_named_and_skippable(tmp_path, bad_row, message):
+    rng = np.random.default_rng(1)
+    good = (0, pixels(rng), "Training")
+    bad = (bad_row[0], bad_row[1] or pixels(rng), bad_row[2])
+    path = write_csv(tmp_path / "f.csv", [good, bad, good])
+    with pytest.raises(DataError, match=message):
+        load_dataset(path, use_cache=False)
+    lines = []
+    splits = load_dataset(path, skip_bad=True, use_cache=False, log=lines.append)
+    assert sum(len(labels) for _, labels in splits.values()) == 2     # val is carved from train
+    assert any("skipped 1 bad item" in line for line in lines)
+
+
+def write_png(path, image):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+
+
+def test_kaggle_layout_with_public_and_private_test(tmp_path):
+    rng = np.random.default_rng(2)
+    for c in ("angry", "happy"):
+        for i in range(4):
+            write_png(tmp_path / "train" / c / f"Training_{i}.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
+        write_png(tmp_path / "test" / c / "PublicTest_1.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
+        write_png(tmp_path / "test" / c / "PrivateTest_1.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    splits = load_dataset(tmp_path, use_cache=False)
+    assert {k: len(v[1]) for k, v in splits.items()} == {"train": 8, "val": 2, "test": 2}
+    assert sorted(splits["val"][1].tolist()) == [CLASSES.index("angry"), CLASSES.index("happy")]
+
+
+def test_kaggle_layout_without_named_test_files_carves_val(tmp_path):
+    rng = np.random.default_rng(3)
+    for c in ("sad", "fear"):
+        for i in range(10):
+            write_png(tmp_path / "train" / c / f"{i}.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
+        write_png(tmp_path / "test" / c / "a.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    splits = load_dataset(tmp_path, val_fraction=0.2, use_cache=False)
+    assert {k: len(v[1]) for k, v in splits.items()} == {"train": 16, "val": 4, "test": 2}
+    assert np.bincount(splits["val"][1]).max() == 2          # stratified: 2 of each class
+
+
+def test_class_tree_mixed_sizes_colours_synonyms_and_crop_fallback(tmp_path):
+    rng = np.random.default_rng(4)
+    write_png(tmp_path / "Happiness" / "a.png", rng.integers(0, 256, (120, 90, 3), dtype=np.uint8))
+    write_png(tmp_path / "Happiness" / "b.jpg", rng.integers(0, 256, (30, 40), dtype=np.uint8))
+    write_png(tmp_path / "anger" / "c.png", rng.integers(0, 256, (64, 64, 4), dtype=np.uint8))
+    write_png(tmp_path / "anger" / "d.bmp", rng.integers(0, 256, (200, 300, 3), dtype=np.uint8))
+    lines = []
+    splits = load_dataset(tmp_path, val_fraction=0.5, use_cache=False, log=lines.append)
+    faces = np.concatenate([splits["train"][0], splits["val"][0]])
+    labels = np.concatenate([splits["train"][1], splits["val"][1]])
+    assert faces.shape == (4, 48, 48) and faces.dtype == np.uint8
+    assert sorted(labels.tolist()) == sorted([CLASSES.index("happy")] * 2 + [CLASSES.index("angry")] * 2)
+    assert any("no face found in 4 image(s): used a centre crop" in line for line in lines)
+
+
+def test_class_tree_errors(tmp_path):
+    rng = np.random.default_rng(5)
+    write_png(tmp_path / "happy" / "ok.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    write_png(tmp_path / "happy" / "ok2.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    (tmp_path / "happy" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(DataError, match=r"broken\.png.*not a readable image"):
+        load_dataset(tmp_path, use_cache=False)
+    lines = []
+    splits = load_dataset(tmp_path, skip_bad=True, use_cache=False, log=lines.append)
+    assert sum(len(v[1]) for v in splits.values()) == 2 and any("skipped 1" in line for line in lines)
+    (tmp_path / "bored").mkdir()
+    write_png(tmp_path / "bored" / "x.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    with pytest.raises(DataError, match=r"bored: unknown class name 'bored'"):
+        load_dataset(tmp_path, skip_bad=True, use_cache=False)
+    empty = tmp_path / "other"
+    (empty / "sad").mkdir(parents=True)
+    with pytest.raises(DataError, match="empty class folder"):
+        load_dataset(empty, use_cache=False)
+    with pytest.raises(DataError, match="no such file or folder"):
+        load_dataset(tmp_path / "nowhere", use_cache=False)
+
+
+def test_class_names_and_synonyms():
+    assert [class_id(n) for n in ("ANGRY", "Disgusted", "scared", "joy", "Sadness", "surprised", "neutral")] == \
+        list(range(7))
+    assert CLASSES == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def test_cache_is_reused_and_invalidated(tmp_path):
+    rng = np.random.default_rng(6)
+    path = write_csv(tmp_path / "f.csv", [(1, pixels(rng), "Training"), (2, pixels(rng), "PublicTest")])
+    cache = tmp_path / "cache"
+    first = load_dataset(path, cache_dir=cache)
+    assert len(list(cache.glob("*.npz"))) == 1
+    again = load_dataset(path, cache_dir=cache)
+    assert np.array_equal(first["train"][0], again["train"][0])
+    write_csv(path, [(3, pixels(rng), "Training"), (2, pixels(rng), "PublicTest"), (4, pixels(rng), "Training")])
+    changed = load_dataset(path, cache_dir=cache)
+    assert changed["train"][1].tolist() == [3, 4] and len(list(cache.glob("*.npz"))) == 2
+
+
+@pytest.mark.skipif(not FER_DIR.is_dir(), reason=f"FER-2013 not found at {FER_DIR} (see data/README.md)")
+def test_shared_fer2013_split_sizes_and_class_counts(tmp_path):
+    splits = load_dataset(FER_DIR, cache_dir=tmp_path)
+    print(describe(splits))
+    assert len(splits["train"][1]) == 28709 and len(splits["val"][1]) == 3589 and "test" not in splits
+    counts = dict(zip(CLASSES, np.bincount(splits["train"][1], minlength=7).tolist()))
+    assert counts == {"angry": 3995, "disgust": 436, "fear": 4097, "happy": 7215, "sad": 4830,
+                      "surprise": 3171, "neutral": 4965}

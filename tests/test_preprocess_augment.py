@@ -1,0 +1,83 @@
+"""One preprocessing path for training and live use; seeded, switchable augmentation."""
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_app.augment import Augmentation
+from fer_app.preprocess import Preprocessing, to_face48
+
+OFF = dict(rotation=0, flip=False, shift=0, zoom=0, brightness=0, contrast=0, noise=0, erase=0)
+
+
+def test_to_face48_accepts_any_size_and_colour():
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 256, (150, 120, 3), dtype=np.uint8)
+    expected = cv2.resize(cv2.cvtColor(big, cv2.COLOR_BGR2GRAY), (48, 48), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(to_face48(big), expected)
+    for image in (rng.integers(0, 256, (20, 30), dtype=np.uint8), rng.integers(0, 256, (60, 60, 4), dtype=np.uint8)):
+        face = to_face48(image)
+        assert face.shape == (48, 48) and face.dtype == np.uint8
+    with pytest.raises(ValueError, match="8-bit"):
+        to_face48(np.zeros((48, 48), np.float32))
+
+
+@pytest.mark.parametrize("equalize", ["none", "global", "clahe"])
+def test_preprocessing_shapes_and_round_trip(equalize):
+    faces = np.random.default_rng(1).integers(60, 120, (5, 48, 48), dtype=np.uint8)
+    prep = Preprocessing(equalize).fitted(faces)
+    x = prep(faces)
+    assert x.shape == (5, 1, 48, 48) and x.dtype == np.float32
+    assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 1e-2
+    assert Preprocessing.from_dict(prep.to_dict()) == prep
+    spread = np.ptp(prep.prepare(faces))
+    assert spread > 0.9 if equalize == "global" else True      # equalisation stretches the 60-120 range
+
+
+def test_bad_equalize_and_shapes_are_refused():
+    with pytest.raises(ValueError, match="equalize"):
+        Preprocessing("sometimes")
+    with pytest.raises(ValueError, match=r"\(N, 48, 48\)"):
+        Preprocessing().prepare(np.zeros((2, 40, 40), np.uint8))
+
+
+def faces01(n=64, seed=2):
+    return np.random.default_rng(seed).random((n, 48, 48), dtype=np.float32)
+
+
+def test_augmentation_is_seeded_and_bounded():
+    x = faces01()
+    a = Augmentation()(x, np.random.default_rng(7))
+    b = Augmentation()(x, np.random.default_rng(7))
+    assert np.array_equal(a, b) and a.dtype == np.float32 and a.shape == x.shape
+    assert 0 <= a.min() and a.max() <= 1 and not np.array_equal(a, x)
+    assert np.array_equal(x, faces01())            # the input is left alone
+
+
+def test_switched_off_is_identity_and_flip_mirrors():
+    x = faces01(8)
+    assert np.array_equal(Augmentation(**OFF)(x, np.random.default_rng(0)), x)
+    flipped = Augmentation(**dict(OFF, flip=True))(x, np.random.default_rng(0))
+    mirrored = [np.allclose(f, o[:, ::-1], atol=1e-6) for f, o in zip(flipped, x)]
+    unchanged = [np.allclose(f, o, atol=1e-6) for f, o in zip(flipped, x)]
+    assert all(m or u for m, u in zip(mirrored, unchanged)) and any(mirrored) and any(unchanged)
+
+
+def test_each_transform_changes_something():
+    x = faces01(16)
+    for name, value in [("rotation", 15), ("shift", 0.1), ("zoom", 0.2), ("brightness", 0.1), ("contrast", 0.3),
+                        ("noise", 0.05), ("erase", 1.0)]:
+        out = Augmentation(**dict(OFF, **{name: value}))(x, np.random.default_rng(1))
+        assert not np.allclose(out, x), name
+
+
+def test_augmentation_speed_report():
+    """Not a pass/fail timing: prints ms per batch of 64 so the cost is visible."""
+    x, aug, rng = faces01(), Augmentation(), np.random.default_rng(0)
+    aug(x, rng)
+    start = time.perf_counter()
+    for _ in range(10):
+        out = aug(x, rng)
+    print(f"augmentation: {(time.perf_counter() - start) * 100:.2f} ms per batch of 64")
+    assert out.shape == x.shape

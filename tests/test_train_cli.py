@@ -1,0 +1,157 @@
+"""The training, evaluation and tuning commands, run as a person runs them."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from fer_app import evaluate, train, tune
+from minicnn.model import read_npz
+
+from .helpers import constant_model, run_module
+
+FAST = ["--data", "demo", "--arch", "tiny", "--threads", "1", "--quiet", "--checkpoint-minutes", "0"]
+
+
+def test_demo_training_reaches_high_validation_accuracy(tmp_path, capsys):
+    out = tmp_path / "demo.npz"
+    assert train.main(FAST + ["--epochs", "6", "--out", str(out)]) == 0
+    log = [json.loads(line) for line in (tmp_path / "demo.log.jsonl").read_text().splitlines()]
+    print(capsys.readouterr().out)
+    assert len(log) == 6 and max(r["val_acc"] for r in log) >= 0.9
+    assert (tmp_path / "demo.curves.png").stat().st_size > 0
+    meta = read_npz(out)
+    assert json.loads(str(meta["__meta__"]))["metrics"]["val_acc"] == max(r["val_acc"] for r in log)
+
+
+def model_arrays(checkpoint):
+    return {k: v for k, v in read_npz(checkpoint).items() if k.startswith(("model/", "optim/"))}
+
+
+def wait_for(predicate, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def start_training(out, epochs):
+    cmd = [sys.executable, "-m", "fer_app.train", *FAST, "--epochs", str(epochs), "--out", str(out)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path):
+    reference = tmp_path / "ref" / "m.npz"
+    assert run_module("fer_app.train", *FAST, "--epochs", 3, "--out", reference).returncode == 0
+    out = tmp_path / "killed" / "m.npz"
+    checkpoint = out.with_suffix(".ckpt.npz")
+    proc = start_training(out, 3)
+    assert wait_for(checkpoint.exists), "no checkpoint appeared"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = json.loads(str(read_npz(checkpoint)["__state__"]))
+    assert state["epoch"] < 3, "the run finished before it could be killed"
+    resumed = run_module("fer_app.train", "--resume", checkpoint)
+    assert resumed.returncode == 0, resumed.stderr
+    ref, got = model_arrays(reference.with_suffix(".ckpt.npz")), model_arrays(checkpoint)
+    assert ref.keys() == got.keys() and all(np.array_equal(ref[k], got[k]) for k in ref)
+
+
+def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path):
+    reference = tmp_path / "ref" / "m.npz"
+    assert run_module("fer_app.train", *FAST, "--epochs", 2, "--out", reference).returncode == 0
+    out = tmp_path / "int" / "m.npz"
+    proc = start_training(out, 2)
+    assert wait_for(out.with_suffix(".ckpt.npz").exists)       # first epoch done
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output
+    state = json.loads(str(read_npz(out.with_suffix(".ckpt.npz"))["__state__"]))
+    assert state["epoch"] == 1 and state["batch"] > 0, "interrupt should land inside epoch 2"
+    resumed = run_module("fer_app.train", "--resume", out.with_suffix(".ckpt.npz"))
+    assert resumed.returncode == 0, resumed.stderr
+    ref, got = model_arrays(reference.with_suffix(".ckpt.npz")), model_arrays(out.with_suffix(".ckpt.npz"))
+    assert all(np.array_equal(ref[k], got[k]) for k in ref)
+
+
+def test_nan_loss_stops_cleanly(tmp_path, capsys):
+    out = tmp_path / "nan.npz"
+    code = train.main(FAST + ["--epochs", "2", "--lr", "1e12", "--no-augment", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "error: the loss became" in err and "too high" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_bad_arguments_give_one_line_errors(tmp_path, capsys):
+    for argv, message in [(["--epochs", "0"], "--epochs must be at least 1"),
+                          (["--arch", "resnet"], "invalid choice"),
+                          (["--lr", "-1"], "--lr must be positive")]:
+        with pytest.raises(SystemExit) as exit_info:
+            train.main(argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert train.main(["--data", str(tmp_path / "missing"), "--quiet"]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    bad_config = tmp_path / "c.json"
+    bad_config.write_text('{"learning_rate": 0.1}')
+    with pytest.raises(SystemExit):
+        train.main(["--config", str(bad_config)])
+    assert "unknown option(s) learning_rate" in capsys.readouterr().err
+    assert train.main(["--resume", str(bad_config)]) == 2
+    assert "not a readable .npz" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["fer_app.train", "fer_app.evaluate", "fer_app.tune", "fer_app.live",
+                                    "fer_app.explain"])
+def test_help(module):
+    result = run_module(module, "--help")
+    assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_evaluate_constructed_confusion_matrix(tmp_path, capsys):
+    model = constant_model(tmp_path / "always_happy.npz", favourite=3)
+    code = evaluate.main(["--model", str(model), "--data", "demo", "--split", "test",
+                          "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "cm.png")])
+    printed = capsys.readouterr().out
+    assert code == 0
+    expected = np.zeros((7, 7), int)
+    expected[:, 3] = 50                      # demo test split: 50 faces of each class, all called happy
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert set(result) >= {"accuracy", "n", "per_class", "confusion", "classes"}
+    assert np.array_equal(result["confusion"], expected) and result["n"] == 350
+    assert result["accuracy"] == pytest.approx(1 / 7)
+    assert result["per_class"]["happy"]["recall"] == 1.0 and result["per_class"]["happy"]["precision"] == \
+        pytest.approx(1 / 7)
+    assert "happy" in printed and "accuracy 0.1429" in printed
+    import cv2
+    image = cv2.imread(str(tmp_path / "cm.png"))
+    assert image is not None and image.shape[0] > 400
+
+
+def test_evaluate_errors(tmp_path, capsys):
+    assert evaluate.main(["--model", str(tmp_path / "none.npz"), "--data", "demo"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    foreign = tmp_path / "foreign.npz"
+    foreign.write_bytes(b"GIF89a not a model")
+    assert evaluate.main(["--model", str(foreign), "--data", "demo"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_tune_writes_a_config_that_train_accepts(tmp_path, capsys):
+    best = tmp_path / "best.json"
+    code = tune.main(["--data", "demo", "--arch", "tiny", "--epochs", "1", "--subset", "700", "--lr", "0.005,0.02",
+                      "--dropout", "0.2", "--out", str(tmp_path / "all.json"), "--best-config", str(best)])
+    assert code == 0
+    trials = json.loads((tmp_path / "all.json").read_text())
+    assert len(trials) == 2 and trials[0]["val_acc"] >= trials[1]["val_acc"]
+    config = json.loads(best.read_text())
+    assert config["lr"] == trials[0]["lr"]
+    out = tmp_path / "from_config.npz"
+    assert train.main(["--config", str(best), "--epochs", "1", "--data", "demo", "--quiet", "--out", str(out)]) == 0
+    meta = json.loads(str(read_npz(out)["__meta__"]))
+    assert meta["training"]["lr"] == config["lr"] and meta["training"]["dropout"] == config["dropout"]
