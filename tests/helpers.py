@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -13,11 +14,20 @@ from minicnn import layers as L
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+
+
 def run_module(module, *args, timeout=300):
-    """Run ``python -m module args`` single-threaded; returns the CompletedProcess."""
-    env = dict(os.environ, NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    """Run ``python -m module args`` single-threaded from the project root; returns the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=ENV, cwd=ROOT)
+
+
+def start_module(module, *args):
+    """The same, in the background: a Popen with stdout and stderr merged."""
+    return subprocess.Popen([sys.executable, "-m", module, *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT)
 
 
 def constant_model(path, favourite):

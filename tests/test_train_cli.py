@@ -1,8 +1,6 @@
 """The training, evaluation and tuning commands, run as a person runs them."""
 import json
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -11,7 +9,7 @@ import pytest
 from fer_app import evaluate, train, tune
 from minicnn.model import read_npz
 
-from .helpers import constant_model, run_module
+from .helpers import constant_model, run_module, start_module
 
 FAST = ["--data", "demo", "--arch", "tiny", "--threads", "1", "--quiet", "--checkpoint-minutes", "0"]
 
@@ -41,8 +39,7 @@ def wait_for(predicate, timeout=120):
 
 
 def start_training(out, epochs):
-    cmd = [sys.executable, "-m", "fer_app.train", *FAST, "--epochs", str(epochs), "--out", str(out)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return start_module("fer_app.train", *FAST, "--epochs", epochs, "--out", out)
 
 
 def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path):

@@ -1,0 +1,132 @@
+"""Live recognition end to end on a composed video, the Python API, tracking and the error paths."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_app import live
+from fer_app.recognizer import EmotionRecognizer
+from fer_app.track import FaceTracker, iou
+
+from .helpers import CLASSES, untrained_model
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return untrained_model(tmp_path_factory.mktemp("model") / "tiny.npz")
+
+
+@pytest.fixture(scope="module")
+def face_photo():
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image not installed (optional: real photos)")
+    return cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+def compose_video(path, face_photo, n_frames=24, faces=1, size=(640, 360)):
+    """The astronaut's head moving across a changing background, written with OpenCV."""
+    head = face_photo[30:230, 120:330]                     # 200×210 crop around the face
+    W, H = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 12, (W, H))
+    rng = np.random.default_rng(0)
+    for t in range(n_frames):
+        frame = np.full((H, W, 3), 40 + 3 * t, np.uint8)
+        frame += rng.integers(0, 20, frame.shape, dtype=np.uint8)
+        for k in range(faces):
+            x, y = 20 + 4 * t + 300 * k, 60 + 2 * k
+            frame[y:y + head.shape[0], x:x + head.shape[1]] = head
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_recognizer_api(model_path, face_photo):
+    rec = EmotionRecognizer(model_path)
+    faces = rec.detect_emotions(face_photo)
+    assert len(faces) == 1
+    x, y, w, h = faces[0]["box"]
+    assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 180           # the astronaut's face
+    assert list(faces[0]["emotions"]) == CLASSES and abs(sum(faces[0]["emotions"].values()) - 1) < 1e-3
+    label, score = rec.top_emotion(face_photo)
+    assert label in CLASSES and score == max(faces[0]["emotions"].values())
+    assert rec.detect_emotions(np.zeros((200, 200, 3), np.uint8)) == []
+    assert rec.top_emotion(np.zeros((200, 200), np.uint8)) == (None, None)
+    with pytest.raises(ValueError, match="uint8"):
+        rec.detect_emotions(np.zeros((10, 10), np.float32))
+
+
+def test_live_video_end_to_end(tmp_path, model_path, face_photo):
+    video = compose_video(tmp_path / "in.mp4", face_photo, faces=2)
+    out, log = tmp_path / "annotated.mp4", tmp_path / "frames.jsonl"
+    code = live.main(["--source", str(video), "--model", str(model_path), "--no-display",
+                      "--output", str(out), "--jsonl", str(log)])
+    assert code == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["frame"] for r in lines] == list(range(24))
+    for record in lines:
+        assert set(record) >= {"frame", "time", "faces"}
+        for face in record["faces"]:
+            assert set(face) >= {"box", "emotions", "label", "track_id"} and face["label"] in CLASSES
+    with_two = [r for r in lines if len(r["faces"]) == 2]
+    assert len(with_two) >= 20
+    ids = {tuple(sorted(f["track_id"] for f in r["faces"])) for r in with_two}
+    assert ids == {(0, 1)}, "each face keeps its own track across frames"
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 24 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 640
+
+
+def test_live_images_folder_skips_a_corrupt_image(tmp_path, model_path, face_photo, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), face_photo)
+    (folder / "b.png").write_bytes(b"not an image")
+    cv2.imwrite(str(folder / "c.png"), np.zeros((100, 100, 3), np.uint8))
+    code = live.main(["--source", str(folder), "--model", str(model_path), "--no-display",
+                      "--output", str(tmp_path / "out"), "--jsonl", str(tmp_path / "f.jsonl")])
+    assert code == 0
+    assert "b.png: not a readable image" in capsys.readouterr().err
+    lines = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text().splitlines()]
+    assert [len(r["faces"]) for r in lines] == [1, 0]           # frames without faces are logged too
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
+
+
+def test_tracks_smooth_independently():
+    happy, sad = np.eye(7)[3], np.eye(7)[4]
+    tracker = FaceTracker(smoothing=0.8)
+    left, right = (10, 10, 50, 50), (200, 10, 50, 50)
+    for t in range(10):
+        boxes = [left, right] if t % 2 else [right, left]       # the order of detections changes
+        probs = [happy, sad] if t % 2 else [sad, happy]
+        tracks = tracker.update([(x + t, y, w, h) for x, y, w, h in boxes], probs)
+    by_x = sorted(tracks, key=lambda tr: tr.box[0])
+    assert np.allclose(by_x[0].probs, happy) and np.allclose(by_x[1].probs, sad)
+    assert {tr.id for tr in tracks} == {0, 1}
+
+
+def test_smoothing_follows_a_change_of_expression():
+    tracker = FaceTracker(smoothing=0.5)
+    box = (0, 0, 40, 40)
+    tracker.update([box], [np.eye(7)[0]])
+    (track,) = tracker.update([box], [np.eye(7)[6]])
+    assert np.allclose(track.probs, 0.5 * np.eye(7)[0] + 0.5 * np.eye(7)[6])
+    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+
+
+@pytest.mark.parametrize("source,message", [("missing.mp4", "no such file"), ("7", "camera 7 is not available")])
+def test_live_bad_sources(tmp_path, model_path, capsys, source, message):
+    assert live.main(["--source", source, "--model", str(model_path), "--no-display"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_live_unreadable_video_and_foreign_model(tmp_path, model_path, capsys):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 1000)
+    assert live.main(["--source", str(junk), "--model", str(model_path), "--no-display"]) == 2
+    assert "junk.mp4" in capsys.readouterr().err
+    image = tmp_path / "x.png"
+    cv2.imwrite(str(image), np.zeros((50, 50, 3), np.uint8))
+    not_model = tmp_path / "model.npz"
+    not_model.write_text("hello")
+    assert live.main(["--source", str(image), "--model", str(not_model), "--no-display"]) == 2
+    assert "not a readable .npz" in capsys.readouterr().err
