@@ -41,7 +41,7 @@ class SoftmaxCrossEntropy:
         w = np.ones(N) if self.class_weights is None else self.class_weights[labels]
         w = (w / w.sum()).astype(logits.dtype)
         self._cache = (np.exp(log_p), q, w)
-        return float(-(w[:, None] * q * log_p).sum())
+        return float((w[:, None] * q * -log_p).sum())
 
     def backward(self):
         p, q, w = self._cache

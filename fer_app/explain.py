@@ -1,0 +1,187 @@
+"""Look inside a trained network: ``python -m fer_app.explain --image face.png --out DIR``.
+
+Writes PNGs and an index page for one face:
+* filters.png         the first conv layer's filters, one tile each;
+* features_<i>.png    the feature maps of every conv layer (after its activation);
+* saliency.png        |∂ score / ∂ pixel| for the predicted class (Simonyan et al., 2013), over the face;
+* gradcam.png         Grad-CAM (Selvaraju et al., 2017) of the last conv block, over the face:
+                      α_k = mean_{h,w} ∂ score / ∂ A_k[h, w],   map = ReLU(Σ_k α_k · A_k), upsampled;
+* probabilities.png   the 7 class probabilities;
+* index.html / overview.png   everything on one page.
+"""
+import argparse
+import html
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from minicnn import layers as L
+from minicnn.losses import softmax
+from minicnn.model import ModelFileError
+
+from .classifier import SHIPPED_MODEL, ExpressionClassifier
+from .data import DataError, read_image
+from .detect import HaarFaceDetector, center_square, crop_with_margin
+from .plots import write_png
+from .preprocess import to_face48
+
+TILE = 96          # pixels per tile in the grids
+
+
+def trace_forward(model, x):
+    """Every layer's output for input x, in inference mode: outputs[i] is layer i's output."""
+    outputs = []
+    for layer in model.layers:
+        x = layer.forward(x, training=False)
+        outputs.append(x)
+    return outputs
+
+
+def trace_backward(model, dlogits):
+    """Gradient of the score with respect to every layer's output, and to the input (after trace_forward)."""
+    grads = [None] * len(model.layers)
+    dy = dlogits
+    for i in range(len(model.layers) - 1, -1, -1):
+        grads[i] = dy
+        dy = model.layers[i].backward(dy)
+    return grads, dy
+
+
+def last_conv_block(model):
+    """Index of the activation that ends the last convolutional block (what Grad-CAM looks at)."""
+    conv = max((i for i, layer in enumerate(model.layers) if isinstance(layer, L.Conv2D)), default=None)
+    if conv is None:
+        raise ValueError("the model has no convolutional layer")
+    i = conv
+    while i + 1 < len(model.layers) and isinstance(model.layers[i + 1], (L.BatchNorm2D, L.ReLU, L.LeakyReLU)):
+        i += 1
+    return i
+
+
+def saliency_and_gradcam(model, x, target):
+    """(saliency (H, W), grad-cam (h, w) at the last conv block's resolution, probabilities) for class ``target``."""
+    outputs = trace_forward(model, x)
+    dlogits = np.zeros_like(outputs[-1])
+    dlogits[0, target] = 1
+    grads, dx = trace_backward(model, dlogits)
+    saliency = np.abs(dx[0]).max(axis=0)
+    k = last_conv_block(model)
+    activation, gradient = outputs[k][0], grads[k][0]
+    alpha = gradient.mean(axis=(1, 2))
+    cam = np.maximum((alpha[:, None, None] * activation).sum(axis=0), 0)
+    return saliency, cam, softmax(outputs[-1])[0]
+
+
+def normalize01(a):
+    a = np.asarray(a, np.float64)
+    span = a.max() - a.min()
+    return (a - a.min()) / span if span > 0 else np.zeros_like(a)
+
+
+def heat_overlay(face48, heat, size=240):
+    """Heat map (any resolution) upsampled and blended over the grey face, as a BGR image."""
+    face = cv2.cvtColor(cv2.resize(face48, (size, size), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2BGR)
+    heat = cv2.resize(normalize01(heat).astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+    colour = cv2.applyColorMap((255 * heat).astype(np.uint8), cv2.COLORMAP_JET)
+    return cv2.addWeighted(face, 0.55, colour, 0.45, 0)
+
+
+def tile_grid(maps, columns=8, tile=TILE, title=""):
+    """Grid of 2-D maps, each normalised on its own, as a grey image with an optional title strip."""
+    rows = int(np.ceil(len(maps) / columns))
+    grid = np.full((rows * (tile + 2) + 24, columns * (tile + 2), 3), 255, np.uint8)
+    for i, m in enumerate(maps):
+        r, c = divmod(i, columns)
+        img = cv2.resize((255 * normalize01(m)).astype(np.uint8), (tile, tile), interpolation=cv2.INTER_NEAREST)
+        y, x = 24 + r * (tile + 2), c * (tile + 2)
+        grid[y:y + tile, x:x + tile] = img[:, :, None]
+    cv2.putText(grid, title, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return grid
+
+
+def probability_chart(probs, classes, width=360):
+    img = np.full((len(classes) * 26 + 10, width, 3), 255, np.uint8)
+    for i, (c, p) in enumerate(zip(classes, probs)):
+        y = 8 + i * 26
+        cv2.rectangle(img, (90, y), (90 + int((width - 150) * p), y + 18), (200, 120, 40), -1)
+        cv2.putText(img, c, (4, y + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, f"{100 * p:.1f}%", (width - 56, y + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    return img
+
+
+def face_from_image(image, detector=None):
+    """The largest face found by the Haar cascade, else a centre crop, as 48×48 grey."""
+    boxes = (detector or HaarFaceDetector(min_face=20)).detect(image)
+    return to_face48(crop_with_margin(image, boxes[0]) if boxes else center_square(image)), bool(boxes)
+
+
+def explain(classifier, face48, out_dir, max_maps=32):
+    """Write every picture for one 48×48 face into out_dir; returns {name: path} and the probabilities."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model, classes = classifier.model, classifier.classes
+    x = classifier.preprocessing(face48[None])
+    outputs = trace_forward(model, x)
+    probs = softmax(outputs[-1])[0]
+    target = int(np.argmax(probs))
+    saliency, cam, _ = saliency_and_gradcam(model, x, target)
+    files = {}
+
+    def save(name, image):
+        files[name] = out / f"{name}.png"
+        write_png(files[name], image)
+
+    convs = [i for i, layer in enumerate(model.layers) if isinstance(layer, L.Conv2D)]
+    first = model.layers[convs[0]].params["weight"]
+    save("filters", tile_grid([w[0] if w.shape[0] == 1 else w.mean(axis=0) for w in first], tile=48,
+                              title=f"layer {convs[0]} filters ({first.shape[0]} of {first.shape[2]}x{first.shape[3]})"))
+    for n, i in enumerate(convs):
+        j = i
+        while j + 1 < len(model.layers) and isinstance(model.layers[j + 1], (L.BatchNorm2D, L.ReLU, L.LeakyReLU)):
+            j += 1
+        maps = outputs[j][0][:max_maps]
+        save(f"features_{n + 1}", tile_grid(list(maps), title=f"conv {n + 1} (layer {i}): {len(maps)} of "
+                                                             f"{outputs[j].shape[1]} maps, {maps.shape[1]}x{maps.shape[2]}"))
+    save("saliency", heat_overlay(face48, saliency))
+    save("gradcam", heat_overlay(face48, cam))
+    save("probabilities", probability_chart(probs, classes))
+    save("face", cv2.resize(face48, (240, 240), interpolation=cv2.INTER_CUBIC))
+    overview = [files[k] for k in ("face", "saliency", "gradcam")]
+    row = np.hstack([cv2.imread(str(p)) for p in overview])
+    chart = cv2.imread(str(files["probabilities"]))
+    pad = np.full((chart.shape[0], row.shape[1] - chart.shape[1], 3), 255, np.uint8)
+    write_png(out / "overview.png", np.vstack([row, np.hstack([chart, pad])]))
+    files["overview"] = out / "overview.png"
+    sections = "".join(f"<h2>{html.escape(name)}</h2><img src='{p.name}'>\n" for name, p in files.items())
+    (out / "index.html").write_text(
+        f"<!doctype html><meta charset='utf-8'><title>fer_app explain</title>"
+        f"<h1>Predicted: {html.escape(classes[target])} ({100 * probs[target]:.1f}%)</h1>\n{sections}")
+    return files, probs
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m fer_app.explain", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", help=f"model file (default: the shipped {SHIPPED_MODEL.name})")
+    p.add_argument("--image", required=True, help="a face photo (the largest face is used) or a 48x48 face")
+    p.add_argument("--out", default="explain", help="folder for the PNGs and index.html")
+    args = p.parse_args(argv)
+    try:
+        classifier = ExpressionClassifier(args.model)
+        face, found = face_from_image(read_image(args.image))
+        if not found:
+            print("note: no face detected; using the centre of the image", file=sys.stderr)
+        files, probs = explain(classifier, face, args.out)
+        top = int(np.argmax(probs))
+        print(f"{classifier.classes[top]} ({100 * probs[top]:.1f}%); pictures in {args.out}/ "
+              f"(open {Path(args.out) / 'index.html'})")
+        return 0
+    except (DataError, ModelFileError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Saliency and Grad-CAM point at the region that matters; the pictures have the expected sizes."""
+import cv2
+import numpy as np
+
+from fer_app import explain
+from fer_app.classifier import ExpressionClassifier
+from fer_app.preprocess import Preprocessing
+from minicnn import Sequential
+from minicnn import layers as L
+
+from .helpers import untrained_model
+
+REGION = (slice(10, 20), slice(28, 40))          # rows, columns of the 48×48 face
+
+
+def region_mask(dilate=0):
+    mask = np.zeros((48, 48), bool)
+    rows, cols = REGION
+    mask[rows.start - dilate:rows.stop + dilate, cols.start - dilate:cols.stop + dilate] = True
+    return mask
+
+
+def test_saliency_lights_up_only_the_region_the_score_reads():
+    conv = L.Conv2D(1, 2, 1)
+    conv.params["weight"][...] = np.array([1.0, -1.0]).reshape(2, 1, 1, 1)
+    conv.params["bias"][...] = 0
+    dense = L.Dense(2 * 48 * 48, 7)
+    dense.params["weight"][...] = 0
+    dense.params["bias"][...] = 0
+    weights = np.zeros((2, 48, 48), np.float32)
+    weights[0][REGION] = 1.0                                     # class 0 reads channel 0 inside the region
+    dense.params["weight"][:, 0] = weights.reshape(-1)
+    model = Sequential([conv, L.ReLU(), L.Flatten(), dense])
+    x = Preprocessing()(np.random.default_rng(0).integers(0, 256, (1, 48, 48), dtype=np.uint8))
+    saliency, _, _ = explain.saliency_and_gradcam(model, x, target=0)
+    assert saliency.shape == (48, 48)
+    assert saliency[~region_mask()].max() == 0 and saliency[region_mask()].mean() > 0
+
+
+def test_gradcam_highlights_the_only_feature():
+    conv = L.Conv2D(1, 4, 3, padding=1)
+    conv.params["weight"][...] = 1.0 / 9
+    conv.params["bias"][...] = 0
+    model = Sequential([conv, L.ReLU(), L.MaxPool2D(2), L.Flatten(), L.Dense(4 * 24 * 24, 7)])
+    model.layers[-1].params["weight"][...] = np.abs(model.layers[-1].params["weight"])
+    face = np.zeros((48, 48), np.uint8)
+    face[REGION] = 255                                           # the one bright feature
+    _, cam, _ = explain.saliency_and_gradcam(model, Preprocessing()(face[None]), target=0)
+    assert cam.shape == (48, 48)                                 # the last conv block, before pooling
+    assert cam[region_mask(dilate=1)].sum() > 0.99 * cam.sum() > 0
+
+
+def test_explain_writes_every_picture(tmp_path):
+    classifier = ExpressionClassifier(untrained_model(tmp_path / "m.npz"))
+    face = np.random.default_rng(1).integers(0, 256, (48, 48), dtype=np.uint8)
+    files, probs = explain.explain(classifier, face, tmp_path / "out")
+    assert abs(probs.sum() - 1) < 1e-5
+    assert {"filters", "features_1", "features_2", "features_3", "saliency", "gradcam", "probabilities",
+            "overview"} <= set(files)
+    for name in ("saliency", "gradcam", "face"):
+        assert cv2.imread(str(files[name])).shape == (240, 240, 3)
+    filters = cv2.imread(str(files["filters"]))               # 8 first-layer filters of the tiny net: one row
+    assert filters.shape == (24 + 50, 8 * 50, 3)
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert all(p.name in page for p in files.values())
+
+
+def test_explain_cli_errors(tmp_path, capsys):
+    assert explain.main(["--image", str(tmp_path / "none.png"), "--model", str(untrained_model(tmp_path / "m.npz"))]) == 2
+    assert "error:" in capsys.readouterr().err
