@@ -74,3 +74,30 @@ def make_faces(n_per_class, seed=0):
 def demo_splits(seed=0):
     """{"train": 3,500 faces, "val": 350, "test": 350} — balanced, generated in about a second."""
     return {"train": make_faces(500, seed), "val": make_faces(50, seed + 1), "test": make_faces(50, seed + 2)}
+
+
+def main(argv=None):
+    """``python -m fer_app.demo --out DIR``: write demo faces as a class-folder tree (DIR/<class>/NNN.png)."""
+    import argparse
+    from pathlib import Path
+    p = argparse.ArgumentParser(prog="python -m fer_app.demo", description="Write demo faces as PNG files, "
+                                "one folder per class (a dataset in the class-folder layout, or faces to try).")
+    p.add_argument("--out", default="demo_faces", help="folder to write into")
+    p.add_argument("--per-class", type=int, default=5, help="faces per class")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.per_class < 1:
+        p.error("--per-class must be at least 1")
+    faces, labels = make_faces(args.per_class, args.seed)
+    counts = {}
+    for face, label in zip(faces, labels):
+        folder = Path(args.out) / CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        n = counts[label] = counts.get(label, -1) + 1
+        cv2.imwrite(str(folder / f"{n:03d}.png"), face)
+    print(f"wrote {len(faces)} faces into {args.out}/<class>/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -2,7 +2,9 @@
 
 Used by the class-folder loader (photos of any size → one face each) and by live
 recognition (every face of a frame).  Detection runs on a downscaled grey copy of
-the frame for speed; boxes are reported in the original frame's coordinates.
+the frame for speed; boxes are reported in the original frame's coordinates.  The frame
+is not histogram-equalised first: on a large frame with a plain background, global
+equalisation flattened the face's contrast and the cascade missed it (benchmarks/bench_live.py).
 """
 from dataclasses import dataclass
 
@@ -45,7 +47,7 @@ class HaarFaceDetector:
         scale = min(1.0, self.max_side / max(gray.shape))
         small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         min_side = max(12, int(round(self.min_face * scale)))
-        found = self._cascade.detectMultiScale(cv2.equalizeHist(small), scaleFactor=self.scale_factor,
+        found = self._cascade.detectMultiScale(small, scaleFactor=self.scale_factor,
                                                minNeighbors=self.min_neighbors, minSize=(min_side, min_side))
         boxes = [tuple(int(round(v / scale)) for v in box) for box in np.asarray(found).reshape(-1, 4)]
         return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)

@@ -214,7 +214,8 @@ def build_parser():
     p.add_argument("--jsonl", help="write one JSON line per frame: frame, time, faces[box, emotions, label, track_id]")
     p.add_argument("--smooth", type=float, default=0.6,
                    help="per-face EMA weight of the past in [0, 1); 0 turns smoothing and tracking off")
-    p.add_argument("--detect-every", type=int, default=1, help="run the face detector every Nth frame, track between")
+    p.add_argument("--detect-every", type=int, default=2,
+                   help="run the face detector every Nth video frame and follow the tracked boxes in between")
     p.add_argument("--detect-width", type=int, default=640, help="detect on frames shrunk to this longer side")
     p.add_argument("--min-face", type=int, default=40, help="smallest face side in pixels")
     p.add_argument("--scale-factor", type=float, default=1.1, help="Haar cascade scale step")

@@ -77,6 +77,7 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path):
     assert all(np.array_equal(ref[k], got[k]) for k in ref)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
 def test_nan_loss_stops_cleanly(tmp_path, capsys):
     out = tmp_path / "nan.npz"
     code = train.main(FAST + ["--epochs", "2", "--lr", "1e12", "--no-augment", "--out", str(out)])
@@ -103,7 +104,7 @@ def test_bad_arguments_give_one_line_errors(tmp_path, capsys):
     assert "not a readable .npz" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("module", ["fer_app.train", "fer_app.evaluate", "fer_app.tune", "fer_app.live",
+@pytest.mark.parametrize("module", ["fer_app.train", "fer_app.evaluate", "fer_app.tune", "fer_app.live", "fer_app.demo",
                                     "fer_app.explain"])
 def test_help(module):
     result = run_module(module, "--help")
