@@ -22,7 +22,7 @@ import minicnn
 from minicnn import optim
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.model import ModelFileError, atomic_savez, read_npz
-from minicnn.threads import set_num_threads
+from minicnn.runtime import set_num_threads
 
 from . import models
 from .augment import Augmentation
