@@ -16,7 +16,6 @@ Layouts, told apart by what the path holds:
 import csv
 import gzip
 import hashlib
-import io
 import os
 from pathlib import Path
 

@@ -9,9 +9,8 @@ import sys
 
 import numpy as np
 
-from minicnn.model import ModelFileError
-
 from .classifier import SHIPPED_MODEL, ExpressionClassifier
+from .cli import run_command
 from .data import DataError, load_dataset
 from .demo import demo_splits
 from .plots import confusion_matrix_image
@@ -65,29 +64,29 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    try:
-        classifier = ExpressionClassifier(args.model)
-        splits = demo_splits() if args.data == "demo" else load_dataset(
-            args.data, skip_bad=args.skip_bad, use_cache=not args.no_cache)
-        split = args.split or ("test" if "test" in splits else "val")
-        if split not in splits:
-            raise DataError(f"{args.data}: has no {split} split (it has {', '.join(splits)})")
-        faces, labels = splits[split]
-        probs = classifier.predict_proba(faces, tta=args.tta)
-        result = report(confusion_matrix(labels, probs.argmax(1), len(classifier.classes)), classifier.classes)
-        result.update(split=split, model=str(classifier.path), tta=args.tta)
-        print(f"{classifier.path} on {args.data} [{split}]{' with mirror TTA' if args.tta else ''}")
-        print(format_report(result))
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(result, f, indent=2)
-        if args.plot:
-            confusion_matrix_image(np.array(result["confusion"]), classifier.classes, args.plot,
-                                   title=f"{split}: accuracy {100 * result['accuracy']:.1f}% (rows true, cols predicted)")
-        return 0
-    except (DataError, ModelFileError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_command(lambda: run(args))
+
+
+def run(args):
+    classifier = ExpressionClassifier(args.model)
+    splits = demo_splits() if args.data == "demo" else load_dataset(
+        args.data, skip_bad=args.skip_bad, use_cache=not args.no_cache)
+    split = args.split or ("test" if "test" in splits else "val")
+    if split not in splits:
+        raise DataError(f"{args.data}: has no {split} split (it has {', '.join(splits)})")
+    faces, labels = splits[split]
+    probs = classifier.predict_proba(faces, tta=args.tta)
+    result = report(confusion_matrix(labels, probs.argmax(1), len(classifier.classes)), classifier.classes)
+    result.update(split=split, model=str(classifier.path), tta=args.tta)
+    print(f"{classifier.path} on {args.data} [{split}]{' with mirror TTA' if args.tta else ''}")
+    print(format_report(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    if args.plot:
+        confusion_matrix_image(np.array(result["confusion"]), classifier.classes, args.plot,
+                               title=f"{split}: accuracy {100 * result['accuracy']:.1f}% (rows true, cols predicted)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ import numpy as np
 
 from minicnn import layers as L
 from minicnn.losses import softmax
-from minicnn.model import ModelFileError
 
 from .classifier import SHIPPED_MODEL, ExpressionClassifier
-from .data import DataError, read_image
+from .cli import run_command
+from .data import read_image
 from .detect import HaarFaceDetector, center_square, crop_with_margin
 from .plots import write_png
 from .preprocess import to_face48
@@ -168,19 +168,19 @@ def main(argv=None):
     p.add_argument("--image", required=True, help="a face photo (the largest face is used) or a 48x48 face")
     p.add_argument("--out", default="explain", help="folder for the PNGs and index.html")
     args = p.parse_args(argv)
-    try:
-        classifier = ExpressionClassifier(args.model)
-        face, found = face_from_image(read_image(args.image))
-        if not found:
-            print("note: no face detected; using the centre of the image", file=sys.stderr)
-        files, probs = explain(classifier, face, args.out)
-        top = int(np.argmax(probs))
-        print(f"{classifier.classes[top]} ({100 * probs[top]:.1f}%); pictures in {args.out}/ "
-              f"(open {Path(args.out) / 'index.html'})")
-        return 0
-    except (DataError, ModelFileError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_command(lambda: run(args))
+
+
+def run(args):
+    classifier = ExpressionClassifier(args.model)
+    face, found = face_from_image(read_image(args.image))
+    if not found:
+        print("note: no face detected; using the centre of the image", file=sys.stderr)
+    files, probs = explain(classifier, face, args.out)
+    top = int(np.argmax(probs))
+    print(f"{classifier.classes[top]} ({100 * probs[top]:.1f}%); pictures in {args.out}/ "
+          f"(open {Path(args.out) / 'index.html'})")
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,10 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from minicnn.model import ModelFileError
-
+from .cli import run_command
 from .data import IMAGE_SUFFIXES, DataError, read_image
-from .detect import DetectorError
 from .recognizer import EmotionRecognizer
 from .track import FaceTracker
 
@@ -232,13 +230,7 @@ def main(argv=None):
         parser.error("--detect-every must be at least 1")
     if not 0 <= args.smooth < 1:
         parser.error("--smooth must be in [0, 1)")
-    try:
-        return run(args)
-    except (SourceError, ModelFileError, DetectorError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run_command(lambda: run(args), extra_errors=(SourceError,))
 
 
 if __name__ == "__main__":

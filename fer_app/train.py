@@ -26,6 +26,7 @@ from minicnn.runtime import set_num_threads
 
 from . import models
 from .augment import Augmentation
+from .cli import run_command
 from .data import CLASSES, DataError, describe, load_dataset
 from .demo import demo_splits
 from .plots import training_curves
@@ -376,33 +377,29 @@ def fill_defaults(args, data):
 
 def main(argv=None):
     args = parse_args(argv)
-    log = lambda *a: print(*a, flush=True)     # noqa: E731
-    try:
-        if args.threads:
-            set_num_threads(args.threads)
-        if args.resume:
-            saved = json.loads(str(read_npz(args.resume).get("__state__", np.array("null"))))
-            if not saved:
-                raise ModelFileError(f"{args.resume}: not a fer_app training checkpoint")
-            overrides = {k: v for k, v in vars(args).items() if k in ("epochs", "quiet", "threads") and v}
-            vars(args).update(dict(saved["args"], **overrides, resume=args.resume))
-        data, splits = load_splits(args, log)
-        fill_defaults(args, data)
-        log(f"data: {data}: {describe(splits)}")
-        trainer = Trainer(args, splits, log)
-        if args.resume:
-            trainer.load_checkpoint(args.resume)
-            log(f"resumed from {args.resume} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
-        log(f"model: {args.arch}, {trainer.model.num_parameters():,} parameters; {args.optimizer} lr {args.lr:g}, "
-            f"{args.epochs} epochs, batch {args.batch_size}; out: {args.out}")
-        return trainer.run()
-    except (DataError, ModelFileError, TrainingError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("aborted", file=sys.stderr)
-        return 130
+    return run_command(lambda: run(args), extra_errors=(TrainingError,))
 
+
+def run(args):
+    log = lambda *a: print(*a, flush=True)     # noqa: E731
+    if args.threads:
+        set_num_threads(args.threads)
+    if args.resume:
+        saved = json.loads(str(read_npz(args.resume).get("__state__", np.array("null"))))
+        if not saved:
+            raise ModelFileError(f"{args.resume}: not a fer_app training checkpoint")
+        overrides = {k: v for k, v in vars(args).items() if k in ("epochs", "quiet", "threads") and v}
+        vars(args).update(dict(saved["args"], **overrides, resume=args.resume))
+    data, splits = load_splits(args, log)
+    fill_defaults(args, data)
+    log(f"data: {data}: {describe(splits)}")
+    trainer = Trainer(args, splits, log)
+    if args.resume:
+        trainer.load_checkpoint(args.resume)
+        log(f"resumed from {args.resume} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
+    log(f"model: {args.arch}, {trainer.model.num_parameters():,} parameters; {args.optimizer} lr {args.lr:g}, "
+        f"{args.epochs} epochs, batch {args.batch_size}; out: {args.out}")
+    return trainer.run()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from minicnn.model import ModelFileError
-
 from .augment import Augmentation
-from .data import DataError, stratified_split
+from .cli import run_command
+from .data import stratified_split
 from .train import Trainer, TrainingError, fill_defaults, load_splits
 from .train import parse_args as parse_train_args
 
@@ -93,50 +92,50 @@ def main(argv=None):
         parser.error("--lr values must be positive")
     if any(not 0 <= v < 1 for v in args.dropout):
         parser.error("--dropout values must be in [0, 1)")
+    return run_command(lambda: run(args))
+
+
+def run(args):
     log = lambda *a: print(*a, flush=True)      # noqa: E731
-    try:
-        base = ["--epochs", str(args.epochs), "--optimizer", args.optimizer, "--seed", str(args.seed), "--quiet",
-                "--checkpoint-minutes", "0"] + (["--data", args.data] if args.data else []) \
-            + (["--arch", args.arch] if args.arch else [])
-        base_args = parse_train_args(base)
-        data, splits = load_splits(base_args, log)
-        if args.subset and args.subset < len(splits["train"][1]):
-            fraction = args.subset / len(splits["train"][1])
-            _, splits["train"] = stratified_split(*splits["train"], fraction, args.seed)
-        trials = trial_grid(args)
-        log(f"{len(trials)} trial(s) of {args.epochs} epoch(s) on {len(splits['train'][1])} training images")
-        results = []
-        with tempfile.TemporaryDirectory() as tmp:
-            for i, trial in enumerate(trials):
-                options = trial_options(trial)
-                targs = parse_train_args(base)
-                vars(targs).update(options)
-                fill_defaults(targs, data)
-                targs.out = str(Path(tmp) / f"trial{i}.npz")
-                start = time.perf_counter()
-                trainer = Trainer(targs, splits, log=lambda *a: None)
-                try:
-                    trainer.run()
-                    val_acc = trainer.best_acc
-                except TrainingError:
-                    val_acc = float("nan")       # diverged: ranked last
-                results.append({"trial": i, **trial, "val_acc": val_acc, "seconds": round(time.perf_counter() - start, 1),
-                                "config": dict(options, arch=targs.arch, optimizer=targs.optimizer)})
-                log(f"trial {i + 1}/{len(trials)} {json.dumps(trial)} → val acc {val_acc:.4f}")
-        results.sort(key=lambda r: -r["val_acc"] if np.isfinite(r["val_acc"]) else np.inf)
-        keys = [k for k in results[0] if k not in ("trial", "config")]
-        log("\n" + "  ".join(f"{k:>12}" for k in keys))
-        for r in results:
-            log("  ".join(f"{r[k]:>12.5g}" if isinstance(r[k], float) else f"{r[k]:>12}" for k in keys))
-        for path, content in ((args.out, results), (args.best_config, results[0]["config"])):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(json.dumps(content, indent=2))
-        log(f"\nbest: {json.dumps(results[0]['config'])}\nwritten to {args.best_config}; "
-            f"train with: python -m fer_app.train --config {args.best_config}")
-        return 0
-    except (DataError, ModelFileError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    base = ["--epochs", str(args.epochs), "--optimizer", args.optimizer, "--seed", str(args.seed), "--quiet",
+            "--checkpoint-minutes", "0"] + (["--data", args.data] if args.data else []) \
+        + (["--arch", args.arch] if args.arch else [])
+    base_args = parse_train_args(base)
+    data, splits = load_splits(base_args, log)
+    if args.subset and args.subset < len(splits["train"][1]):
+        fraction = args.subset / len(splits["train"][1])
+        _, splits["train"] = stratified_split(*splits["train"], fraction, args.seed)
+    trials = trial_grid(args)
+    log(f"{len(trials)} trial(s) of {args.epochs} epoch(s) on {len(splits['train'][1])} training images")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, trial in enumerate(trials):
+            options = trial_options(trial)
+            targs = parse_train_args(base)
+            vars(targs).update(options)
+            fill_defaults(targs, data)
+            targs.out = str(Path(tmp) / f"trial{i}.npz")
+            start = time.perf_counter()
+            trainer = Trainer(targs, splits, log=lambda *a: None)
+            try:
+                trainer.run()
+                val_acc = trainer.best_acc
+            except TrainingError:
+                val_acc = float("nan")       # diverged: ranked last
+            results.append({"trial": i, **trial, "val_acc": val_acc, "seconds": round(time.perf_counter() - start, 1),
+                            "config": dict(options, arch=targs.arch, optimizer=targs.optimizer)})
+            log(f"trial {i + 1}/{len(trials)} {json.dumps(trial)} → val acc {val_acc:.4f}")
+    results.sort(key=lambda r: -r["val_acc"] if np.isfinite(r["val_acc"]) else np.inf)
+    keys = [k for k in results[0] if k not in ("trial", "config")]
+    log("\n" + "  ".join(f"{k:>12}" for k in keys))
+    for r in results:
+        log("  ".join(f"{r[k]:>12.5g}" if isinstance(r[k], float) else f"{r[k]:>12}" for k in keys))
+    for path, content in ((args.out, results), (args.best_config, results[0]["config"])):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(content, indent=2))
+    log(f"\nbest: {json.dumps(results[0]['config'])}\nwritten to {args.best_config}; "
+        f"train with: python -m fer_app.train --config {args.best_config}")
+    return 0
 
 
 if __name__ == "__main__":
