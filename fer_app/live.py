@@ -35,9 +35,9 @@ class SourceError(RuntimeError):
 # ---------------------------------------------------------------- sources
 
 def open_source(source):
-    """(kind, frames) where frames yields (index, time_s, frame or None, name); None marks an undecodable frame."""
+    """(kind, frames, fps): frames yields (index, time_s, frame or None, name); None marks an undecodable frame."""
     if source.isdigit():
-        return "camera", _capture_frames(int(source), f"camera {source}", live=True)
+        return "camera", *_open_capture(int(source), f"camera {source}", live=True)
     path = Path(source)
     if not path.exists():
         raise SourceError(f"{source}: no such file, folder or camera index")
@@ -45,10 +45,10 @@ def open_source(source):
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
             raise SourceError(f"{source}: folder has no images")
-        return "images", _image_frames(images)
+        return "images", _image_frames(images), 0.0
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return "images", _image_frames([path])
-    return "video", _capture_frames(str(path), str(path), live=False)
+        return "images", _image_frames([path]), 0.0
+    return "video", *_open_capture(str(path), str(path), live=False)
 
 
 def _image_frames(paths):
@@ -60,13 +60,18 @@ def _image_frames(paths):
             yield i, 0.0, None, path.name
 
 
-def _capture_frames(target, name, live):
+def _open_capture(target, name, live):
+    """Open a camera or video now (so errors surface at once); returns (frames, fps)."""
     cap = cv2.VideoCapture(target)
     if not cap.isOpened():
         what = "is not available (no camera at that index, or it is in use)" if live else \
             "cannot be opened as a video (unreadable or unsupported)"
         raise SourceError(f"{name} {what}")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    return _capture_frames(cap, name, live, fps), fps
+
+
+def _capture_frames(cap, name, live, fps):
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not live else 0
     start, index, bad_run = time.monotonic(), 0, 0
     try:
@@ -144,13 +149,13 @@ class Recorder:
 def run(args):
     recognizer = EmotionRecognizer(args.model, min_face=args.min_face, scale_factor=args.scale_factor,
                                    min_neighbors=args.min_neighbors, max_side=args.detect_width, tta=args.tta)
-    kind, frames = open_source(args.source)
+    kind, frames, source_fps = open_source(args.source)
     display = not args.no_display
     if display and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         print("warning: no display found; running headless (use --no-display to silence this)", file=sys.stderr)
         display = False
     tracker = FaceTracker(smoothing=args.smooth) if kind != "images" and args.smooth > 0 else None
-    recorder = Recorder(args.output, kind) if args.output else None
+    recorder = Recorder(args.output, kind, source_fps or 25.0) if args.output else None
     jsonl = open(args.jsonl, "w") if args.jsonl else None
     classes = recognizer.classes
     n_frames, n_bad, fps, started = 0, 0, 0.0, time.perf_counter()

@@ -15,13 +15,14 @@ CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = dict(os.environ, NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+ENV = dict(os.environ, NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1",
+           PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
 
-def run_module(module, *args, timeout=300):
-    """Run ``python -m module args`` single-threaded from the project root; returns the CompletedProcess."""
+def run_module(module, *args, timeout=300, cwd=ROOT):
+    """Run ``python -m module args`` single-threaded (from the project root by default); the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=ENV, cwd=ROOT)
+                          timeout=timeout, env=ENV, cwd=cwd)
 
 
 def start_module(module, *args):

@@ -73,6 +73,7 @@ def test_live_video_end_to_end(tmp_path, model_path, face_photo):
     assert ids == {(0, 1)}, "each face keeps its own track across frames"
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 24 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 640
+    assert cap.get(cv2.CAP_PROP_FPS) == 12                       # recorded at the source's frame rate
 
 
 def test_live_images_folder_skips_a_corrupt_image(tmp_path, model_path, face_photo, capsys):

@@ -42,6 +42,13 @@ def start_training(out, epochs):
     return start_module("fer_app.train", *FAST, "--epochs", epochs, "--out", out)
 
 
+def test_without_data_it_says_where_to_get_fer2013_and_trains_on_demo(tmp_path):
+    result = run_module("fer_app.train", "--epochs", 1, "--quiet", cwd=tmp_path)     # no data/ folder here
+    assert result.returncode == 0, result.stderr
+    assert "FER-2013 was not found in data/fer2013" in result.stdout and "kaggle.com" in result.stdout
+    assert "data: demo" in result.stdout and (tmp_path / "runs" / "demo-tiny.npz").is_file()
+
+
 def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path):
     reference = tmp_path / "ref" / "m.npz"
     assert run_module("fer_app.train", *FAST, "--epochs", 3, "--out", reference).returncode == 0
