@@ -87,6 +87,15 @@ def test_save_load_round_trip_is_bit_exact(tmp_path):
         assert a.dtype == b.dtype and np.array_equal(a, b)
 
 
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    import os
+    path = tmp_path / "m.npz"
+    small_net(np.random.default_rng(6)).save(path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~mask
+
+
 def test_summary_lists_shapes_and_counts():
     text = small_net(np.random.default_rng(3)).summary((1, 16, 16))
     assert "(8, 16, 16)" in text and "(16,)" in text
