@@ -106,6 +106,8 @@ def draw_face(frame, box, probs, classes, track_id):
     cv2.rectangle(frame, (x, max(0, y - th - 8)), (x + tw + 6, y), colour, -1)
     cv2.putText(frame, text, (x + 3, max(th, y - 5)), FONT, 0.6, (0, 0, 0), 2, cv2.LINE_AA)
     bar_x = x + w + 6 if x + w + 120 < frame.shape[1] else max(0, x - 120)
+    panel = frame[max(0, y):y + 4 + 14 * len(classes), bar_x:bar_x + 114]
+    panel[...] = panel // 3                  # darken behind the bars so the labels read on any background
     for i, (c, p) in enumerate(zip(classes, probs)):
         yy = y + 4 + i * 14
         cv2.rectangle(frame, (bar_x, yy), (bar_x + int(60 * p), yy + 10), COLOURS.get(c, (255, 255, 255)), -1)
@@ -181,7 +183,8 @@ def run(args):
                 draw_face(frame, box, p, classes, tid)
             dt = time.perf_counter() - tick
             fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / max(dt, 1e-6)
-            draw_fps(frame, fps)
+            if kind != "images":             # a rate means nothing for still images
+                draw_fps(frame, fps)
             n_frames += 1
             if jsonl:
                 faces = [dict(recognizer.as_dict(box, p), label=classes[int(np.argmax(p))], track_id=tid)
