@@ -96,15 +96,20 @@ class StepLR:
         self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
         self.base_lr, self.epoch = optimizer.lr, 0
 
+    def lr_at(self, epoch):
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
     def step(self, metric=None):
         self.epoch += 1
-        self.optimizer.lr = self.base_lr * self.gamma ** (self.epoch // self.step_size)
+        self.optimizer.lr = self.lr_at(self.epoch)
 
     def state_dict(self):
         return {"base_lr": self.base_lr, "epoch": self.epoch}
 
     def load_state_dict(self, state):
+        """Restore the position; the lr follows from it (so a schedule lengthened on resume takes effect at once)."""
         self.base_lr, self.epoch = float(state["base_lr"]), int(state["epoch"])
+        self.optimizer.lr = self.lr_at(self.epoch)
 
 
 class CosineLR(StepLR):
@@ -114,10 +119,9 @@ class CosineLR(StepLR):
         self.optimizer, self.total_epochs, self.min_lr = optimizer, total_epochs, min_lr
         self.base_lr, self.epoch = optimizer.lr, 0
 
-    def step(self, metric=None):
-        self.epoch += 1
-        progress = min(self.epoch, self.total_epochs) / self.total_epochs
-        self.optimizer.lr = self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * progress)) / 2
+    def lr_at(self, epoch):
+        progress = min(epoch, self.total_epochs) / self.total_epochs
+        return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * progress)) / 2
 
 
 class ReduceOnPlateau:

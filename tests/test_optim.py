@@ -66,6 +66,9 @@ def test_schedules():
     for _ in range(2):
         cosine.step()
     assert opt.lr == pytest.approx(0.0)
+    longer = optim.CosineLR(opt, total_epochs=8)           # resumed with a longer schedule: lr follows at once
+    longer.load_state_dict(cosine.state_dict())
+    assert opt.lr == pytest.approx(0.5)
     opt.lr = 1.0
     plateau = optim.ReduceOnPlateau(opt, factor=0.5, patience=1)
     for metric in [0.5, 0.6, 0.6, 0.6]:
