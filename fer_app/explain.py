@@ -49,15 +49,20 @@ def trace_backward(model, dlogits):
     return grads, dy
 
 
+def block_end(model, conv_index):
+    """Index of the layer that ends the block started by the conv at ``conv_index`` (past its BatchNorm/activation)."""
+    i = conv_index
+    while i + 1 < len(model.layers) and isinstance(model.layers[i + 1], (L.BatchNorm2D, L.ReLU, L.LeakyReLU)):
+        i += 1
+    return i
+
+
 def last_conv_block(model):
     """Index of the activation that ends the last convolutional block (what Grad-CAM looks at)."""
     conv = max((i for i, layer in enumerate(model.layers) if isinstance(layer, L.Conv2D)), default=None)
     if conv is None:
         raise ValueError("the model has no convolutional layer")
-    i = conv
-    while i + 1 < len(model.layers) and isinstance(model.layers[i + 1], (L.BatchNorm2D, L.ReLU, L.LeakyReLU)):
-        i += 1
-    return i
+    return block_end(model, conv)
 
 
 def saliency_and_gradcam(model, x, target):
@@ -139,9 +144,7 @@ def explain(classifier, face48, out_dir, max_maps=32):
     save("filters", tile_grid([w[0] if w.shape[0] == 1 else w.mean(axis=0) for w in first], tile=48,
                               title=f"layer {convs[0]} filters ({first.shape[0]} of {first.shape[2]}x{first.shape[3]})"))
     for n, i in enumerate(convs):
-        j = i
-        while j + 1 < len(model.layers) and isinstance(model.layers[j + 1], (L.BatchNorm2D, L.ReLU, L.LeakyReLU)):
-            j += 1
+        j = block_end(model, i)
         maps = outputs[j][0][:max_maps]
         save(f"features_{n + 1}", tile_grid(list(maps), title=f"conv {n + 1} (layer {i}): {len(maps)} of "
                                                              f"{outputs[j].shape[1]} maps, {maps.shape[1]}x{maps.shape[2]}"))
