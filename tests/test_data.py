@@ -57,18 +57,19 @@ def test_csv_bad_rows_are_named_and_skippable(tmp_path, bad_row, message):
     assert any("skipped 1 bad item" in line for line in lines)
 
 
-def write_png(path, image):
+def write_png(path, rng, shape=(48, 48)):
+    """Write a random uint8 image of `shape` to `path` (format from the suffix)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), image)
+    assert cv2.imwrite(str(path), rng.integers(0, 256, shape, dtype=np.uint8))
 
 
 def test_kaggle_layout_with_public_and_private_test(tmp_path):
     rng = np.random.default_rng(2)
     for c in ("angry", "happy"):
         for i in range(4):
-            write_png(tmp_path / "train" / c / f"Training_{i}.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
-        write_png(tmp_path / "test" / c / "PublicTest_1.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
-        write_png(tmp_path / "test" / c / "PrivateTest_1.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
+            write_png(tmp_path / "train" / c / f"Training_{i}.png", rng)
+        write_png(tmp_path / "test" / c / "PublicTest_1.png", rng)
+        write_png(tmp_path / "test" / c / "PrivateTest_1.png", rng)
     splits = load_dataset(tmp_path, use_cache=False)
     assert {k: len(v[1]) for k, v in splits.items()} == {"train": 8, "val": 2, "test": 2}
     assert sorted(splits["val"][1].tolist()) == [CLASSES.index("angry"), CLASSES.index("happy")]
@@ -78,8 +79,8 @@ def test_kaggle_layout_without_named_test_files_carves_val(tmp_path):
     rng = np.random.default_rng(3)
     for c in ("sad", "fear"):
         for i in range(10):
-            write_png(tmp_path / "train" / c / f"{i}.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
-        write_png(tmp_path / "test" / c / "a.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
+            write_png(tmp_path / "train" / c / f"{i}.png", rng)
+        write_png(tmp_path / "test" / c / "a.png", rng)
     splits = load_dataset(tmp_path, val_fraction=0.2, use_cache=False)
     assert {k: len(v[1]) for k, v in splits.items()} == {"train": 16, "val": 4, "test": 2}
     assert np.bincount(splits["val"][1]).max() == 2          # stratified: 2 of each class
@@ -87,10 +88,10 @@ def test_kaggle_layout_without_named_test_files_carves_val(tmp_path):
 
 def test_class_tree_mixed_sizes_colours_synonyms_and_crop_fallback(tmp_path):
     rng = np.random.default_rng(4)
-    write_png(tmp_path / "Happiness" / "a.png", rng.integers(0, 256, (120, 90, 3), dtype=np.uint8))
-    write_png(tmp_path / "Happiness" / "b.jpg", rng.integers(0, 256, (30, 40), dtype=np.uint8))
-    write_png(tmp_path / "anger" / "c.png", rng.integers(0, 256, (64, 64, 4), dtype=np.uint8))
-    write_png(tmp_path / "anger" / "d.bmp", rng.integers(0, 256, (200, 300, 3), dtype=np.uint8))
+    write_png(tmp_path / "Happiness" / "a.png", rng, (120, 90, 3))
+    write_png(tmp_path / "Happiness" / "b.jpg", rng, (30, 40))
+    write_png(tmp_path / "anger" / "c.png", rng, (64, 64, 4))
+    write_png(tmp_path / "anger" / "d.bmp", rng, (200, 300, 3))
     lines = []
     splits = load_dataset(tmp_path, val_fraction=0.5, use_cache=False, log=lines.append)
     faces = np.concatenate([splits["train"][0], splits["val"][0]])
@@ -102,8 +103,8 @@ def test_class_tree_mixed_sizes_colours_synonyms_and_crop_fallback(tmp_path):
 
 def test_class_tree_errors(tmp_path):
     rng = np.random.default_rng(5)
-    write_png(tmp_path / "happy" / "ok.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
-    write_png(tmp_path / "happy" / "ok2.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    write_png(tmp_path / "happy" / "ok.png", rng)
+    write_png(tmp_path / "happy" / "ok2.png", rng)
     (tmp_path / "happy" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     with pytest.raises(DataError, match=r"broken\.png.*not a readable image"):
         load_dataset(tmp_path, use_cache=False)
@@ -111,7 +112,7 @@ def test_class_tree_errors(tmp_path):
     splits = load_dataset(tmp_path, skip_bad=True, use_cache=False, log=lines.append)
     assert sum(len(v[1]) for v in splits.values()) == 2 and any("skipped 1" in line for line in lines)
     (tmp_path / "bored").mkdir()
-    write_png(tmp_path / "bored" / "x.png", rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    write_png(tmp_path / "bored" / "x.png", rng)
     with pytest.raises(DataError, match=r"bored: unknown class name 'bored'"):
         load_dataset(tmp_path, skip_bad=True, use_cache=False)
     empty = tmp_path / "other"
