@@ -17,8 +17,8 @@ def write_png(path, image):
     os.replace(tmp, path)
 
 
-def _panel(series, title, size=(440, 300)):
-    """One line chart: series is {name: list of y values over epochs}."""
+def _panel(series, title, size=(440, 300), fmt="{:.2f}"):
+    """One line chart: series is {name: list of y values over epochs}; fmt writes the y-axis labels."""
     W, H = size
     img = np.full((H, W, 3), 255, np.uint8)
     left, right, top, bottom = 50, 15, 30, 35
@@ -32,10 +32,12 @@ def _panel(series, title, size=(440, 300)):
     for k in range(5):
         v = lo + (hi - lo) * k / 4
         cv2.line(img, (left, py(v)), (W - right, py(v)), GREY, 1)
-        cv2.putText(img, f"{v:.2f}", (2, py(v) + 4), FONT, 0.35, BLACK, 1, cv2.LINE_AA)
+        cv2.putText(img, fmt.format(v), (2, py(v) + 4), FONT, 0.35, BLACK, 1, cv2.LINE_AA)
     cv2.rectangle(img, (left, top), (W - right, H - bottom), BLACK, 1)
     cv2.putText(img, title, (left, 20), FONT, 0.5, BLACK, 1, cv2.LINE_AA)
     cv2.putText(img, "epoch", (W // 2 - 20, H - 8), FONT, 0.4, BLACK, 1, cv2.LINE_AA)
+    cv2.putText(img, "1", (left - 3, H - bottom + 14), FONT, 0.35, BLACK, 1, cv2.LINE_AA)
+    cv2.putText(img, str(n), (W - right - 12, H - bottom + 14), FONT, 0.35, BLACK, 1, cv2.LINE_AA)
     for (name, ys), colour in zip(series.items(), COLOURS):
         pts = [(px(i), py(v)) for i, v in enumerate(ys) if np.isfinite(v)]
         for a, b in zip(pts, pts[1:]):
@@ -48,11 +50,12 @@ def _panel(series, title, size=(440, 300)):
 
 
 def training_curves(history, path):
-    """Loss and accuracy per epoch, train vs val, side by side."""
+    """Loss and accuracy per epoch, train vs val, and the learning rate, side by side."""
     get = lambda key: [h.get(key, np.nan) for h in history]                          # noqa: E731
     loss = _panel({"train": get("train_loss"), "val": get("val_loss")}, "loss")
     acc = _panel({"train": get("train_acc"), "val": get("val_acc")}, "accuracy")
-    write_png(path, np.hstack([loss, acc]))
+    lr = _panel({"lr": get("lr")}, "learning rate", fmt="{:.1e}")
+    write_png(path, np.hstack([loss, acc, lr]))
 
 
 def confusion_matrix_image(confusion, classes, path, title="confusion matrix (rows: true, columns: predicted)"):
