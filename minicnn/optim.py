@@ -89,15 +89,14 @@ class Adam(Optimizer):
             value -= value.dtype.type(self.lr / (1 - b1 ** t)) * m / denom
 
 
-class StepLR:
-    """lr = base_lr · gamma^(epoch // step_size)."""
+class EpochSchedule:
+    """A learning rate that is a formula of the epoch: subclasses give ``lr_at(epoch)``; ``step()`` once per epoch."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
-        self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
-        self.base_lr, self.epoch = optimizer.lr, 0
+    def __init__(self, optimizer):
+        self.optimizer, self.base_lr, self.epoch = optimizer, optimizer.lr, 0
 
     def lr_at(self, epoch):
-        return self.base_lr * self.gamma ** (epoch // self.step_size)
+        raise NotImplementedError
 
     def step(self, metric=None):
         self.epoch += 1
@@ -112,12 +111,23 @@ class StepLR:
         self.optimizer.lr = self.lr_at(self.epoch)
 
 
-class CosineLR(StepLR):
+class StepLR(EpochSchedule):
+    """lr = base_lr · gamma^(epoch // step_size)."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        super().__init__(optimizer)
+        self.step_size, self.gamma = step_size, gamma
+
+    def lr_at(self, epoch):
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class CosineLR(EpochSchedule):
     """lr = min_lr + (base_lr − min_lr) · (1 + cos(π · epoch / total_epochs)) / 2."""
 
     def __init__(self, optimizer, total_epochs, min_lr=0.0):
-        self.optimizer, self.total_epochs, self.min_lr = optimizer, total_epochs, min_lr
-        self.base_lr, self.epoch = optimizer.lr, 0
+        super().__init__(optimizer)
+        self.total_epochs, self.min_lr = total_epochs, min_lr
 
     def lr_at(self, epoch):
         progress = min(epoch, self.total_epochs) / self.total_epochs
