@@ -1,22 +1,75 @@
-"""Shared pieces of the benchmarks: timing, environment report, reference kernels, PyTorch twins."""
-import contextlib
-import os
-import platform
-import statistics
-import time
+"""Shared pieces of the benchmarks: import order, load, timing, environment report, reference kernels, PyTorch twins.
 
-import numba
-import numpy as np
+Benchmarks measure the way users run things: by default the script imports NumPy, OpenCV and
+PyTorch before minicnn (``--minicnn-first`` imports minicnn before anything else instead), and
+``--busy N`` keeps N other CPU-bound processes running while it measures.
+"""
+import sys
 
-import minicnn
-from minicnn import kernels, reference
+if "--minicnn-first" in sys.argv:
+    import minicnn  # noqa: F401  (first, before NumPy)
 
+import contextlib  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+try:
+    import cv2  # noqa: F401  (imported before minicnn, as a user's script would)
+except ImportError:
+    cv2 = None
 try:
     import torch
 except ImportError:          # PyTorch is optional: ratios are then to the NumPy reference
     torch = None
 
+import minicnn  # noqa: E402
+from minicnn import kernels, reference  # noqa: E402
+
 REPEATS = 7
+
+
+def add_scenario_arguments(parser):
+    parser.add_argument("--minicnn-first", action="store_true",
+                        help="import minicnn before NumPy, OpenCV and PyTorch (default: after them, as a user script)")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="keep N other CPU-bound processes running while measuring (default: 0)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="threads for minicnn and for PyTorch (default: the number of cores)")
+
+
+@contextlib.contextmanager
+def busy_processes(n):
+    """n other processes spinning on a core each, as another program on the machine would."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        time.sleep(0.5 if n else 0)
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def interleaved_medians(fns, repeats=REPEATS, warmup=2):
+    """Median wall time in seconds of each of several callables, timed in turn (A, B, A, B …).
+
+    Interleaving makes both sides see the same machine: on a shared VM, speed drifts from one
+    second to the next, and timing all of A and then all of B would put that drift in the ratio."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def median_time(fn, repeats=REPEATS, warmup=2):
@@ -31,18 +84,20 @@ def median_time(fn, repeats=REPEATS, warmup=2):
     return statistics.median(times)
 
 
-def environment():
+def environment(args):
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    minicnn.set_num_threads(args.threads)
+    order = "minicnn first" if args.minicnn_first else "NumPy, OpenCV, PyTorch, then minicnn (as a user script)"
     lines = [f"machine: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}",
-             f"minicnn {minicnn.__version__}: NumPy {np.__version__}, Numba {numba.__version__}, "
-             f"{numba.get_num_threads()} Numba threads, OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}"]
+             f"import order: {order}; other CPU-bound processes running: {args.busy}",
+             f"minicnn {minicnn.__version__}: NumPy {np.__version__}, {minicnn.num_threads()} threads"]
     if torch is not None:
-        torch.set_num_threads(os.cpu_count())
+        torch.set_num_threads(args.threads)
         lines.append(f"PyTorch {torch.__version__}: {torch.get_num_threads()} threads")
     else:
         lines.append("PyTorch not installed (pip install torch==2.13.0): ratios are to the NumPy reference")

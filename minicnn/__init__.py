@@ -2,13 +2,10 @@
 
     from minicnn import Sequential, load, layers, losses, optim
 """
-from . import runtime
-
-runtime.configure()     # before NumPy and Numba start their thread pools: see minicnn/runtime.py
-
-from . import gradcheck, layers, losses, optim  # noqa: E402
-from .model import ModelFileError, Sequential, load  # noqa: E402
-from .runtime import set_num_threads  # noqa: E402
+from . import gradcheck, layers, losses, optim
+from .model import ModelFileError, Sequential, load
+from .parallel import num_threads, set_num_threads
 
 __version__ = "0.1.0"
-__all__ = ["Sequential", "load", "ModelFileError", "layers", "losses", "optim", "gradcheck", "set_num_threads"]
+__all__ = ["Sequential", "load", "ModelFileError", "layers", "losses", "optim", "gradcheck", "set_num_threads",
+           "num_threads"]

@@ -3,185 +3,200 @@
 Every kernel here has a plain-NumPy twin of the same name in ``minicnn.reference``;
 the tests check that the two agree.  Kernels write into caller-provided output
 arrays so layers can reuse buffers, and they never change dtypes (float32 stays
-float32).  Layout conventions:
+float32).  Each kernel is a plain serial loop over the slice of the batch (or of the
+channels) it is given, compiled ``nogil`` so that minicnn.parallel can run several
+slices at once on different cores.  Layout conventions:
 
 * images are NCHW;
 * ``cols`` is the im2col tensor, shape (C*KH*KW, N, Ho*Wo): one row per input
-  tap (c, i, j), and along it every output pixel (n, oh, ow) of the batch, so a
-  whole convolution is one large matrix product ``W.reshape(F, -1) @ cols``
-  (thin per-image products waste most of BLAS's speed on small feature maps),
+  tap (c, i, j), and along it every output pixel (n, oh, ow) of the slice, so a
+  convolution of the slice is one matrix product ``W.reshape(F, -1) @ cols``,
   and the inner loops of the gathers walk contiguous memory.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+kernel = njit(cache=True, nogil=True)
+# Index with u(i) where i is known to be >= 0: Numba otherwise adds a negative-index
+# check to every access, which keeps LLVM from vectorising the loop (3-4x slower gathers).
+u = np.uintp
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def im2col(x, kh, kw, stride, pad, cols):
     """x (N, C, H, W) -> cols (C*kh*kw, N, Ho*Wo); taps outside the image are 0.
 
     Each (image, channel) plane is first copied into a zero-padded scratch plane, so
-    the gather for every tap is a branch-free strided copy."""
+    the gather for every tap is a branch-free copy (a contiguous one for stride 1)."""
     N, C, H, W = x.shape
     Ho = (H + 2 * pad - kh) // stride + 1
     Wo = (W + 2 * pad - kw) // stride + 1
-    for nc in prange(N * C):
-        n = nc // C
-        c = nc % C
-        padded = np.zeros((H + 2 * pad, W + 2 * pad), x.dtype)
-        padded[pad:pad + H, pad:pad + W] = x[n, c]
-        for i in range(kh):
-            for j in range(kw):
-                row = cols[(c * kh + i) * kw + j, n]
-                for oh in range(Ho):
-                    src = padded[oh * stride + i]
-                    for ow in range(Wo):
-                        row[oh * Wo + ow] = src[ow * stride + j]
+    Wp = W + 2 * pad
+    padded = np.zeros((H + 2 * pad) * Wp, x.dtype)
+    out = cols.reshape(-1)
+    for n in range(N):
+        for c in range(C):
+            for h in range(H):
+                for w in range(W):
+                    padded[u((h + pad) * Wp + pad + w)] = x[n, c, h, w]
+            for i in range(kh):
+                for j in range(kw):
+                    row = (((c * kh + i) * kw + j) * N + n) * Ho * Wo
+                    for oh in range(Ho):
+                        src, dst = (oh * stride + i) * Wp + j, row + oh * Wo
+                        if stride == 1:
+                            for ow in range(Wo):
+                                out[u(dst + ow)] = padded[u(src + ow)]
+                        else:
+                            for ow in range(Wo):
+                                out[u(dst + ow)] = padded[u(src + ow * stride)]
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def col2im(dcols, kh, kw, stride, pad, dx):
     """Adjoint of im2col: scatter-add dcols (C*kh*kw, N, Ho*Wo) into dx (N, C, H, W)."""
     N, C, H, W = dx.shape
     Ho = (H + 2 * pad - kh) // stride + 1
     Wo = (W + 2 * pad - kw) // stride + 1
-    for nc in prange(N * C):
-        n = nc // C
-        c = nc % C
-        padded = np.zeros((H + 2 * pad, W + 2 * pad), dx.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                row = dcols[(c * kh + i) * kw + j, n]
-                for oh in range(Ho):
-                    dst = padded[oh * stride + i]
-                    for ow in range(Wo):
-                        dst[ow * stride + j] += row[oh * Wo + ow]
-        dx[n, c] = padded[pad:pad + H, pad:pad + W]
+    Wp = W + 2 * pad
+    padded = np.empty((H + 2 * pad) * Wp, dx.dtype)
+    inp = dcols.reshape(-1)
+    for n in range(N):
+        for c in range(C):
+            padded[:] = 0
+            for i in range(kh):
+                for j in range(kw):
+                    row = (((c * kh + i) * kw + j) * N + n) * Ho * Wo
+                    for oh in range(Ho):
+                        dst, src = (oh * stride + i) * Wp + j, row + oh * Wo
+                        if stride == 1:
+                            for ow in range(Wo):
+                                padded[u(dst + ow)] += inp[u(src + ow)]
+                        else:
+                            for ow in range(Wo):
+                                padded[u(dst + ow * stride)] += inp[u(src + ow)]
+            for h in range(H):
+                for w in range(W):
+                    dx[n, c, h, w] = padded[u((h + pad) * Wp + pad + w)]
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def rows_to_nchw(rows, bias, y):
     """rows (C, N, P) -> y (N, C, P) with bias (C,) added: the GEMM output back in NCHW order."""
     N, C, P = y.shape
-    for nc in prange(N * C):
-        n = nc // C
-        c = nc % C
-        b = bias[c]
-        src = rows[c, n]
-        dst = y[n, c]
-        for p in range(P):
-            dst[p] = src[p] + b
+    for n in range(N):
+        for c in range(C):
+            b = bias[c]
+            src = rows[c, n]
+            dst = y[n, c]
+            for p in range(P):
+                dst[p] = src[p] + b
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def nchw_to_rows(dy, rows):
     """dy (N, C, P) -> rows (C, N, P): the transpose that rows_to_nchw undoes (without the bias)."""
     N, C, P = dy.shape
-    for nc in prange(N * C):
-        n = nc // C
-        c = nc % C
-        src = dy[n, c]
-        dst = rows[c, n]
-        for p in range(P):
-            dst[p] = src[p]
+    for n in range(N):
+        for c in range(C):
+            src = dy[n, c]
+            dst = rows[c, n]
+            for p in range(P):
+                dst[p] = src[p]
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def relu_forward(x, y):
     """y = max(x, 0) element-wise (flat, contiguous arrays)."""
-    for i in prange(x.size):
+    for i in range(x.size):
         v = x[i]
         y[i] = v if v > 0 else 0
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def relu_backward(dy, y, dx):
     """dx = dy where the ReLU output y was positive, else 0 (flat, contiguous arrays)."""
-    for i in prange(dy.size):
+    for i in range(dy.size):
         dx[i] = dy[i] if y[i] > 0 else 0
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def maxpool_forward(x, k, stride, y, argmax):
     """y[n,c,oh,ow] = max of the k*k window; argmax keeps its flat index into the H*W plane."""
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
-    for nc in prange(N * C):
-        n = nc // C
-        c = nc % C
-        for oh in range(Ho):
-            for ow in range(Wo):
-                h0 = oh * stride
-                w0 = ow * stride
-                best = x[n, c, h0, w0]
-                best_idx = h0 * W + w0
-                for i in range(k):
-                    for j in range(k):
-                        v = x[n, c, h0 + i, w0 + j]
-                        if v > best:
-                            best = v
-                            best_idx = (h0 + i) * W + w0 + j
-                y[n, c, oh, ow] = best
-                argmax[n, c, oh, ow] = best_idx
+    for n in range(N):
+        for c in range(C):
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    h0 = oh * stride
+                    w0 = ow * stride
+                    best = x[n, c, h0, w0]
+                    best_idx = h0 * W + w0
+                    for i in range(k):
+                        for j in range(k):
+                            v = x[n, c, h0 + i, w0 + j]
+                            if v > best:
+                                best = v
+                                best_idx = (h0 + i) * W + w0 + j
+                    y[n, c, oh, ow] = best
+                    argmax[n, c, oh, ow] = best_idx
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def maxpool_backward(dy, argmax, dx):
     """Route each dy to the input position that won the max (dx is overwritten)."""
     N, C, H, W = dx.shape
     Ho, Wo = dy.shape[2], dy.shape[3]
-    for nc in prange(N * C):
-        n = nc // C
-        c = nc % C
-        dx[n, c] = 0
-        for oh in range(Ho):
-            for ow in range(Wo):
-                idx = argmax[n, c, oh, ow]
-                dx[n, c, idx // W, idx % W] += dy[n, c, oh, ow]
+    for n in range(N):
+        for c in range(C):
+            dx[n, c] = 0
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    idx = argmax[n, c, oh, ow]
+                    dx[n, c, idx // W, idx % W] += dy[n, c, oh, ow]
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def avgpool_forward(x, k, stride, y):
     """y[n,c,oh,ow] = mean of the k*k window."""
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
     scale = 1.0 / (k * k)
-    for nc in prange(N * C):
-        n = nc // C
-        c = nc % C
-        for oh in range(Ho):
-            for ow in range(Wo):
-                s = x[n, c, oh * stride, ow * stride] * 0
-                for i in range(k):
-                    for j in range(k):
-                        s += x[n, c, oh * stride + i, ow * stride + j]
-                y[n, c, oh, ow] = s * scale
+    for n in range(N):
+        for c in range(C):
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    s = x[n, c, oh * stride, ow * stride] * 0
+                    for i in range(k):
+                        for j in range(k):
+                            s += x[n, c, oh * stride + i, ow * stride + j]
+                    y[n, c, oh, ow] = s * scale
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def avgpool_backward(dy, k, stride, dx):
     """Spread each dy evenly over its k*k window (dx is overwritten)."""
     N, C, H, W = dx.shape
     Ho, Wo = dy.shape[2], dy.shape[3]
     scale = 1.0 / (k * k)
-    for nc in prange(N * C):
-        n = nc // C
-        c = nc % C
-        dx[n, c] = 0
-        for oh in range(Ho):
-            for ow in range(Wo):
-                g = dy[n, c, oh, ow] * scale
-                for i in range(k):
-                    for j in range(k):
-                        dx[n, c, oh * stride + i, ow * stride + j] += g
+    for n in range(N):
+        for c in range(C):
+            dx[n, c] = 0
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    g = dy[n, c, oh, ow] * scale
+                    for i in range(k):
+                        for j in range(k):
+                            dx[n, c, oh * stride + i, ow * stride + j] += g
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def batchnorm_stats(x, mean, var):
     """Per-channel mean and biased variance of x (N, C, P), accumulated in float64."""
     N, C, P = x.shape
     m = N * P
-    for c in prange(C):
+    for c in range(C):
         s = 0.0
         for n in range(N):
             for p in range(P):
@@ -196,26 +211,25 @@ def batchnorm_stats(x, mean, var):
         var[c] = ss / m
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def batchnorm_normalize(x, mean, inv_std, gamma, beta, x_hat, y):
     """x_hat = (x - mean) * inv_std and y = gamma * x_hat + beta, per channel of x (N, C, P)."""
     N, C, P = x.shape
-    for nc in prange(N * C):
-        n = nc // C
-        c = nc % C
-        mu, s, g, b = mean[c], inv_std[c], gamma[c], beta[c]
-        for p in range(P):
-            h = (x[n, c, p] - mu) * s
-            x_hat[n, c, p] = h
-            y[n, c, p] = h * g + b
+    for n in range(N):
+        for c in range(C):
+            mu, s, g, b = mean[c], inv_std[c], gamma[c], beta[c]
+            for p in range(P):
+                h = (x[n, c, p] - mu) * s
+                x_hat[n, c, p] = h
+                y[n, c, p] = h * g + b
 
 
-@njit(parallel=True, cache=True)
+@kernel
 def batchnorm_backward(dy, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):
     """BatchNorm gradients for dy (N, C, P); see minicnn/layers/batchnorm.py for the equations."""
     N, C, P = dy.shape
     m = N * P
-    for c in prange(C):
+    for c in range(C):
         sum_dy = 0.0
         sum_dy_xhat = 0.0
         for n in range(N):
@@ -230,3 +244,137 @@ def batchnorm_backward(dy, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):
         for n in range(N):
             for p in range(P):
                 dx[n, c, p] = scale * (dy[n, c, p] - shift - x_hat[n, c, p] * slope)
+
+
+# Winograd F(2x2, 3x3) transforms (minicnn/winograd.py has the math).  Each 4x4 tile is
+# transformed with the additions that the matrices B, A hold (entries 0 and ±1), unrolled.
+
+@kernel
+def winograd_input(x, pad, tiles_h, tiles_w, V):
+    """V[:, c, t] = Bᵀ d B for the 4x4 tile d of channel c at tile t (stride 2), x (N, C, H, W) zero-padded.
+
+    V has shape (16, C, N*tiles_h*tiles_w), tiles numbered (n, ty, tx) in row-major order.
+    Bᵀ's rows are (1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)."""
+    N, C, H, W = x.shape
+    Wp = 2 * tiles_w + 2
+    T = V.shape[2]
+    padded = np.zeros((2 * tiles_h + 2) * Wp, x.dtype)
+    rows = np.empty((4, Wp), x.dtype)            # Bᵀ d for one row of tiles, all columns at once
+    out = V.reshape(-1)
+    for n in range(N):
+        for c in range(C):
+            for h in range(H):
+                for w in range(W):
+                    padded[u((h + pad) * Wp + pad + w)] = x[n, c, h, w]
+            for ty in range(tiles_h):
+                top = 2 * ty * Wp
+                for q in range(Wp):
+                    d0, d1 = padded[u(top + q)], padded[u(top + Wp + q)]
+                    d2, d3 = padded[u(top + 2 * Wp + q)], padded[u(top + 3 * Wp + q)]
+                    rows[0, q], rows[1, q], rows[2, q], rows[3, q] = d0 - d2, d1 + d2, d2 - d1, d1 - d3
+                t0 = (n * tiles_h + ty) * tiles_w
+                for i in range(4):                   # (Bᵀ d) B: the same combinations across columns
+                    row = rows[i]
+                    base = ((4 * i) * C + c) * T + t0
+                    for tx in range(tiles_w):
+                        e0, e1, e2, e3 = row[u(2 * tx)], row[u(2 * tx + 1)], row[u(2 * tx + 2)], row[u(2 * tx + 3)]
+                        out[u(base + tx)] = e0 - e2
+                        out[u(base + C * T + tx)] = e1 + e2
+                        out[u(base + 2 * C * T + tx)] = e2 - e1
+                        out[u(base + 3 * C * T + tx)] = e1 - e3
+
+
+@kernel
+def winograd_input_adjoint(dV, pad, tiles_h, tiles_w, dx):
+    """Adjoint of winograd_input: scatter-add B dV Bᵀ of every tile into dx (N, C, H, W)."""
+    N, C, H, W = dx.shape
+    Wp = 2 * tiles_w + 2
+    T = dV.shape[2]
+    padded = np.empty((2 * tiles_h + 2) * Wp, dx.dtype)
+    rows = np.empty((4, Wp), dx.dtype)           # dV B for one row of tiles
+    inp = dV.reshape(-1)
+    for n in range(N):
+        for c in range(C):
+            padded[:] = 0
+            for ty in range(tiles_h):
+                rows[...] = 0
+                t0 = (n * tiles_h + ty) * tiles_w
+                for i in range(4):                   # dV Bᵀ... adjoint of the column step, tiles overlap by 2
+                    row = rows[i]
+                    base = ((4 * i) * C + c) * T + t0
+                    for tx in range(tiles_w):
+                        v0, v1 = inp[u(base + tx)], inp[u(base + C * T + tx)]
+                        v2, v3 = inp[u(base + 2 * C * T + tx)], inp[u(base + 3 * C * T + tx)]
+                        row[u(2 * tx)] += v0
+                        row[u(2 * tx + 1)] += v1 - v2 + v3
+                        row[u(2 * tx + 2)] += v1 + v2 - v0
+                        row[u(2 * tx + 3)] -= v3
+                top = 2 * ty * Wp
+                for q in range(Wp):                  # adjoint of the row step, all columns at once
+                    e0, e1, e2, e3 = rows[0, q], rows[1, q], rows[2, q], rows[3, q]
+                    padded[u(top + q)] += e0
+                    padded[u(top + Wp + q)] += e1 - e2 + e3
+                    padded[u(top + 2 * Wp + q)] += e1 + e2 - e0
+                    padded[u(top + 3 * Wp + q)] -= e3
+            for h in range(H):
+                for w in range(W):
+                    dx[n, c, h, w] = padded[u((h + pad) * Wp + pad + w)]
+
+
+@kernel
+def winograd_output(M, bias, tiles_h, tiles_w, y):
+    """y[n, f] = Aᵀ m A + bias[f] for the 4x4 tile m = M[:, f, t] of every tile t, cut to y (N, F, Ho, Wo).
+
+    Aᵀ's rows are (1, 1, 1, 0) and (0, 1, -1, -1)."""
+    N, F, Ho, Wo = y.shape
+    T = M.shape[2]
+    s = np.empty((4, 2 * tiles_w), y.dtype)      # m A for one row of tiles
+    inp = M.reshape(-1)
+    for n in range(N):
+        for f in range(F):
+            b = bias[f]
+            for ty in range(tiles_h):
+                t0 = (n * tiles_h + ty) * tiles_w
+                for i in range(4):
+                    base = ((4 * i) * F + f) * T + t0
+                    row = s[i]
+                    for tx in range(tiles_w):
+                        m0, m1 = inp[u(base + tx)], inp[u(base + F * T + tx)]
+                        m2, m3 = inp[u(base + 2 * F * T + tx)], inp[u(base + 3 * F * T + tx)]
+                        row[u(2 * tx)], row[u(2 * tx + 1)] = m0 + m1 + m2, m1 - m2 - m3
+                oh = 2 * ty
+                for ow in range(Wo):                 # Aᵀ (m A), the two output rows of the tiles
+                    y[n, f, oh, ow] = s[0, ow] + s[1, ow] + s[2, ow] + b
+                if oh + 1 < Ho:
+                    for ow in range(Wo):
+                        y[n, f, oh + 1, ow] = s[1, ow] - s[2, ow] - s[3, ow] + b
+
+
+@kernel
+def winograd_output_adjoint(dy, tiles_h, tiles_w, dM):
+    """Adjoint of winograd_output (without the bias): dM[:, f, t] = A g Aᵀ for the 2x2 tile g of dy (N, F, Ho, Wo)."""
+    N, F, Ho, Wo = dy.shape
+    T = dM.shape[2]
+    g = np.zeros((2, 2 * tiles_w), dy.dtype)     # two rows of dy, 0 past the edge
+    rows = np.empty((4, 2 * tiles_w), dy.dtype)  # A g: A's rows are (1, 0), (1, 1), (1, -1), (0, -1)
+    out = dM.reshape(-1)
+    for n in range(N):
+        for f in range(F):
+            for ty in range(tiles_h):
+                oh = 2 * ty
+                for ow in range(Wo):
+                    g[0, ow] = dy[n, f, oh, ow]
+                    g[1, ow] = dy[n, f, oh + 1, ow] if oh + 1 < Ho else 0
+                for q in range(2 * tiles_w):
+                    g0, g1 = g[0, q], g[1, q]
+                    rows[0, q], rows[1, q], rows[2, q], rows[3, q] = g0, g0 + g1, g0 - g1, -g1
+                t0 = (n * tiles_h + ty) * tiles_w
+                for i in range(4):                   # (A g) Aᵀ
+                    row = rows[i]
+                    base = ((4 * i) * F + f) * T + t0
+                    for tx in range(tiles_w):
+                        p0, p1 = row[u(2 * tx)], row[u(2 * tx + 1)]
+                        out[u(base + tx)] = p0
+                        out[u(base + F * T + tx)] = p0 + p1
+                        out[u(base + 2 * F * T + tx)] = p0 - p1
+                        out[u(base + 3 * F * T + tx)] = -p1

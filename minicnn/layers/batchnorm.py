@@ -17,11 +17,12 @@ Backward (training), with g = dy · γ:
 Backward (inference): statistics are constants, so dx = g / √(running_var + ε).
 All per-channel loops are the Numba kernels batchnorm_stats / batchnorm_normalize /
 batchnorm_backward (minicnn/kernels.py), run on an (N, C, P) view of the input
-(P = H·W for BatchNorm2D, 1 for BatchNorm1D).
+(P = H·W for BatchNorm2D, 1 for BatchNorm1D): the statistics and the backward pass
+on a few channels per chunk, the normalisation on a few images per chunk.
 """
 import numpy as np
 
-from .. import kernels
+from .. import kernels, parallel
 from .base import DEFAULT_DTYPE, Layer
 
 
@@ -48,7 +49,8 @@ class _BatchNorm(Layer):
             if m < 2:
                 raise ValueError(f"{type(self).__name__} in training needs more than one value per channel")
             mean, var = np.empty(self.num_features), np.empty(self.num_features)
-            kernels.batchnorm_stats(x3, mean, var)
+            parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_stats(x3[:, lo:hi], mean[lo:hi], var[lo:hi]),
+                                    self.num_features, self._channels_per_chunk())
             mom = self.momentum
             self.buffers["running_mean"][...] = (1 - mom) * self.buffers["running_mean"] + mom * mean
             self.buffers["running_var"][...] = (1 - mom) * self.buffers["running_var"] + mom * var * (m / (m - 1))
@@ -56,17 +58,27 @@ class _BatchNorm(Layer):
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
         self._inv_std = (1 / np.sqrt(var + self.eps)).astype(x.dtype)
         self._x_hat, y = np.empty_like(x3), np.empty_like(x3)
-        kernels.batchnorm_normalize(x3, mean.astype(x.dtype), self._inv_std, self.params["gamma"],
-                                    self.params["beta"], self._x_hat, y)
+        mean, gamma, beta = mean.astype(x.dtype), self.params["gamma"], self.params["beta"]
+        parallel.for_each_chunk(
+            lambda lo, hi: kernels.batchnorm_normalize(x3[lo:hi], mean, self._inv_std, gamma, beta,
+                                                          self._x_hat[lo:hi], y[lo:hi]),
+            x3.shape[0], parallel.chunk_size(x3.shape[0], -(-(1 << 14) // x3[0].size)))
         self._training = training
         return y.reshape(x.shape)
 
     def backward(self, dy):
         dy3 = np.ascontiguousarray(dy).reshape(self._x_hat.shape)
         dx = np.empty_like(dy3)
-        kernels.batchnorm_backward(dy3, self._x_hat, self.params["gamma"], self._inv_std, self._training,
-                                   dx, self.grads["gamma"], self.grads["beta"])
+        gamma, dgamma, dbeta = self.params["gamma"], self.grads["gamma"], self.grads["beta"]
+        parallel.for_each_chunk(
+            lambda lo, hi: kernels.batchnorm_backward(dy3[:, lo:hi], self._x_hat[:, lo:hi], gamma[lo:hi],
+                                                         self._inv_std[lo:hi], self._training, dx[:, lo:hi],
+                                                         dgamma[lo:hi], dbeta[lo:hi]),
+            self.num_features, self._channels_per_chunk())
         return dx.reshape(dy.shape)
+
+    def _channels_per_chunk(self):
+        return parallel.chunk_size(self.num_features, 8)
 
 
 class BatchNorm2D(_BatchNorm):

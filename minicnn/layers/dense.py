@@ -6,9 +6,12 @@ Shapes: x (N, D), weight (D, M), bias (M,), y (N, M).
     backward  dL/dW = xᵀ · dy        (D, M)
               dL/db = Σ_n dy[n]      (M,)
               dL/dx = dy · Wᵀ        (N, D)
+The products run on minicnn.parallel's threads: y and dL/dx a few rows of the batch
+per chunk, dL/dW a few rows of W per chunk.
 """
 import numpy as np
 
+from .. import parallel
 from .base import Layer, as_rng, he_normal
 
 
@@ -26,9 +29,23 @@ class Dense(Layer):
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"Dense expects input (N, {self.in_features}), got {x.shape}")
         self._x = x
-        return x @ self.params["weight"] + self.params["bias"]
+        w, b = self.params["weight"], self.params["bias"]
+        y = np.empty((x.shape[0], self.out_features), dtype=np.result_type(x, w))
+
+        def forward_rows(lo, hi):
+            np.matmul(x[lo:hi], w, out=y[lo:hi])
+            y[lo:hi] += b
+        parallel.for_each_chunk(forward_rows, x.shape[0], parallel.chunk_size(x.shape[0], 16))
+        return y
 
     def backward(self, dy):
-        self.grads["weight"][...] = self._x.T @ dy
+        x, w, dw = self._x, self.params["weight"], self.grads["weight"]
+        dx = np.empty(x.shape, dtype=np.result_type(dy, w))
+
+        def weight_rows(lo, hi):
+            np.matmul(x[:, lo:hi].T, dy, out=dw[lo:hi])
+        parallel.for_each_chunk(weight_rows, self.in_features, parallel.chunk_size(self.in_features, 256))
+        parallel.for_each_chunk(lambda lo, hi: np.matmul(dy[lo:hi], w.T, out=dx[lo:hi]),
+                                x.shape[0], parallel.chunk_size(x.shape[0], 16))
         self.grads["bias"][...] = dy.sum(axis=0)
-        return dy @ self.params["weight"].T
+        return dx

@@ -17,7 +17,7 @@ Global average pooling
 """
 import numpy as np
 
-from .. import kernels
+from .. import kernels, parallel
 from .base import Layer
 from .conv import conv_output_size
 
@@ -40,28 +40,39 @@ class _Pool2D(Layer):
         return np.empty((N, C, conv_output_size(H, k, s, 0), conv_output_size(W, k, s, 0)), dtype=x.dtype)
 
 
+    def _for_each_image_chunk(self, fn):
+        """fn(lo, hi) over chunks of the batch, each about 128 KiB of input."""
+        N, per_image = self._x_shape[0], int(np.prod(self._x_shape[1:]))
+        parallel.for_each_chunk(fn, N, parallel.chunk_size(N, -(-(1 << 15) // per_image)))
+
+
 class MaxPool2D(_Pool2D):
     def forward(self, x, training=False):
         y = self._output(x)
+        x, k, s = np.ascontiguousarray(x), self.kernel_size, self.stride
         self._argmax = np.empty(y.shape, dtype=np.int32)
-        kernels.maxpool_forward(np.ascontiguousarray(x), self.kernel_size, self.stride, y, self._argmax)
+        self._for_each_image_chunk(lambda lo, hi: kernels.maxpool_forward(x[lo:hi], k, s, y[lo:hi],
+                                                                          self._argmax[lo:hi]))
         return y
 
     def backward(self, dy):
         dx = np.empty(self._x_shape, dtype=dy.dtype)
-        kernels.maxpool_backward(np.ascontiguousarray(dy), self._argmax, dx)
+        dy = np.ascontiguousarray(dy)
+        self._for_each_image_chunk(lambda lo, hi: kernels.maxpool_backward(dy[lo:hi], self._argmax[lo:hi], dx[lo:hi]))
         return dx
 
 
 class AvgPool2D(_Pool2D):
     def forward(self, x, training=False):
         y = self._output(x)
-        kernels.avgpool_forward(np.ascontiguousarray(x), self.kernel_size, self.stride, y)
+        x, k, s = np.ascontiguousarray(x), self.kernel_size, self.stride
+        self._for_each_image_chunk(lambda lo, hi: kernels.avgpool_forward(x[lo:hi], k, s, y[lo:hi]))
         return y
 
     def backward(self, dy):
         dx = np.empty(self._x_shape, dtype=dy.dtype)
-        kernels.avgpool_backward(np.ascontiguousarray(dy), self.kernel_size, self.stride, dx)
+        dy, k, s = np.ascontiguousarray(dy), self.kernel_size, self.stride
+        self._for_each_image_chunk(lambda lo, hi: kernels.avgpool_backward(dy[lo:hi], k, s, dx[lo:hi]))
         return dx
 
 

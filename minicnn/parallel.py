@@ -1,0 +1,177 @@
+"""One owner of the cores: the thread pool every minicnn layer runs its work in.
+
+A layer cuts its work into chunks (a few images of the batch, or a few channels) and
+``for_each_chunk`` hands them to a small pool of threads, the calling thread included;
+each thread takes the next chunk as soon as it is done with the last, so a core that
+another program slows down simply takes fewer chunks.  Inside a chunk the Numba kernels
+(compiled ``nogil``) and NumPy's matrix products run on one thread each, so the chunks
+really run side by side, and their data stays in the core's cache.
+
+Why not the usual two pools?  NumPy's BLAS and Numba's OpenMP each bring a pool of their
+own that spins for milliseconds after its work, waiting for more.  Two pools taking turns
+then starve each other, and another busy process on the machine starves both; how long
+they spin is fixed by environment variables read when each library loads, so the speed
+depended on what the user's script had imported first.  Here nothing spins: idle threads
+sleep on a lock, and BLAS is asked for one thread only while a minicnn loop runs (through
+threadpoolctl, restored afterwards), so its own pool stays asleep.
+
+``set_num_threads(n)`` sets the pool's size (default: the cores this process may run on).
+"""
+import contextlib
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+MIN_CHUNKS = 8                      # work is cut into at least this many chunks, for balance
+_local = threading.local()          # .in_loop: inside a chunk; .scratch: this thread's reusable buffers
+_lock = threading.Lock()
+_state = {"threads": None, "executor": None, "blas": None, "active_loops": 0, "saved_blas_threads": None}
+
+
+def default_num_threads():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:          # not Linux
+        return os.cpu_count() or 1
+
+
+def num_threads():
+    if _state["threads"] is None:
+        _state["threads"] = default_num_threads()
+    return _state["threads"]
+
+
+def set_num_threads(n):
+    """Run minicnn's loops on ``n`` threads (the calling thread and n − 1 helpers)."""
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"the number of threads must be at least 1, got {n}")
+    with _lock:
+        if _state["executor"] is not None:
+            _state["executor"].shutdown(wait=True)
+            _state["executor"] = None
+        _state["threads"] = n
+
+
+def _executor():
+    with _lock:
+        if _state["executor"] is None:
+            _state["executor"] = ThreadPoolExecutor(num_threads() - 1, thread_name_prefix="minicnn")
+        return _state["executor"]
+
+
+def _enter_single_threaded_blas():
+    with _lock:
+        if _state["blas"] is None:
+            _state["blas"] = ThreadpoolController().select(user_api="blas").lib_controllers
+        if _state["active_loops"] == 0:
+            _state["saved_blas_threads"] = [lib.num_threads for lib in _state["blas"]]
+            for lib in _state["blas"]:
+                lib.set_num_threads(1)
+        _state["active_loops"] += 1
+
+
+def _leave_single_threaded_blas():
+    with _lock:
+        _state["active_loops"] -= 1
+        if _state["active_loops"] == 0:
+            for lib, n in zip(_state["blas"], _state["saved_blas_threads"]):
+                lib.set_num_threads(n)
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """Run a matrix product outside the loops without waking BLAS's own spinning threads."""
+    _enter_single_threaded_blas()
+    try:
+        yield
+    finally:
+        _leave_single_threaded_blas()
+
+
+def chunk_bounds(n, chunk):
+    return [(lo, min(lo + chunk, n)) for lo in range(0, n, max(1, int(chunk)))]
+
+
+def for_each_chunk(fn, n, chunk):
+    """Call ``fn(lo, hi)`` for every [lo, hi) of range(n) cut into pieces of ``chunk``, spread over the threads.
+
+    Returns when every call is done; the first exception raised by a call is raised here."""
+    bounds = chunk_bounds(n, chunk)
+    if getattr(_local, "in_loop", False):       # called from inside a chunk: run it here
+        for lo, hi in bounds:
+            fn(lo, hi)
+        return
+    next_chunk = itertools.count()
+
+    def drain():
+        _local.in_loop = True
+        try:
+            for i in iter(next_chunk.__next__, None):
+                if i >= len(bounds):
+                    return
+                fn(*bounds[i])
+        finally:
+            _local.in_loop = False
+
+    with single_threaded_blas():
+        helpers = [_executor().submit(drain) for _ in range(min(num_threads(), len(bounds)) - 1)]
+        try:
+            drain()
+        finally:
+            for future in helpers:      # wait for all of them, even after an error: they write shared arrays
+                future.exception()
+        for future in helpers:
+            future.result()
+
+
+def sum_over_chunks(fn, n, chunk):
+    """Σ of ``fn(lo, hi)`` (a tuple of arrays) over the chunks of range(n), summed in a fixed order.
+
+    Consecutive chunks form MIN_CHUNKS groups; each group is summed by one thread, then the
+    groups in order.  The order never depends on the threads, so the result has the same bits
+    for any number of threads and any timing (a resumed training run repeats the original)."""
+    bounds = chunk_bounds(n, chunk)
+    groups = min(MIN_CHUNKS, len(bounds))
+    group_sums = [None] * groups
+
+    def sum_group(g, _):
+        total = None
+        for lo, hi in bounds[g * len(bounds) // groups:(g + 1) * len(bounds) // groups]:
+            part = fn(lo, hi)
+            if total is None:
+                total = [np.array(p, copy=True) for p in part]
+            else:
+                for t, p in zip(total, part):
+                    t += p
+        group_sums[g] = total
+
+    for_each_chunk(sum_group, groups, 1)
+    total = group_sums[0]
+    for part in group_sums[1:]:
+        for t, p in zip(total, part):
+            t += p
+    return total
+
+
+def chunk_size(n, preferred):
+    """Items per chunk: ``preferred`` (what fits a core's cache), but at most n / MIN_CHUNKS.
+
+    It does not depend on the number of threads, so neither do the results."""
+    return max(1, min(int(preferred), -(-n // MIN_CHUNKS)))
+
+
+def scratch(name, shape, dtype):
+    """This thread's reusable buffer ``name`` as an uninitialised array of ``shape`` (grown when too small)."""
+    buffers = getattr(_local, "scratch", None)
+    if buffers is None:
+        buffers = _local.scratch = {}
+    size = int(np.prod(shape))
+    buf = buffers.get(name)
+    if buf is None or buf.size < size or buf.dtype != dtype:
+        buf = buffers[name] = np.empty(size, dtype)
+    return buf[:size].reshape(shape)
