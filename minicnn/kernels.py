@@ -122,39 +122,38 @@ def relu_backward(dy, y, dx):
 
 @kernel
 def maxpool_forward(x, k, stride, y, argmax):
-    """y[n,c,oh,ow] = max of the k*k window; argmax keeps its flat index into the H*W plane."""
+    """y[n,c,oh,ow] = max of the k*k window; argmax keeps the winner's place i*k + j in its window."""
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
-    for n in range(N):
-        for c in range(C):
-            for oh in range(Ho):
-                for ow in range(Wo):
-                    h0 = oh * stride
-                    w0 = ow * stride
-                    best = x[n, c, h0, w0]
-                    best_idx = h0 * W + w0
-                    for i in range(k):
-                        for j in range(k):
-                            v = x[n, c, h0 + i, w0 + j]
-                            if v > best:
-                                best = v
-                                best_idx = (h0 + i) * W + w0 + j
-                    y[n, c, oh, ow] = best
-                    argmax[n, c, oh, ow] = best_idx
+    src, dst, won = x.reshape(-1), y.reshape(-1), argmax.reshape(-1)
+    for plane in range(N * C):
+        for oh in range(Ho):
+            for ow in range(Wo):
+                corner = (plane * H + oh * stride) * W + ow * stride
+                best, best_at = src[u(corner)], 0
+                for i in range(k):
+                    for j in range(k):
+                        v = src[u(corner + i * W + j)]
+                        if v > best:
+                            best, best_at = v, i * k + j
+                out = (plane * Ho + oh) * Wo + ow
+                dst[u(out)] = best
+                won[u(out)] = best_at
 
 
 @kernel
-def maxpool_backward(dy, argmax, dx):
+def maxpool_backward(dy, argmax, k, stride, dx):
     """Route each dy to the input position that won the max (dx is overwritten)."""
     N, C, H, W = dx.shape
     Ho, Wo = dy.shape[2], dy.shape[3]
-    for n in range(N):
-        for c in range(C):
-            dx[n, c] = 0
-            for oh in range(Ho):
-                for ow in range(Wo):
-                    idx = argmax[n, c, oh, ow]
-                    dx[n, c, idx // W, idx % W] += dy[n, c, oh, ow]
+    grad, won, out = dy.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
+    out[:] = 0
+    for plane in range(N * C):
+        for oh in range(Ho):
+            for ow in range(Wo):
+                at = (plane * Ho + oh) * Wo + ow
+                i, j = divmod(won[u(at)], k)
+                out[u((plane * H + oh * stride + i) * W + ow * stride + j)] += grad[u(at)]
 
 
 @kernel
@@ -191,59 +190,65 @@ def avgpool_backward(dy, k, stride, dx):
                             dx[n, c, oh * stride + i, ow * stride + j] += g
 
 
-@kernel
+# Sums may be reassociated (vectorised with several accumulators): the order is still fixed,
+# so results repeat bit for bit, and no other fast-math assumption (no NaN, no Inf) is made.
+reduction_kernel = njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+
+
+@reduction_kernel
 def batchnorm_stats(x, mean, var):
-    """Per-channel mean and biased variance of x (N, C, P), accumulated in float64."""
+    """Per-channel mean and biased variance of x (N, C, P) in one pass, accumulated in float64."""
     N, C, P = x.shape
     m = N * P
     for c in range(C):
         s = 0.0
-        for n in range(N):
-            for p in range(P):
-                s += x[n, c, p]
-        mu = s / m
         ss = 0.0
         for n in range(N):
+            row = x[n, c]
             for p in range(P):
-                d = x[n, c, p] - mu
-                ss += d * d
+                v = np.float64(row[p])
+                s += v
+                ss += v * v
+        mu = s / m
         mean[c] = mu
-        var[c] = ss / m
+        var[c] = max(ss / m - mu * mu, 0.0)
 
 
 @kernel
-def batchnorm_normalize(x, mean, inv_std, gamma, beta, x_hat, y):
-    """x_hat = (x - mean) * inv_std and y = gamma * x_hat + beta, per channel of x (N, C, P)."""
+def batchnorm_normalize(x, scale, shift, y):
+    """y = x * scale + shift per channel of x (N, C, P): γ·(x − μ)/σ + β folded into one multiply-add."""
     N, C, P = x.shape
     for n in range(N):
         for c in range(C):
-            mu, s, g, b = mean[c], inv_std[c], gamma[c], beta[c]
+            a, b = scale[c], shift[c]
+            src, dst = x[n, c], y[n, c]
             for p in range(P):
-                h = (x[n, c, p] - mu) * s
-                x_hat[n, c, p] = h
-                y[n, c, p] = h * g + b
+                dst[p] = src[p] * a + b
 
 
-@kernel
-def batchnorm_backward(dy, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):
-    """BatchNorm gradients for dy (N, C, P); see minicnn/layers/batchnorm.py for the equations."""
+@reduction_kernel
+def batchnorm_backward(dy, x, mean, inv_std, gamma, training, dx, dgamma, dbeta):
+    """BatchNorm gradients for dy (N, C, P), x̂ recomputed from x; see minicnn/layers/batchnorm.py."""
     N, C, P = dy.shape
     m = N * P
     for c in range(C):
+        mu, s = mean[c], inv_std[c]
         sum_dy = 0.0
         sum_dy_xhat = 0.0
         for n in range(N):
+            g, row = dy[n, c], x[n, c]
             for p in range(P):
-                sum_dy += dy[n, c, p]
-                sum_dy_xhat += dy[n, c, p] * x_hat[n, c, p]
+                sum_dy += g[p]
+                sum_dy_xhat += g[p] * ((row[p] - mu) * s)
         dgamma[c] = sum_dy_xhat
         dbeta[c] = sum_dy
-        scale = gamma[c] * inv_std[c]
+        scale = gamma[c] * s
         shift = sum_dy / m if training else 0.0
         slope = sum_dy_xhat / m if training else 0.0
         for n in range(N):
+            g, row, out = dy[n, c], x[n, c], dx[n, c]
             for p in range(P):
-                dx[n, c, p] = scale * (dy[n, c, p] - shift - x_hat[n, c, p] * slope)
+                out[p] = scale * (g[p] - shift - (row[p] - mu) * s * slope)
 
 
 # Winograd F(2x2, 3x3) transforms (minicnn/winograd.py has the math).  Each 4x4 tile is

@@ -63,21 +63,21 @@ def _windows(x, k, stride, Ho, Wo):
 
 
 def maxpool_forward(x, k, stride, y, argmax):
-    N, C, H, W = x.shape
     Ho, Wo = y.shape[2:]
     win = _windows(x, k, stride, Ho, Wo)
-    best = win.argmax(axis=-1)              # first maximum wins, as in the kernel
-    y[...] = np.take_along_axis(win, best[..., None], axis=-1)[..., 0]
+    argmax[...] = win.argmax(axis=-1)              # first maximum wins, as in the kernel
+    y[...] = np.take_along_axis(win, argmax[..., None].astype(np.intp), axis=-1)[..., 0]
+
+
+def maxpool_backward(dy, argmax, k, stride, dx):
+    N, C, H, W = dx.shape
+    Ho, Wo = dy.shape[2:]
     oh = np.arange(Ho).reshape(1, 1, Ho, 1)
     ow = np.arange(Wo).reshape(1, 1, 1, Wo)
-    argmax[...] = (oh * stride + best // k) * W + ow * stride + best % k
-
-
-def maxpool_backward(dy, argmax, dx):
-    N, C, H, W = dx.shape
+    flat_index = (oh * stride + argmax // k) * W + ow * stride + argmax % k
     flat = np.zeros((N * C, H * W), dtype=dx.dtype)
-    rows = np.repeat(np.arange(N * C), dy.shape[2] * dy.shape[3])
-    np.add.at(flat, (rows, argmax.reshape(-1)), dy.reshape(-1))
+    rows = np.repeat(np.arange(N * C), Ho * Wo)
+    np.add.at(flat, (rows, flat_index.reshape(-1)), dy.reshape(-1))
     dx[...] = flat.reshape(N, C, H, W)
 
 
@@ -100,15 +100,14 @@ def batchnorm_stats(x, mean, var):
     var[...] = x.var(axis=(0, 2), dtype=np.float64)
 
 
-def batchnorm_normalize(x, mean, inv_std, gamma, beta, x_hat, y):
-    per_channel = (1, -1, 1)
-    x_hat[...] = (x - mean.reshape(per_channel)) * inv_std.reshape(per_channel)
-    y[...] = x_hat * gamma.reshape(per_channel) + beta.reshape(per_channel)
+def batchnorm_normalize(x, scale, shift, y):
+    y[...] = x * scale.reshape(1, -1, 1) + shift.reshape(1, -1, 1)
 
 
-def batchnorm_backward(dy, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):
+def batchnorm_backward(dy, x, mean, inv_std, gamma, training, dx, dgamma, dbeta):
     per_channel = (1, -1, 1)
     m = dy.shape[0] * dy.shape[2]
+    x_hat = (x - mean.reshape(per_channel)) * inv_std.reshape(per_channel)
     dgamma[...] = (dy * x_hat).sum(axis=(0, 2), dtype=np.float64)
     dbeta[...] = dy.sum(axis=(0, 2), dtype=np.float64)
     shift = dbeta / m if training else np.zeros_like(dbeta)

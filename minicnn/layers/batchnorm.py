@@ -5,7 +5,7 @@ BatchNorm1D each feature over N of x (N, D).  Below, m is the number of values
 per channel and every statistic is per channel.  gamma, beta: (C,).
 
 Training forward (biased batch variance):
-    μ = (1/m) Σ x        σ² = (1/m) Σ (x − μ)²        x̂ = (x − μ) / √(σ² + ε)
+    μ = (1/m) Σ x        σ² = (1/m) Σ (x − μ)²  = (1/m) Σ x² − μ²        x̂ = (x − μ) / √(σ² + ε)
     y = γ · x̂ + β
     running_mean ← (1 − momentum)·running_mean + momentum·μ
     running_var  ← (1 − momentum)·running_var  + momentum·σ²·m/(m − 1)   (unbiased)
@@ -18,7 +18,9 @@ Backward (inference): statistics are constants, so dx = g / √(running_var + ε
 All per-channel loops are the Numba kernels batchnorm_stats / batchnorm_normalize /
 batchnorm_backward (minicnn/kernels.py), run on an (N, C, P) view of the input
 (P = H·W for BatchNorm2D, 1 for BatchNorm1D): the statistics and the backward pass
-on a few channels per chunk, the normalisation on a few images per chunk.
+on a few channels per chunk, the normalisation on a few images per chunk.  The
+statistics take one pass (Σx and Σx² in float64); the forward pass writes only y,
+as y = x·(γ/σ) + (β − μγ/σ), and backward recomputes x̂ from the x it kept.
 """
 import numpy as np
 
@@ -56,24 +58,24 @@ class _BatchNorm(Layer):
             self.buffers["running_var"][...] = (1 - mom) * self.buffers["running_var"] + mom * var * (m / (m - 1))
         else:
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
-        self._inv_std = (1 / np.sqrt(var + self.eps)).astype(x.dtype)
-        self._x_hat, y = np.empty_like(x3), np.empty_like(x3)
-        mean, gamma, beta = mean.astype(x.dtype), self.params["gamma"], self.params["beta"]
-        parallel.for_each_chunk(
-            lambda lo, hi: kernels.batchnorm_normalize(x3[lo:hi], mean, self._inv_std, gamma, beta,
-                                                          self._x_hat[lo:hi], y[lo:hi]),
-            x3.shape[0], parallel.chunk_size(x3.shape[0], -(-(1 << 14) // x3[0].size)))
-        self._training = training
+        self._mean, self._inv_std = mean.astype(x.dtype), (1 / np.sqrt(var + self.eps)).astype(x.dtype)
+        scale = (self.params["gamma"] * self._inv_std).astype(x.dtype)
+        shift = (self.params["beta"] - self._mean * scale).astype(x.dtype)
+        y = np.empty_like(x3)
+        parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_normalize(x3[lo:hi], scale, shift, y[lo:hi]),
+                                x3.shape[0], parallel.chunk_size(x3.shape[0], -(-(1 << 15) // x3[0].size)))
+        self._x3, self._training = x3, training
         return y.reshape(x.shape)
 
     def backward(self, dy):
-        dy3 = np.ascontiguousarray(dy).reshape(self._x_hat.shape)
+        x3 = self._x3
+        dy3 = np.ascontiguousarray(dy).reshape(x3.shape)
         dx = np.empty_like(dy3)
         gamma, dgamma, dbeta = self.params["gamma"], self.grads["gamma"], self.grads["beta"]
         parallel.for_each_chunk(
-            lambda lo, hi: kernels.batchnorm_backward(dy3[:, lo:hi], self._x_hat[:, lo:hi], gamma[lo:hi],
-                                                         self._inv_std[lo:hi], self._training, dx[:, lo:hi],
-                                                         dgamma[lo:hi], dbeta[lo:hi]),
+            lambda lo, hi: kernels.batchnorm_backward(dy3[:, lo:hi], x3[:, lo:hi], self._mean[lo:hi],
+                                                      self._inv_std[lo:hi], gamma[lo:hi], self._training,
+                                                      dx[:, lo:hi], dgamma[lo:hi], dbeta[lo:hi]),
             self.num_features, self._channels_per_chunk())
         return dx.reshape(dy.shape)
 

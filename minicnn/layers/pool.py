@@ -6,8 +6,8 @@ the stride s defaults to the window size k (non-overlapping windows).
 Max pooling
     forward   y[n,c,oh,ow] = max_{i,j<k} x[n, c, oh·s+i, ow·s+j]
     backward  dx[n,c,h,w]  = Σ over windows whose max sat at (h, w) of dy
-              (the winner's position is kept as a flat index, ``argmax``; ties go
-              to the first element in row-major order).
+              (the winner's place i·k + j in its window is kept, ``argmax``, one
+              byte per output; ties go to the first element in row-major order).
 Average pooling
     forward   y = (1/k²) Σ_{i,j<k} x[n, c, oh·s+i, ow·s+j]
     backward  every input of a window receives dy / k².
@@ -25,6 +25,8 @@ from .conv import conv_output_size
 class _Pool2D(Layer):
     def __init__(self, kernel_size, stride=None):
         super().__init__()
+        if not 1 <= kernel_size <= 15:
+            raise ValueError(f"{type(self).__name__} kernel_size must be between 1 and 15, got {kernel_size}")
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
 
@@ -50,7 +52,7 @@ class MaxPool2D(_Pool2D):
     def forward(self, x, training=False):
         y = self._output(x)
         x, k, s = np.ascontiguousarray(x), self.kernel_size, self.stride
-        self._argmax = np.empty(y.shape, dtype=np.int32)
+        self._argmax = np.empty(y.shape, dtype=np.uint8)
         self._for_each_image_chunk(lambda lo, hi: kernels.maxpool_forward(x[lo:hi], k, s, y[lo:hi],
                                                                           self._argmax[lo:hi]))
         return y
@@ -58,7 +60,9 @@ class MaxPool2D(_Pool2D):
     def backward(self, dy):
         dx = np.empty(self._x_shape, dtype=dy.dtype)
         dy = np.ascontiguousarray(dy)
-        self._for_each_image_chunk(lambda lo, hi: kernels.maxpool_backward(dy[lo:hi], self._argmax[lo:hi], dx[lo:hi]))
+        k, s = self.kernel_size, self.stride
+        self._for_each_image_chunk(lambda lo, hi: kernels.maxpool_backward(dy[lo:hi], self._argmax[lo:hi], k, s,
+                                                                           dx[lo:hi]))
         return dx
 
 
