@@ -55,11 +55,13 @@ def busy_processes(n):
             p.wait()
 
 
-def interleaved_medians(fns, repeats=REPEATS, warmup=2):
-    """Median wall time in seconds of each of several callables, timed in turn (A, B, A, B …).
+def interleaved_medians(fns, repeats=REPEATS, warmup=2, calls=1):
+    """Median wall time in seconds of one call of each of several callables, timed in turn (A, B, A, B …).
 
     Interleaving makes both sides see the same machine: on a shared VM, speed drifts from one
-    second to the next, and timing all of A and then all of B would put that drift in the ratio."""
+    second to the next, and timing all of A and then all of B would put that drift in the ratio.
+    Each sample times ``calls`` calls in a row, so that calls of a millisecond are not timed while
+    the other library's threads are still spinning after its own turn."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -67,8 +69,9 @@ def interleaved_medians(fns, repeats=REPEATS, warmup=2):
     for _ in range(repeats):
         for name, fn in fns.items():
             start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(calls):
+                fn()
+            times[name].append((time.perf_counter() - start) / calls)
     return {name: statistics.median(t) for name, t in times.items()}
 
 

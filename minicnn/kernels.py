@@ -20,6 +20,9 @@ kernel = njit(cache=True, nogil=True)
 # Index with u(i) where i is known to be >= 0: Numba otherwise adds a negative-index
 # check to every access, which keeps LLVM from vectorising the loop (3-4x slower gathers).
 u = np.uintp
+# Sums may be reassociated (vectorised with several accumulators) and multiply-adds fused: the
+# order is still fixed, so results repeat bit for bit, and no other fast-math assumption is made.
+reduction_kernel = njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
 @kernel
@@ -78,6 +81,106 @@ def col2im(dcols, kh, kw, stride, pad, dx):
             for h in range(H):
                 for w in range(W):
                     dx[n, c, h, w] = padded[u((h + pad) * Wp + pad + w)]
+
+
+# The direct kernels work on the padded width Wp: output pixel q = oh·Wp + ow reads input
+# q + i·Wp + j for tap (i, j), so every tap is one long contiguous multiply-add over the whole
+# plane (columns ow ≥ Wo are computed too and dropped).  One spare row keeps the last tap inside.
+
+@kernel
+def _pad_planes(x, pad, planes):
+    """planes (C, (Hp + 1)·Wp) ← x (C, H, W) zero-padded, spare row zero."""
+    C, H, W = x.shape
+    Wp = W + 2 * pad
+    planes[...] = 0
+    for c in range(C):
+        for h in range(H):
+            for col in range(W):
+                planes[c, u((h + pad) * Wp + pad + col)] = x[c, h, col]
+
+
+@reduction_kernel
+def conv_direct_forward(x, w, bias, pad, y):
+    """y = conv(x, w) + bias, stride 1, computed directly from the forward equation.
+    For few input channels, where im2col's matrix product would be too thin to be fast."""
+    N, C, H, W = x.shape
+    F, _, k, _ = w.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    Wp = W + 2 * pad
+    planes = np.empty((C, (H + 2 * pad + 1) * Wp), x.dtype)
+    acc = np.empty(Ho * Wp, x.dtype)
+    for n in range(N):
+        _pad_planes(x[n], pad, planes)
+        for f in range(F):
+            acc[:] = bias[f]
+            for c in range(C):
+                plane = planes[c]
+                for i in range(k):
+                    for j in range(k):
+                        wv, src = w[f, c, i, j], plane[i * Wp + j:i * Wp + j + Ho * Wp]
+                        for q in range(Ho * Wp):
+                            acc[q] += wv * src[q]
+            out = y[n, f].reshape(-1)
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    out[u(oh * Wo + ow)] = acc[u(oh * Wp + ow)]
+
+
+@reduction_kernel
+def conv_direct_filter_grad(x, dy, pad, dw):
+    """dw[f, c, i, j] = Σ_{n, oh, ow} dy[n, f, oh, ow] · xp[n, c, oh + i, ow + j] (stride 1); dw is overwritten."""
+    N, C, H, W = x.shape
+    F, _, k, _ = dw.shape
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    Wp = W + 2 * pad
+    planes = np.empty((C, (H + 2 * pad + 1) * Wp), x.dtype)
+    g = np.zeros(Ho * Wp, dy.dtype)             # dy[n, f] on the padded width, 0 in the dropped columns
+    dw[...] = 0
+    for n in range(N):
+        _pad_planes(x[n], pad, planes)
+        for f in range(F):
+            grad = dy[n, f].reshape(-1)
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    g[u(oh * Wp + ow)] = grad[u(oh * Wo + ow)]
+            for c in range(C):
+                plane = planes[c]
+                for i in range(k):
+                    for j in range(k):
+                        src = plane[i * Wp + j:i * Wp + j + Ho * Wp]
+                        total = dw[f, c, i, j] * 0
+                        for q in range(Ho * Wp):
+                            total += g[q] * src[q]
+                        dw[f, c, i, j] += total
+
+
+@reduction_kernel
+def conv_direct_input_grad(dy, w, pad, dx):
+    """dx of conv_direct_forward: every output's gradient, weighted, added back to the inputs it read."""
+    N, C, H, W = dx.shape
+    F, _, k, _ = w.shape
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    Wp = W + 2 * pad
+    planes = np.empty((C, (H + 2 * pad + 1) * Wp), dx.dtype)
+    g = np.zeros(Ho * Wp, dy.dtype)
+    for n in range(N):
+        planes[...] = 0
+        for f in range(F):
+            grad = dy[n, f].reshape(-1)
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    g[u(oh * Wp + ow)] = grad[u(oh * Wo + ow)]
+            for c in range(C):
+                plane = planes[c]
+                for i in range(k):
+                    for j in range(k):
+                        wv, dst = w[f, c, i, j], plane[i * Wp + j:i * Wp + j + Ho * Wp]
+                        for q in range(Ho * Wp):
+                            dst[q] += wv * g[q]
+        for c in range(C):
+            for h in range(H):
+                for col in range(W):
+                    dx[n, c, h, col] = planes[c, u((h + pad) * Wp + pad + col)]
 
 
 @kernel
@@ -188,11 +291,6 @@ def avgpool_backward(dy, k, stride, dx):
                     for i in range(k):
                         for j in range(k):
                             dx[n, c, oh * stride + i, ow * stride + j] += g
-
-
-# Sums may be reassociated (vectorised with several accumulators): the order is still fixed,
-# so results repeat bit for bit, and no other fast-math assumption (no NaN, no Inf) is made.
-reduction_kernel = njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
 @reduction_kernel

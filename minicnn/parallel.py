@@ -102,11 +102,15 @@ def for_each_chunk(fn, n, chunk):
 
     Returns when every call is done; the first exception raised by a call is raised here."""
     bounds = chunk_bounds(n, chunk)
-    if getattr(_local, "in_loop", False):       # called from inside a chunk: run it here
-        for lo, hi in bounds:
-            fn(lo, hi)
+    if len(bounds) == 1 or getattr(_local, "in_loop", False):    # nothing to share, or inside a chunk already
+        with single_threaded_blas():
+            for lo, hi in bounds:
+                fn(lo, hi)
         return
     next_chunk = itertools.count()
+    finished = itertools.count(1)
+    all_finished = threading.Event()
+    errors = []
 
     def drain():
         _local.in_loop = True
@@ -114,19 +118,22 @@ def for_each_chunk(fn, n, chunk):
             for i in iter(next_chunk.__next__, None):
                 if i >= len(bounds):
                     return
-                fn(*bounds[i])
+                try:
+                    fn(*bounds[i])
+                except BaseException as error:      # handed to the caller below
+                    errors.append(error)
+                if next(finished) == len(bounds):
+                    all_finished.set()
         finally:
             _local.in_loop = False
 
     with single_threaded_blas():
-        helpers = [_executor().submit(drain) for _ in range(min(num_threads(), len(bounds)) - 1)]
-        try:
-            drain()
-        finally:
-            for future in helpers:      # wait for all of them, even after an error: they write shared arrays
-                future.exception()
-        for future in helpers:
-            future.result()
+        for _ in range(min(num_threads(), len(bounds)) - 1):
+            _executor().submit(drain)   # a helper that wakes after the work is gone simply returns
+        drain()
+        all_finished.wait()
+    if errors:
+        raise errors[0]
 
 
 def sum_over_chunks(fn, n, chunk):
@@ -158,11 +165,12 @@ def sum_over_chunks(fn, n, chunk):
     return total
 
 
-def chunk_size(n, preferred):
-    """Items per chunk: ``preferred`` (what fits a core's cache), but at most n / MIN_CHUNKS.
+def chunk_size(n, preferred, smallest=1):
+    """Items per chunk: ``preferred`` (what fits a core's cache), but at most n / MIN_CHUNKS so the
+    threads can share the work, and at least ``smallest`` (below which waking a thread costs more).
 
     It does not depend on the number of threads, so neither do the results."""
-    return max(1, min(int(preferred), -(-n // MIN_CHUNKS)))
+    return max(1, int(smallest), min(int(preferred), -(-n // MIN_CHUNKS)))
 
 
 def scratch(name, shape, dtype):

@@ -36,6 +36,37 @@ def col2im(dcols, kh, kw, stride, pad, dx):
     dx[...] = dxp[:, :, pad:pad + H, pad:pad + W]
 
 
+def conv_direct_forward(x, w, bias, pad, y):
+    N, C, H, W = x.shape
+    k = w.shape[2]
+    Ho, Wo = y.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    y[...] = bias.reshape(1, -1, 1, 1)
+    for i in range(k):
+        for j in range(k):
+            y += np.einsum("fc,nchw->nfhw", w[:, :, i, j], xp[:, :, i:i + Ho, j:j + Wo])
+
+
+def conv_direct_filter_grad(x, dy, pad, dw):
+    k = dw.shape[2]
+    Ho, Wo = dy.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    for i in range(k):
+        for j in range(k):
+            dw[:, :, i, j] = np.einsum("nfhw,nchw->fc", dy, xp[:, :, i:i + Ho, j:j + Wo])
+
+
+def conv_direct_input_grad(dy, w, pad, dx):
+    N, C, H, W = dx.shape
+    k = w.shape[2]
+    Ho, Wo = dy.shape[2:]
+    dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=dx.dtype)
+    for i in range(k):
+        for j in range(k):
+            dxp[:, :, i:i + Ho, j:j + Wo] += np.einsum("fc,nfhw->nchw", w[:, :, i, j], dy)
+    dx[...] = dxp[:, :, pad:pad + H, pad:pad + W]
+
+
 def rows_to_nchw(rows, bias, y):
     y[...] = rows.transpose(1, 0, 2) + bias.reshape(1, -1, 1)
 

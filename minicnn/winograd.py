@@ -67,6 +67,11 @@ def tile_grid(H, W, pad):
     return Ho, Wo, -(-Ho // 2), -(-Wo // 2)
 
 
+def tile_count(H, W, pad):
+    _, _, tiles_h, tiles_w = tile_grid(H, W, pad)
+    return tiles_h * tiles_w
+
+
 def images_per_chunk(N, tiles_per_image):
     return parallel.chunk_size(N, -(-TILES_PER_CHUNK // tiles_per_image))
 

@@ -27,10 +27,15 @@ gathers, scatters and reorderings are the Numba kernels ``im2col``, ``col2im``,
 ``rows_to_nchw`` and ``nchw_to_rows`` (minicnn/kernels.py), whose readable NumPy
 twins are in minicnn/reference.py.
 
-3×3 stride-1 convolutions with at least WINOGRAD_MIN_CHANNELS input channels take
-Winograd's F(2×2, 3×3) instead (minicnn/winograd.py, docs/winograd.md): the same
-result up to rounding with 2.25× fewer multiplications.  ``layer.algorithm`` picks
-one by hand ("im2col", "winograd" or the default "auto").
+Two other algorithms compute the same convolution up to rounding, where they are faster:
+* 3×3 stride-1 convolutions with at least WINOGRAD_MIN_CHANNELS input channels take
+  Winograd's F(2×2, 3×3) (minicnn/winograd.py, docs/winograd.md): 2.25× fewer
+  multiplications, once the batch has enough tiles to keep its 16 products busy;
+* stride-1 convolutions with C·KH·KW ≤ DIRECT_MAX_TAPS (the first layer, on grey or
+  colour images) are computed directly from the forward equation, each output row a
+  sum of shifted input rows (kernels conv_direct_*): im2col's matrix product would have
+  only C·KH·KW rows, too few for BLAS to be fast.
+``layer.algorithm`` picks one by hand ("im2col", "winograd", "direct" or the default "auto").
 """
 import numpy as np
 
@@ -39,6 +44,8 @@ from .base import Layer, as_rng, he_normal
 
 
 WINOGRAD_MIN_CHANNELS = 8     # below this, its many small matrix products cost more than they save
+DIRECT_MAX_TAPS = 27          # C·KH·KW up to a 3×3 kernel on 3 channels
+ALGORITHMS = ("auto", "im2col", "winograd", "direct")
 
 
 def conv_output_size(size, kernel, stride, pad):
@@ -68,64 +75,102 @@ class Conv2D(Layer):
         Ho, Wo = conv_output_size(H, k, s, p), conv_output_size(W, k, s, p)
         if Ho < 1 or Wo < 1:
             raise ValueError(f"Conv2D({k}, stride={s}, padding={p}) cannot take a {H}x{W} input")
-        x = np.ascontiguousarray(x)
-        self._x = x
-        if self._uses_winograd():
-            y, self._U = winograd.conv3x3_forward(x, self.params["weight"], self.params["bias"], p)
+        self._x = x = np.ascontiguousarray(x)
+        w, b = self.params["weight"], self.params["bias"]
+        algorithm = self._algorithm(x)
+        if algorithm == "winograd":
+            y, self._U = winograd.conv3x3_forward(x, w, b, p)
             return y
-        F, K, P = self.out_channels, C * k * k, Ho * Wo
-        w_mat, bias = self.params["weight"].reshape(F, K), self.params["bias"]
-        y = np.empty((N, F, P), dtype=x.dtype)
+        y = np.empty((N, self.out_channels, Ho, Wo), dtype=x.dtype)
+        if algorithm == "direct":
+            parallel.for_each_chunk(lambda lo, hi: kernels.conv_direct_forward(x[lo:hi], w, b, p, y[lo:hi]),
+                                    N, parallel.chunk_size(N, 1))
+        else:
+            self._im2col_forward(x, y)
+        return y
+
+    def backward(self, dy):
+        x, w, p = self._x, self.params["weight"], self.padding
+        dy = np.ascontiguousarray(dy)
+        algorithm = self._algorithm(x)
+        if algorithm == "winograd":
+            dx, dw, db = winograd.conv3x3_backward(x, dy, self._U, p)
+        else:
+            dx = np.empty_like(x)
+            chunk = self._direct_backward_chunk if algorithm == "direct" else self._im2col_backward_chunk
+            images = parallel.chunk_size(x.shape[0], 1) if algorithm == "direct" else self._images_per_chunk(dy)
+            dw, db = parallel.sum_over_chunks(lambda lo, hi: chunk(x[lo:hi], dy[lo:hi], dx[lo:hi]), x.shape[0], images)
+        self.grads["weight"][...] = dw.reshape(w.shape)
+        self.grads["bias"][...] = db
+        return dx
+
+    # --- im2col: a chunk of images at a time, one matrix product each -----------------------------
+
+    def _im2col_forward(self, x, y):
+        N, C = x.shape[:2]
+        k, s, p, F = self.kernel_size, self.stride, self.padding, self.out_channels
+        K, P = C * k * k, y.shape[2] * y.shape[3]
+        w_mat, bias, y3 = self.params["weight"].reshape(F, K), self.params["bias"], y.reshape(N, F, P)
+        if N < parallel.MIN_CHUNKS:
+            # too few images to share out (a live frame's faces): one X_col, its product shared out by filters
+            cols = np.empty((K, N, P), dtype=x.dtype)
+            kernels.im2col(x, k, k, s, p, cols)
+            rows = np.empty((F, N * P), dtype=x.dtype)
+
+            def filter_block(lo, hi):
+                np.matmul(w_mat[lo:hi], cols.reshape(K, -1), out=rows[lo:hi])
+                kernels.rows_to_nchw(rows[lo:hi].reshape(hi - lo, N, P), bias[lo:hi], y3[:, lo:hi])
+            parallel.for_each_chunk(filter_block, F, parallel.chunk_size(F, 32))
+            return
 
         def forward_chunk(lo, hi):
             cols = parallel.scratch("cols", (K, hi - lo, P), x.dtype)
             kernels.im2col(x[lo:hi], k, k, s, p, cols)
-            rows = parallel.scratch("rows", (F, (hi - lo) * P), x.dtype)
-            np.matmul(w_mat, cols.reshape(K, -1), out=rows)
-            kernels.rows_to_nchw(rows.reshape(F, hi - lo, P), bias, y[lo:hi])
+            rows = np.matmul(w_mat, cols.reshape(K, -1), out=parallel.scratch("rows", (F, (hi - lo) * P), x.dtype))
+            kernels.rows_to_nchw(rows.reshape(F, hi - lo, P), bias, y3[lo:hi])
 
-        parallel.for_each_chunk(forward_chunk, N, self._images_per_chunk(N, P))
-        return y.reshape(N, F, Ho, Wo)
+        parallel.for_each_chunk(forward_chunk, N, self._images_per_chunk(y))
 
-    def backward(self, dy):
-        x, k, s, p = self._x, self.kernel_size, self.stride, self.padding
-        if self._uses_winograd():
-            dx, dw, db = winograd.conv3x3_backward(x, np.ascontiguousarray(dy), self._U, p)
-            self.grads["weight"][...] = dw
-            self.grads["bias"][...] = db
-            return dx
-        N, C = x.shape[:2]
-        F, K, P = self.out_channels, C * k * k, dy.shape[2] * dy.shape[3]
+    def _im2col_backward_chunk(self, x, dy, dx):
+        """dx of these images, and their share of dL/dW and dL/db."""
+        n, C = x.shape[:2]
+        k, s, p, F = self.kernel_size, self.stride, self.padding, self.out_channels
+        K, P = C * k * k, dy.shape[2] * dy.shape[3]
+        cols = parallel.scratch("cols", (K, n, P), x.dtype)
+        kernels.im2col(x, k, k, s, p, cols)
+        cols = cols.reshape(K, -1)
+        dy_rows = parallel.scratch("rows", (F, n * P), dy.dtype)
+        kernels.nchw_to_rows(dy.reshape(n, F, P), dy_rows.reshape(F, n, P))
         w_mat = self.params["weight"].reshape(F, K)
-        dy = np.ascontiguousarray(dy).reshape(N, F, P)
-        dx = np.empty_like(x)
-
-        def backward_chunk(lo, hi):
-            cols = parallel.scratch("cols", (K, hi - lo, P), x.dtype)
-            kernels.im2col(x[lo:hi], k, k, s, p, cols)
-            cols = cols.reshape(K, -1)
-            dy_rows = parallel.scratch("rows", (F, (hi - lo) * P), dy.dtype)
-            kernels.nchw_to_rows(dy[lo:hi], dy_rows.reshape(F, hi - lo, P))
-            dcols = np.matmul(w_mat.T, dy_rows, out=parallel.scratch("dcols", (K, (hi - lo) * P), dy.dtype))
-            kernels.col2im(dcols.reshape(K, hi - lo, P), k, k, s, p, dx[lo:hi])
-            return np.matmul(dy_rows, cols.T, out=parallel.scratch("dw", (F, K), dy.dtype)), dy_rows.sum(axis=1)
-
-        dw, db = parallel.sum_over_chunks(backward_chunk, N, self._images_per_chunk(N, P))
-        self.grads["weight"][...] = dw.reshape(self.grads["weight"].shape)
-        self.grads["bias"][...] = db
-        return dx
-
-    def _uses_winograd(self):
-        fits = self.kernel_size == 3 and self.stride == 1
-        if self.algorithm == "auto":
-            return fits and self.in_channels >= WINOGRAD_MIN_CHANNELS
-        if self.algorithm not in ("im2col", "winograd"):
-            raise ValueError(f"Conv2D.algorithm must be 'auto', 'im2col' or 'winograd', got {self.algorithm!r}")
-        if self.algorithm == "winograd" and not fits:
-            raise ValueError("Conv2D.algorithm 'winograd' needs a 3x3 kernel with stride 1")
-        return self.algorithm == "winograd"
+        dcols = np.matmul(w_mat.T, dy_rows, out=parallel.scratch("dcols", (K, n * P), dy.dtype))
+        kernels.col2im(dcols.reshape(K, n, P), k, k, s, p, dx)
+        return np.matmul(dy_rows, cols.T, out=parallel.scratch("dw", (F, K), dy.dtype)), dy_rows.sum(axis=1)
 
     @staticmethod
-    def _images_per_chunk(N, P):
+    def _images_per_chunk(y):
         # enough output pixels per chunk (≥ 256 columns) for BLAS to run near its peak
-        return parallel.chunk_size(N, -(-256 // P))
+        return parallel.chunk_size(y.shape[0], -(-256 // (y.shape[2] * y.shape[3])))
+
+    # --- direct: one image at a time ------------------------------------------------------------------
+
+    def _direct_backward_chunk(self, x, dy, dx):
+        w, p = self.params["weight"], self.padding
+        kernels.conv_direct_input_grad(dy, w, p, dx)
+        dw = parallel.scratch("dw", w.shape, dy.dtype)
+        kernels.conv_direct_filter_grad(x, dy, p, dw)
+        return dw, dy.sum(axis=(0, 2, 3))
+
+    def _algorithm(self, x):
+        k, s, C = self.kernel_size, self.stride, self.in_channels
+        if self.algorithm == "auto":
+            tiles = x.shape[0] * winograd.tile_count(x.shape[2], x.shape[3], self.padding)
+            if k == 3 and s == 1 and C >= WINOGRAD_MIN_CHANNELS and tiles >= winograd.TILES_PER_CHUNK:
+                return "winograd"
+            return "direct" if s == 1 and C * k * k <= DIRECT_MAX_TAPS else "im2col"
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"Conv2D.algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
+        if self.algorithm == "winograd" and not (k == 3 and s == 1):
+            raise ValueError("Conv2D.algorithm 'winograd' needs a 3x3 kernel with stride 1")
+        if self.algorithm == "direct" and s != 1:
+            raise ValueError("Conv2D.algorithm 'direct' needs stride 1")
+        return self.algorithm
