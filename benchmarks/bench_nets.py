@@ -37,7 +37,7 @@ def minicnn_tasks(model, x, y):
         opt.zero_grad()
         model.backward(loss.backward())
         opt.step()
-    return {"train": train, "infer": lambda: model.forward(x), "latency": lambda: model.forward(x[:1])}
+    return {"train": train, "infer": lambda: model.predict(x), "latency": lambda: model.predict(x[:1])}
 
 
 def torch_tasks(model, x, y):

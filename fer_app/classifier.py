@@ -38,8 +38,8 @@ class ExpressionClassifier:
         out = []
         for i in range(0, len(x), batch_size):
             batch = x[i:i + batch_size]
-            p = softmax(self.model.forward(batch))
+            p = softmax(self.model.predict(batch))
             if tta:
-                p = (p + softmax(self.model.forward(np.ascontiguousarray(batch[..., ::-1])))) / 2
+                p = (p + softmax(self.model.predict(np.ascontiguousarray(batch[..., ::-1])))) / 2
             out.append(p)
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)

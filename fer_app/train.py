@@ -152,7 +152,7 @@ def evaluate_split(model, x, y, loss_fn, batch_size=256):
     """Mean loss, accuracy and class probabilities of a prepared (standardised) split."""
     probs, total = [], 0.0
     for i in range(0, len(x), batch_size):
-        logits = model.forward(x[i:i + batch_size])
+        logits = model.predict(x[i:i + batch_size])
         total += loss_fn.forward(logits, y[i:i + batch_size]) * len(logits)
         probs.append(minicnn.losses.softmax(logits))
     probs = np.concatenate(probs) if probs else np.zeros((0, len(CLASSES)))

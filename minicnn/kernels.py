@@ -100,8 +100,8 @@ def _pad_planes(x, pad, planes):
 
 
 @reduction_kernel
-def conv_direct_forward(x, w, bias, pad, y):
-    """y = conv(x, w) + bias, stride 1, computed directly from the forward equation.
+def conv_direct_forward(x, w, bias, pad, relu, y):
+    """y = conv(x, w) + bias (then max(·, 0) if relu), stride 1, computed directly from the forward equation.
     For few input channels, where im2col's matrix product would be too thin to be fast."""
     N, C, H, W = x.shape
     F, _, k, _ = w.shape
@@ -123,7 +123,8 @@ def conv_direct_forward(x, w, bias, pad, y):
             out = y[n, f].reshape(-1)
             for oh in range(Ho):
                 for ow in range(Wo):
-                    out[u(oh * Wo + ow)] = acc[u(oh * Wp + ow)]
+                    v = acc[u(oh * Wp + ow)]
+                    out[u(oh * Wo + ow)] = max(v, 0) if relu else v
 
 
 @reduction_kernel
@@ -184,8 +185,8 @@ def conv_direct_input_grad(dy, w, pad, dx):
 
 
 @kernel
-def rows_to_nchw(rows, bias, y):
-    """rows (C, N, P) -> y (N, C, P) with bias (C,) added: the GEMM output back in NCHW order."""
+def rows_to_nchw(rows, bias, relu, y):
+    """rows (C, N, P) -> y (N, C, P) with bias (C,) added (then max(·, 0) if relu): the GEMM output in NCHW."""
     N, C, P = y.shape
     for n in range(N):
         for c in range(C):
@@ -193,7 +194,8 @@ def rows_to_nchw(rows, bias, y):
             src = rows[c, n]
             dst = y[n, c]
             for p in range(P):
-                dst[p] = src[p] + b
+                v = src[p] + b
+                dst[p] = max(v, 0) if relu else v
 
 
 @kernel
@@ -229,6 +231,22 @@ def maxpool_forward(x, k, stride, y, argmax):
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
     src, dst, won = x.reshape(-1), y.reshape(-1), argmax.reshape(-1)
+    if k == 2 and stride == 2:          # the usual case, unrolled: 3x faster
+        for plane in range(N * C):
+            for oh in range(Ho):
+                top, out = (plane * H + 2 * oh) * W, (plane * Ho + oh) * Wo
+                upper, lower = src[top:top + W], src[top + W:top + 2 * W]
+                best_of, place_of = dst[out:out + Wo], won[out:out + Wo]
+                for ow in range(Wo):
+                    best, at = upper[2 * ow], 0
+                    if upper[2 * ow + 1] > best:
+                        best, at = upper[2 * ow + 1], 1
+                    if lower[2 * ow] > best:
+                        best, at = lower[2 * ow], 2
+                    if lower[2 * ow + 1] > best:
+                        best, at = lower[2 * ow + 1], 3
+                    best_of[ow], place_of[ow] = best, at
+        return
     for plane in range(N * C):
         for oh in range(Ho):
             for ow in range(Wo):
@@ -313,15 +331,17 @@ def batchnorm_stats(x, mean, var):
 
 
 @kernel
-def batchnorm_normalize(x, scale, shift, y):
-    """y = x * scale + shift per channel of x (N, C, P): γ·(x − μ)/σ + β folded into one multiply-add."""
+def batchnorm_normalize(x, scale, shift, relu, y):
+    """y = x * scale + shift per channel of x (N, C, P): γ·(x − μ)/σ + β folded into one multiply-add
+    (then max(·, 0) if relu)."""
     N, C, P = x.shape
     for n in range(N):
         for c in range(C):
             a, b = scale[c], shift[c]
             src, dst = x[n, c], y[n, c]
             for p in range(P):
-                dst[p] = src[p] * a + b
+                v = src[p] * a + b
+                dst[p] = max(v, 0) if relu else v
 
 
 @reduction_kernel
@@ -425,8 +445,9 @@ def winograd_input_adjoint(dV, pad, tiles_h, tiles_w, dx):
 
 
 @kernel
-def winograd_output(M, bias, tiles_h, tiles_w, y):
-    """y[n, f] = Aᵀ m A + bias[f] for the 4x4 tile m = M[:, f, t] of every tile t, cut to y (N, F, Ho, Wo).
+def winograd_output(M, bias, relu, tiles_h, tiles_w, y):
+    """y[n, f] = Aᵀ m A + bias[f] (then max(·, 0) if relu) for the 4x4 tile m = M[:, f, t] of every tile t,
+    cut to y (N, F, Ho, Wo).
 
     Aᵀ's rows are (1, 1, 1, 0) and (0, 1, -1, -1)."""
     N, F, Ho, Wo = y.shape
@@ -447,10 +468,12 @@ def winograd_output(M, bias, tiles_h, tiles_w, y):
                         row[u(2 * tx)], row[u(2 * tx + 1)] = m0 + m1 + m2, m1 - m2 - m3
                 oh = 2 * ty
                 for ow in range(Wo):                 # Aᵀ (m A), the two output rows of the tiles
-                    y[n, f, oh, ow] = s[0, ow] + s[1, ow] + s[2, ow] + b
+                    v = s[0, ow] + s[1, ow] + s[2, ow] + b
+                    y[n, f, oh, ow] = max(v, 0) if relu else v
                 if oh + 1 < Ho:
                     for ow in range(Wo):
-                        y[n, f, oh + 1, ow] = s[1, ow] - s[2, ow] - s[3, ow] + b
+                        v = s[1, ow] - s[2, ow] - s[3, ow] + b
+                        y[n, f, oh + 1, ow] = max(v, 0) if relu else v
 
 
 @kernel

@@ -9,6 +9,10 @@ import numpy as np
 from . import winograd
 
 
+def _relu_if(relu, v):
+    return np.maximum(v, 0) if relu else v
+
+
 def _out_size(size, k, stride, pad):
     return (size + 2 * pad - k) // stride + 1
 
@@ -36,15 +40,15 @@ def col2im(dcols, kh, kw, stride, pad, dx):
     dx[...] = dxp[:, :, pad:pad + H, pad:pad + W]
 
 
-def conv_direct_forward(x, w, bias, pad, y):
-    N, C, H, W = x.shape
+def conv_direct_forward(x, w, bias, pad, relu, y):
     k = w.shape[2]
     Ho, Wo = y.shape[2:]
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    y[...] = bias.reshape(1, -1, 1, 1)
+    total = np.broadcast_to(bias.reshape(1, -1, 1, 1), y.shape).copy()
     for i in range(k):
         for j in range(k):
-            y += np.einsum("fc,nchw->nfhw", w[:, :, i, j], xp[:, :, i:i + Ho, j:j + Wo])
+            total += np.einsum("fc,nchw->nfhw", w[:, :, i, j], xp[:, :, i:i + Ho, j:j + Wo])
+    y[...] = _relu_if(relu, total)
 
 
 def conv_direct_filter_grad(x, dy, pad, dw):
@@ -67,8 +71,8 @@ def conv_direct_input_grad(dy, w, pad, dx):
     dx[...] = dxp[:, :, pad:pad + H, pad:pad + W]
 
 
-def rows_to_nchw(rows, bias, y):
-    y[...] = rows.transpose(1, 0, 2) + bias.reshape(1, -1, 1)
+def rows_to_nchw(rows, bias, relu, y):
+    y[...] = _relu_if(relu, rows.transpose(1, 0, 2) + bias.reshape(1, -1, 1))
 
 
 def nchw_to_rows(dy, rows):
@@ -131,8 +135,8 @@ def batchnorm_stats(x, mean, var):
     var[...] = x.var(axis=(0, 2), dtype=np.float64)
 
 
-def batchnorm_normalize(x, scale, shift, y):
-    y[...] = x * scale.reshape(1, -1, 1) + shift.reshape(1, -1, 1)
+def batchnorm_normalize(x, scale, shift, relu, y):
+    y[...] = _relu_if(relu, x * scale.reshape(1, -1, 1) + shift.reshape(1, -1, 1))
 
 
 def batchnorm_backward(dy, x, mean, inv_std, gamma, training, dx, dgamma, dbeta):
@@ -189,12 +193,12 @@ def winograd_input_adjoint(dV, pad, tiles_h, tiles_w, dx):
     dx[...] = padded[:, :, pad:pad + H, pad:pad + W]
 
 
-def winograd_output(M, bias, tiles_h, tiles_w, y):
+def winograd_output(M, bias, relu, tiles_h, tiles_w, y):
     N, F, Ho, Wo = y.shape
     AT = winograd.AT.astype(y.dtype)
     out = AT @ _from_xi_rows(M, N, tiles_h, tiles_w) @ AT.T                     # (N, F, th, tw, 2, 2)
     full = out.transpose(0, 1, 2, 4, 3, 5).reshape(N, F, 2 * tiles_h, 2 * tiles_w)
-    y[...] = full[:, :, :Ho, :Wo] + bias.reshape(1, -1, 1, 1)
+    y[...] = _relu_if(relu, full[:, :, :Ho, :Wo] + bias.reshape(1, -1, 1, 1))
 
 
 def winograd_output_adjoint(dy, tiles_h, tiles_w, dM):

@@ -65,8 +65,9 @@ def test_elementwise_kernels():
     rows = rng.standard_normal((4, 3, 10)).astype(np.float32)
     bias = rng.standard_normal(4).astype(np.float32)
     nchw = np.empty((3, 4, 10), np.float32)
-    (fast,), (ref,) = run_both("rows_to_nchw", rows, bias, outputs=[nchw])
-    assert close(fast, ref)
+    for relu in (False, True):
+        (fast,), (ref,) = run_both("rows_to_nchw", rows, bias, relu, outputs=[nchw])
+        assert close(fast, ref) and (fast.min() >= 0) == relu
     (fast,), (ref,) = run_both("nchw_to_rows", fast, outputs=[rows])
     assert close(fast, ref)
 
@@ -89,8 +90,9 @@ def test_batchnorm_kernels(shape, training):
     assert close(fm, rm) and close(fv, rv)
     inv_std = (1 / np.sqrt(rv + 1e-5)).astype(np.float32)
     scale, shift = rng.uniform(0.5, 2, C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
-    (fy,), (ry,) = run_both("batchnorm_normalize", x, scale, shift, outputs=[x])
-    assert close(fy, ry)
+    for relu in (False, True):
+        (fy,), (ry,) = run_both("batchnorm_normalize", x, scale, shift, relu, outputs=[x])
+        assert close(fy, ry) and (fy.min() >= 0) == relu
     gamma = rng.uniform(0.5, 2, C).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
     fast, ref = run_both("batchnorm_backward", dy, x, rm.astype(np.float32), inv_std, gamma, training,

@@ -15,6 +15,8 @@ DEFAULT_DTYPE = np.float32
 
 
 class Layer:
+    fuses_relu = False      # True where forward(x, relu=True) applies a following ReLU itself
+
     def __init__(self):
         self.params = {}
         self.grads = {}

@@ -10,6 +10,8 @@ Training forward (biased batch variance):
     running_mean ← (1 − momentum)·running_mean + momentum·μ
     running_var  ← (1 − momentum)·running_var  + momentum·σ²·m/(m − 1)   (unbiased)
 Inference forward: the same with μ, σ² replaced by the running statistics.
+``forward(x, relu=True)`` also applies max(·, 0) as y is written (Sequential.predict fuses a
+following ReLU layer this way, for inference only).
 
 Backward (training), with g = dy · γ:
     dγ = Σ dy · x̂        dβ = Σ dy
@@ -42,7 +44,9 @@ class _BatchNorm(Layer):
     def config(self):
         return dict(num_features=self.num_features, momentum=self.momentum, eps=self.eps)
 
-    def forward(self, x, training=False):
+    fuses_relu = True
+
+    def forward(self, x, training=False, relu=False):
         if x.ndim != self.expected_ndim or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}) got input of shape {x.shape}")
         x3 = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
@@ -62,12 +66,14 @@ class _BatchNorm(Layer):
         scale = (self.params["gamma"] * self._inv_std).astype(x.dtype)
         shift = (self.params["beta"] - self._mean * scale).astype(x.dtype)
         y = np.empty_like(x3)
-        parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_normalize(x3[lo:hi], scale, shift, y[lo:hi]),
+        parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_normalize(x3[lo:hi], scale, shift, relu, y[lo:hi]),
                                 x3.shape[0], parallel.chunk_size(x3.shape[0], -(-(1 << 15) // x3[0].size)))
-        self._x3, self._training = x3, training
+        self._x3, self._training, self._fused_relu = x3, training, relu
         return y.reshape(x.shape)
 
     def backward(self, dy):
+        if self._fused_relu:
+            raise RuntimeError(f"{type(self).__name__}.backward after forward(relu=True), which is for inference only")
         x3 = self._x3
         dy3 = np.ascontiguousarray(dy).reshape(x3.shape)
         dx = np.empty_like(dy3)

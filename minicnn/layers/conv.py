@@ -36,6 +36,9 @@ Two other algorithms compute the same convolution up to rounding, where they are
   sum of shifted input rows (kernels conv_direct_*): im2col's matrix product would have
   only C·KH·KW rows, too few for BLAS to be fast.
 ``layer.algorithm`` picks one by hand ("im2col", "winograd", "direct" or the default "auto").
+
+``forward(x, relu=True)`` also applies max(·, 0) as the output is written, for inference
+(Sequential.predict fuses a following ReLU layer this way and saves a pass over memory).
 """
 import numpy as np
 
@@ -67,7 +70,9 @@ class Conv2D(Layer):
         return dict(in_channels=self.in_channels, out_channels=self.out_channels,
                     kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
 
-    def forward(self, x, training=False):
+    fuses_relu = True
+
+    def forward(self, x, training=False, relu=False):
         N, C, H, W = x.shape
         if C != self.in_channels:
             raise ValueError(f"Conv2D expects {self.in_channels} input channels, got {C}")
@@ -76,20 +81,23 @@ class Conv2D(Layer):
         if Ho < 1 or Wo < 1:
             raise ValueError(f"Conv2D({k}, stride={s}, padding={p}) cannot take a {H}x{W} input")
         self._x = x = np.ascontiguousarray(x)
+        self._fused_relu = relu
         w, b = self.params["weight"], self.params["bias"]
         algorithm = self._algorithm(x)
         if algorithm == "winograd":
-            y, self._U = winograd.conv3x3_forward(x, w, b, p)
+            y, self._U = winograd.conv3x3_forward(x, w, b, p, relu)
             return y
         y = np.empty((N, self.out_channels, Ho, Wo), dtype=x.dtype)
         if algorithm == "direct":
-            parallel.for_each_chunk(lambda lo, hi: kernels.conv_direct_forward(x[lo:hi], w, b, p, y[lo:hi]),
+            parallel.for_each_chunk(lambda lo, hi: kernels.conv_direct_forward(x[lo:hi], w, b, p, relu, y[lo:hi]),
                                     N, parallel.chunk_size(N, 1))
         else:
-            self._im2col_forward(x, y)
+            self._im2col_forward(x, y, relu)
         return y
 
     def backward(self, dy):
+        if self._fused_relu:
+            raise RuntimeError("Conv2D.backward after forward(relu=True), which is for inference only")
         x, w, p = self._x, self.params["weight"], self.padding
         dy = np.ascontiguousarray(dy)
         algorithm = self._algorithm(x)
@@ -106,7 +114,7 @@ class Conv2D(Layer):
 
     # --- im2col: a chunk of images at a time, one matrix product each -----------------------------
 
-    def _im2col_forward(self, x, y):
+    def _im2col_forward(self, x, y, relu):
         N, C = x.shape[:2]
         k, s, p, F = self.kernel_size, self.stride, self.padding, self.out_channels
         K, P = C * k * k, y.shape[2] * y.shape[3]
@@ -119,7 +127,7 @@ class Conv2D(Layer):
 
             def filter_block(lo, hi):
                 np.matmul(w_mat[lo:hi], cols.reshape(K, -1), out=rows[lo:hi])
-                kernels.rows_to_nchw(rows[lo:hi].reshape(hi - lo, N, P), bias[lo:hi], y3[:, lo:hi])
+                kernels.rows_to_nchw(rows[lo:hi].reshape(hi - lo, N, P), bias[lo:hi], relu, y3[:, lo:hi])
             parallel.for_each_chunk(filter_block, F, parallel.chunk_size(F, 32))
             return
 
@@ -127,7 +135,7 @@ class Conv2D(Layer):
             cols = parallel.scratch("cols", (K, hi - lo, P), x.dtype)
             kernels.im2col(x[lo:hi], k, k, s, p, cols)
             rows = np.matmul(w_mat, cols.reshape(K, -1), out=parallel.scratch("rows", (F, (hi - lo) * P), x.dtype))
-            kernels.rows_to_nchw(rows.reshape(F, hi - lo, P), bias, y3[lo:hi])
+            kernels.rows_to_nchw(rows.reshape(F, hi - lo, P), bias, relu, y3[lo:hi])
 
         parallel.for_each_chunk(forward_chunk, N, self._images_per_chunk(y))
 

@@ -6,7 +6,8 @@ Shapes: x (N, D), weight (D, M), bias (M,), y (N, M).
     backward  dL/dW = xᵀ · dy        (D, M)
               dL/db = Σ_n dy[n]      (M,)
               dL/dx = dy · Wᵀ        (N, D)
-The products run on minicnn.parallel's threads: y and dL/dx a few rows of the batch
+``forward(x, relu=True)`` also applies max(·, 0) to y (Sequential.predict fuses a following
+ReLU layer this way, for inference only).  The products run on minicnn.parallel's threads: y and dL/dx a few rows of the batch
 per chunk, dL/dW a few rows of W per chunk.
 """
 import numpy as np
@@ -25,20 +26,26 @@ class Dense(Layer):
     def config(self):
         return dict(in_features=self.in_features, out_features=self.out_features)
 
-    def forward(self, x, training=False):
+    fuses_relu = True
+
+    def forward(self, x, training=False, relu=False):
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"Dense expects input (N, {self.in_features}), got {x.shape}")
-        self._x = x
+        self._x, self._fused_relu = x, relu
         w, b = self.params["weight"], self.params["bias"]
         y = np.empty((x.shape[0], self.out_features), dtype=np.result_type(x, w))
 
         def forward_rows(lo, hi):
             np.matmul(x[lo:hi], w, out=y[lo:hi])
             y[lo:hi] += b
+            if relu:
+                np.maximum(y[lo:hi], 0, out=y[lo:hi])
         parallel.for_each_chunk(forward_rows, x.shape[0], parallel.chunk_size(x.shape[0], 16))
         return y
 
     def backward(self, dy):
+        if self._fused_relu:
+            raise RuntimeError("Dense.backward after forward(relu=True), which is for inference only")
         x, w, dw = self._x, self.params["weight"], self.grads["weight"]
         dx = np.empty(x.shape, dtype=np.result_type(dy, w))
 
