@@ -102,7 +102,7 @@ def for_each_chunk(fn, n, chunk):
 
     Returns when every call is done; the first exception raised by a call is raised here."""
     bounds = chunk_bounds(n, chunk)
-    if len(bounds) == 1 or getattr(_local, "in_loop", False):    # nothing to share, or inside a chunk already
+    if len(bounds) <= 1 or getattr(_local, "in_loop", False):    # nothing to share, or inside a chunk already
         with single_threaded_blas():
             for lo, hi in bounds:
                 fn(lo, hi)

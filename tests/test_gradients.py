@@ -28,13 +28,21 @@ CONV_CASES = [  # (N, C, H, W, F, kernel, stride, pad)
     (2, 3, 5, 4, 2, 1, 1, 0),
     (2, 2, 6, 5, 3, 1, 2, 1),
     (1, 1, 11, 9, 2, 3, 2, 0),
+    (2, 9, 5, 6, 3, 3, 1, 1),      # enough channels for Winograd; odd output size: a tile hangs over the edge
+    (1, 8, 4, 4, 2, 3, 1, 2),
 ]
 
 
-@pytest.mark.parametrize("N,C,H,W,F,k,s,p", CONV_CASES)
-def test_conv2d(N, C, H, W, F, k, s, p):
+CONV_ALGORITHM_CASES = [case + (algorithm,) for case in CONV_CASES for algorithm in ("im2col", "direct", "winograd")
+                        if algorithm == "im2col" or (algorithm == "direct" and case[6] == 1)
+                        or (algorithm == "winograd" and case[5:7] == (3, 1))]
+
+
+@pytest.mark.parametrize("N,C,H,W,F,k,s,p,algorithm", CONV_ALGORITHM_CASES)
+def test_conv2d(N, C, H, W, F, k, s, p, algorithm):
     rng = np.random.default_rng(1)
     layer = L.Conv2D(C, F, k, stride=s, padding=p, rng=rng)
+    layer.algorithm = algorithm
     layer.params["bias"][...] = rng.standard_normal(F)
     assert_gradients_ok(gradcheck.check_layer(layer, rng.standard_normal((N, C, H, W))))
 

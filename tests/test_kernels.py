@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from minicnn import kernels, reference
+from minicnn import kernels, reference, winograd
 
 
 def close(a, b):
@@ -98,3 +98,56 @@ def test_batchnorm_kernels(shape, training):
     fast, ref = run_both("batchnorm_backward", dy, x, rm.astype(np.float32), inv_std, gamma, training,
                          outputs=[x, np.empty(C, np.float32), np.empty(C, np.float32)])
     assert all(close(f, r) for f, r in zip(fast, ref))
+
+
+@pytest.mark.parametrize("N,C,H,W,F,k,p", [(2, 1, 7, 6, 3, 3, 1), (1, 3, 5, 8, 2, 5, 2), (3, 2, 4, 4, 4, 1, 0)])
+def test_direct_convolution_kernels(N, C, H, W, F, k, p):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((F, C, k, k)).astype(np.float32)
+    bias = rng.standard_normal(F).astype(np.float32)
+    y = np.empty((N, F, H + 2 * p - k + 1, W + 2 * p - k + 1), np.float32)
+    for relu in (False, True):
+        (fast,), (ref,) = run_both("conv_direct_forward", x, w, bias, p, relu, outputs=[y])
+        assert close(fast, ref) and (fast.min() >= 0) == relu
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    (fast,), (ref,) = run_both("conv_direct_filter_grad", x, dy, p, outputs=[w])
+    assert close(fast, ref)
+    (fast,), (ref,) = run_both("conv_direct_input_grad", dy, w, p, outputs=[x])
+    assert close(fast, ref)
+
+
+@pytest.mark.parametrize("N,C,F,H,W,p", [(2, 3, 4, 6, 6, 1), (1, 2, 3, 5, 7, 1), (2, 1, 2, 4, 3, 0), (1, 2, 2, 3, 3, 2)])
+def test_winograd_kernels(N, C, F, H, W, p):
+    rng = np.random.default_rng(5)
+    Ho, Wo, tiles_h, tiles_w = winograd.tile_grid(H, W, p)
+    T = N * tiles_h * tiles_w
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    (fast,), (ref,) = run_both("winograd_input", x, p, tiles_h, tiles_w, outputs=[np.empty((16, C, T), np.float32)])
+    assert close(fast, ref)
+    dV = rng.standard_normal((16, C, T)).astype(np.float32)
+    (fast,), (ref,) = run_both("winograd_input_adjoint", dV, p, tiles_h, tiles_w, outputs=[x])
+    assert close(fast, ref)
+    M = rng.standard_normal((16, F, T)).astype(np.float32)
+    bias = rng.standard_normal(F).astype(np.float32)
+    y = np.empty((N, F, Ho, Wo), np.float32)
+    for relu in (False, True):
+        (fast,), (ref,) = run_both("winograd_output", M, bias, relu, tiles_h, tiles_w, outputs=[y])
+        assert close(fast, ref) and (fast.min() >= 0) == relu
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    (fast,), (ref,) = run_both("winograd_output_adjoint", dy, tiles_h, tiles_w, outputs=[M])
+    assert close(fast, ref)
+
+
+def test_winograd_transforms_are_adjoint_pairs():
+    """<T(a), b> = <a, T*(b)> for each transform and the adjoint backward uses."""
+    rng = np.random.default_rng(6)
+    N, C, H, W, p = 2, 3, 5, 7, 1
+    _, _, th, tw = winograd.tile_grid(H, W, p)
+    x, dV = rng.standard_normal((N, C, H, W)), rng.standard_normal((16, C, N * th * tw))
+    V, dx = np.empty_like(dV), np.empty_like(x)
+    kernels.winograd_input(x, p, th, tw, V)
+    kernels.winograd_input_adjoint(dV, p, th, tw, dx)
+    assert np.isclose((V * dV).sum(), (x * dx).sum())
+    w, dU = rng.standard_normal((4, C, 3, 3)), rng.standard_normal((16, 4, C))
+    assert np.isclose((winograd.transform_filters(w) * dU).sum(), (w * winograd.filter_gradient(dU)).sum())

@@ -1,0 +1,117 @@
+"""minicnn's thread pool: every chunk once, errors raised, BLAS given back, results independent of the threads."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import minicnn
+from minicnn import layers as L
+from minicnn import optim, parallel
+from minicnn.losses import SoftmaxCrossEntropy
+
+from .helpers import ROOT
+
+
+@pytest.fixture
+def threads():
+    """Set the pool's size for one test, and put the default back afterwards."""
+    yield minicnn.set_num_threads
+    minicnn.set_num_threads(parallel.default_num_threads())
+
+
+@pytest.mark.parametrize("n,chunk,count", [(10, 3, 1), (10, 3, 3), (64, 1, 2), (1, 5, 2), (0, 4, 2)])
+def test_every_index_is_visited_exactly_once(threads, n, chunk, count):
+    threads(count)
+    seen = np.zeros(n, int)
+
+    def visit(lo, hi):
+        assert hi - lo <= chunk
+        seen[lo:hi] += 1
+    parallel.for_each_chunk(visit, n, chunk)
+    assert (seen == 1).all()
+
+
+def test_an_error_in_a_chunk_reaches_the_caller(threads):
+    threads(2)
+
+    def fail_on_five(lo, hi):
+        if lo <= 5 < hi:
+            raise KeyError("chunk with 5")
+    with pytest.raises(KeyError, match="chunk with 5"):
+        parallel.for_each_chunk(fail_on_five, 16, 1)
+
+
+def blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_blas_runs_single_threaded_inside_a_loop_and_is_given_back(threads):
+    threads(2)
+    before, inside = blas_threads(), []
+    parallel.for_each_chunk(lambda lo, hi: inside.append(blas_threads()), 4, 1)
+    assert inside and all(t == [1] * len(before) for t in inside)
+    assert blas_threads() == before
+
+
+def test_sum_over_chunks_adds_in_a_fixed_order(threads):
+    rng = np.random.default_rng(0)
+    parts = (rng.standard_normal((37, 5)) * 10.0 ** rng.integers(-6, 6, (37, 1))).astype(np.float32)
+    sums = []
+    for count in (1, 2, 3):
+        threads(count)
+        sums.append(parallel.sum_over_chunks(lambda lo, hi: (parts[lo:hi].sum(axis=0),), 37, 2)[0])
+    assert np.array_equal(sums[0], sums[1]) and np.array_equal(sums[0], sums[2])
+    assert np.allclose(sums[0], parts.astype(np.float64).sum(axis=0), rtol=1e-4, atol=1e-3)
+
+
+def train_steps(count):
+    """Parameters after three SGD steps of a net with every kind of convolution, on `count` threads."""
+    minicnn.set_num_threads(count)
+    rng = np.random.default_rng(1)
+    model = minicnn.Sequential([
+        L.Conv2D(1, 8, 3, padding=1, rng=rng), L.BatchNorm2D(8), L.ReLU(), L.MaxPool2D(2),   # direct
+        L.Conv2D(8, 16, 3, padding=1, rng=rng), L.ReLU(),                                   # Winograd
+        L.Conv2D(16, 8, 3, stride=2, rng=rng), L.ReLU(),                                    # im2col
+        L.Flatten(), L.Dense(8 * 3 * 3, 7, rng=rng)])
+    x = rng.standard_normal((40, 1, 16, 16)).astype(np.float32)
+    y = rng.integers(0, 7, 40)
+    loss, opt = SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for _ in range(3):
+        loss.forward(model.forward(x, training=True), y)
+        opt.zero_grad()
+        model.backward(loss.backward())
+        opt.step()
+    return [value.copy() for value, _ in model.parameters()]
+
+
+def test_training_gives_the_same_bits_on_any_number_of_threads(threads):
+    one, two, three = train_steps(1), train_steps(2), train_steps(3)
+    assert all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(one, two, three))
+
+
+def test_import_changes_no_process_wide_setting():
+    """No environment variable, thread pool or allocator setting is touched by `import minicnn`."""
+    script = ("import os, sys; before = dict(os.environ); import minicnn, fer_app; "
+              "changed = {k for k in set(os.environ) | set(before) if os.environ.get(k) != before.get(k)}; "
+              "sys.exit(sorted(changed) or 0)")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("OMP_WAIT_POLICY", None)
+    env.pop("OPENBLAS_THREAD_TIMEOUT", None)
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_predict_equals_forward_and_forbids_backward():
+    rng = np.random.default_rng(2)
+    model = minicnn.Sequential([L.Conv2D(1, 8, 3, padding=1, rng=rng), L.BatchNorm2D(8), L.ReLU(),
+                                L.Conv2D(8, 8, 3, padding=1, rng=rng), L.ReLU(), L.Flatten(),
+                                L.Dense(8 * 8 * 8, 16, rng=rng), L.ReLU(), L.Dense(16, 3, rng=rng)])
+    model.layers[1].buffers["running_mean"][...] = rng.standard_normal(8)
+    x = rng.standard_normal((5, 1, 8, 8)).astype(np.float32)
+    assert np.array_equal(model.predict(x), model.forward(x))
+    model.predict(x)
+    with pytest.raises(RuntimeError, match="inference only"):
+        model.backward(np.ones((5, 3), np.float32))
