@@ -6,9 +6,11 @@ Shapes: x (N, D), weight (D, M), bias (M,), y (N, M).
     backward  dL/dW = xᵀ · dy        (D, M)
               dL/db = Σ_n dy[n]      (M,)
               dL/dx = dy · Wᵀ        (N, D)
+
 ``forward(x, relu=True)`` also applies max(·, 0) to y (Sequential.predict fuses a following
-ReLU layer this way, for inference only).  The products run on minicnn.parallel's threads: y and dL/dx a few rows of the batch
-per chunk, dL/dW a few rows of W per chunk.
+ReLU layer this way, for inference only).  The products run on minicnn.parallel's threads,
+a block of W per chunk so that W is read once: forward a few columns of W (their outputs),
+backward a few rows (their dL/dW, and the columns of dL/dx they reach).
 """
 import numpy as np
 
@@ -35,12 +37,12 @@ class Dense(Layer):
         w, b = self.params["weight"], self.params["bias"]
         y = np.empty((x.shape[0], self.out_features), dtype=np.result_type(x, w))
 
-        def forward_rows(lo, hi):
-            np.matmul(x[lo:hi], w, out=y[lo:hi])
-            y[lo:hi] += b
+        def output_columns(lo, hi):
+            np.matmul(x, w[:, lo:hi], out=y[:, lo:hi])
+            y[:, lo:hi] += b[lo:hi]
             if relu:
-                np.maximum(y[lo:hi], 0, out=y[lo:hi])
-        parallel.for_each_chunk(forward_rows, x.shape[0], parallel.chunk_size(x.shape[0], 16))
+                np.maximum(y[:, lo:hi], 0, out=y[:, lo:hi])
+        parallel.for_each_chunk(output_columns, self.out_features, parallel.chunk_size(self.out_features, 64, 16))
         return y
 
     def backward(self, dy):
@@ -49,10 +51,9 @@ class Dense(Layer):
         x, w, dw = self._x, self.params["weight"], self.grads["weight"]
         dx = np.empty(x.shape, dtype=np.result_type(dy, w))
 
-        def weight_rows(lo, hi):
+        def input_rows(lo, hi):       # the rows lo:hi of W: their gradient, and the inputs they read
             np.matmul(x[:, lo:hi].T, dy, out=dw[lo:hi])
-        parallel.for_each_chunk(weight_rows, self.in_features, parallel.chunk_size(self.in_features, 256))
-        parallel.for_each_chunk(lambda lo, hi: np.matmul(dy[lo:hi], w.T, out=dx[lo:hi]),
-                                x.shape[0], parallel.chunk_size(x.shape[0], 16))
+            np.matmul(dy, w[lo:hi].T, out=dx[:, lo:hi])
+        parallel.for_each_chunk(input_rows, self.in_features, parallel.chunk_size(self.in_features, 512, 64))
         self.grads["bias"][...] = dy.sum(axis=0)
         return dx
