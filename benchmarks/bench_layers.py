@@ -1,40 +1,64 @@
-"""Per-layer forward and backward times on the small reference net's convs and pools (batch 64).
+"""Per-layer speed on the shipped vgg net's convolutions and pools (batch 64), in GFLOP/s against the GEMM peak.
 
-    python benchmarks/bench_layers.py
+    python benchmarks/bench_layers.py [--minicnn-first] [--busy N] [--threads N]
 
-minicnn (Numba kernels + BLAS) against the same layers on the plain-NumPy reference
-kernels and, when installed, PyTorch CPU.  Median of 7 repetitions after warm-up;
-"× ref" / "× torch" = the other's time divided by minicnn's (above 1: minicnn is faster).
+For each layer, forward and backward: minicnn's time and the algorithm it chose, PyTorch's time
+(when installed) and the ratio; for convolutions also the useful work rate, 2·N·F·C·k²·Ho·Wo
+floating-point operations forward and twice that backward (dL/dx and dL/dW), whatever the
+algorithm does inside, as a share of this machine's peak: a large float32 matrix product in
+NumPy, measured in the same run.  Each pair is timed in turn (median of REPEATS).
 """
+import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from common import add_scenario_arguments, busy_processes, environment, interleaved_medians, torch  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import environment, median_time, ratio, reference_kernels, torch  # noqa: E402
+from fer_app import models  # noqa: E402
 from minicnn import layers as L  # noqa: E402
 
 BATCH = 64
-CASES = [  # name, layer factory, input shape (C, H, W)
-    ("conv1 1→32 3x3 @48", lambda: L.Conv2D(1, 32, 3, padding=1), (1, 48, 48)),
-    ("conv2 32→64 3x3 @24", lambda: L.Conv2D(32, 64, 3, padding=1), (32, 24, 24)),
-    ("conv3 64→128 3x3 @12", lambda: L.Conv2D(64, 128, 3, padding=1), (64, 12, 12)),
-    ("maxpool 2 @48x32ch", lambda: L.MaxPool2D(2), (32, 48, 48)),
-    ("maxpool 2 @24x64ch", lambda: L.MaxPool2D(2), (64, 24, 24)),
-    ("maxpool 2 @12x128ch", lambda: L.MaxPool2D(2), (128, 12, 12)),
-]
+REPEATS = 9
+PEAK_SIZE = 2048
 
 
-def minicnn_times(layer, x):
+def gemm_peak():
+    """GFLOP/s of a PEAK_SIZE² float32 matrix product in NumPy (its BLAS, all threads)."""
+    a = np.random.default_rng(0).standard_normal((PEAK_SIZE, PEAK_SIZE)).astype(np.float32)
+    t = interleaved_medians({"gemm": lambda: a @ a}, repeats=5)["gemm"]
+    return 2 * PEAK_SIZE ** 3 / t / 1e9
+
+
+def vgg_layers():
+    """(name, layer, input shape) for the vgg net's convolutions and pools, in order."""
+    model = models.build("vgg", np.random.default_rng(0))
+    shape, cases = (1, 48, 48), []
+    for layer in model.layers:
+        if isinstance(layer, (L.Conv2D, L.MaxPool2D)):
+            C, H, W = shape
+            if isinstance(layer, L.Conv2D):
+                name = f"conv {C}→{layer.out_channels} {layer.kernel_size}x{layer.kernel_size} @{H}"
+            else:
+                name = f"maxpool {layer.kernel_size} {C}ch @{H}"
+            cases.append((name, layer, shape))
+        if isinstance(layer, L.Flatten):
+            break
+        shape = layer.forward(np.zeros((1,) + shape, np.float32)).shape[1:]
+    return cases
+
+
+def minicnn_passes(layer, x):
     y = layer.forward(x, training=True)
-    dy = np.ones_like(y)
-    return median_time(lambda: layer.forward(x, training=True)), median_time(lambda: layer.backward(dy))
+    dy = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    return {"fwd": lambda: layer.forward(x, training=True),
+            "bwd": lambda: (layer.forward(x, training=True), layer.backward(dy))}
 
 
-def torch_times(layer, x):
+def torch_passes(layer, x):
     F = torch.nn.functional
     tx = torch.tensor(x, requires_grad=True)
     if isinstance(layer, L.Conv2D):
@@ -43,34 +67,52 @@ def torch_times(layer, x):
         fn = lambda: F.conv2d(tx, w, b, padding=layer.padding)          # noqa: E731
     else:
         fn = lambda: F.max_pool2d(tx, layer.kernel_size, layer.stride)  # noqa: E731
-    y = fn()
-    dy = torch.ones_like(y)
-
-    def backward():
-        out = fn()
-        out.backward(dy)
-    forward = median_time(fn)
-    return forward, max(median_time(backward) - forward, 1e-9)
+    dy = torch.ones_like(fn())
+    return {"fwd": fn, "bwd": lambda: fn().backward(dy)}
 
 
-def main():
-    print(environment())
+def conv_flops(layer, x):
+    N, C, H, W = x.shape
+    Ho = H + 2 * layer.padding - layer.kernel_size + 1
+    return 2 * N * layer.out_channels * C * layer.kernel_size ** 2 * Ho * (W + 2 * layer.padding - layer.kernel_size + 1)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_scenario_arguments(parser)
+    args = parser.parse_args(argv)
+    print(environment(args))
     rng = np.random.default_rng(0)
-    header = f"{'layer':<24}{'pass':<6}{'minicnn ms':>11}{'NumPy ref ms':>14}{'× ref':>7}"
-    header += f"{'torch ms':>10}{'× torch':>9}" if torch is not None else ""
-    print(header)
-    for name, factory, shape in CASES:
-        layer = factory()
-        x = rng.standard_normal((BATCH,) + shape).astype(np.float32)
-        fast = minicnn_times(layer, x)
-        with reference_kernels():
-            ref = minicnn_times(layer, x)
-        theirs = torch_times(layer, x) if torch is not None else None
-        for i, direction in enumerate(("fwd", "bwd")):
-            row = f"{name:<24}{direction:<6}{1e3 * fast[i]:>11.2f}{1e3 * ref[i]:>14.2f}{ratio(fast[i], ref[i]):>7.2f}"
-            if theirs:
-                row += f"{1e3 * theirs[i]:>10.2f}{ratio(fast[i], theirs[i]):>9.2f}"
-            print(row)
+    with busy_processes(args.busy):
+        peak = gemm_peak()
+        print(f"GEMM peak: {peak:.0f} GFLOP/s (NumPy float32 {PEAK_SIZE}x{PEAK_SIZE} matmul)")
+        header = f"{'layer':<26}{'pass':<5}{'algorithm':<10}{'minicnn ms':>11}{'GFLOP/s':>9}{'% peak':>8}"
+        if torch is not None:
+            header += f"{'torch ms':>10}{'GFLOP/s':>9}{'× torch':>9}"
+        print(header)
+        for name, layer, shape in vgg_layers():
+            x = rng.standard_normal((BATCH,) + shape).astype(np.float32)
+            ours = minicnn_passes(layer, x)
+            theirs = torch_passes(layer, x) if torch is not None else {}
+            algorithm = layer._algorithm(x) if isinstance(layer, L.Conv2D) else ""
+            for direction in ("fwd", "bwd"):
+                fns = {"ours": ours[direction]}
+                if theirs:
+                    fns["theirs"] = theirs[direction]
+                t = interleaved_medians(fns, repeats=REPEATS)
+                if direction == "bwd":      # both timed forward + backward: keep the backward
+                    forward = interleaved_medians({"ours": ours["fwd"], **({"theirs": theirs["fwd"]} if theirs else {})},
+                                                  repeats=REPEATS)
+                    t = {k: max(v - forward[k], 1e-9) for k, v in t.items()}
+                flops = conv_flops(layer, x) * (2 if direction == "bwd" else 1) if algorithm else None
+                row = f"{name:<26}{direction:<5}{algorithm:<10}{1e3 * t['ours']:>11.2f}"
+                row += f"{flops / t['ours'] / 1e9:>9.0f}{100 * flops / t['ours'] / 1e9 / peak:>7.0f}%" if flops \
+                    else f"{'':>9}{'':>8}"
+                if theirs:
+                    row += f"{1e3 * t['theirs']:>10.2f}"
+                    row += f"{flops / t['theirs'] / 1e9:>9.0f}" if flops else f"{'':>9}"
+                    row += f"{t['theirs'] / t['ours']:>9.2f}"
+                print(row, flush=True)
 
 
 if __name__ == "__main__":
