@@ -19,10 +19,9 @@ from pathlib import Path
 import numpy as np
 
 import minicnn
-from minicnn import optim
+from minicnn import optim, set_num_threads
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.model import ModelFileError, atomic_savez, read_npz
-from minicnn.runtime import set_num_threads
 
 from . import models
 from .augment import Augmentation
@@ -89,7 +88,7 @@ def build_parser():
     g.add_argument("--config", metavar="JSON", help="options from a JSON file (as fer_app.tune writes); "
                                                     "options given on the command line win")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--threads", type=int, help="CPU threads for the kernels and BLAS (default: all cores)")
+    g.add_argument("--threads", type=int, help="threads for minicnn (default: the cores this process may use)")
     g.add_argument("--checkpoint-minutes", type=float, default=5.0,
                    help="also checkpoint inside an epoch this often (0: only at epoch ends)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
