@@ -64,10 +64,17 @@ def _executor():
         return _state["executor"]
 
 
+def numpy_blas():
+    """threadpoolctl's handles on the BLAS library NumPy calls (all BLAS libraries loaded, where it can't tell)."""
+    libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+    bundled = [lib for lib in libraries if "numpy" in os.path.basename(os.path.dirname(lib.filepath))]
+    return bundled or libraries
+
+
 def _enter_single_threaded_blas():
     with _lock:
         if _state["blas"] is None:
-            _state["blas"] = ThreadpoolController().select(user_api="blas").lib_controllers
+            _state["blas"] = numpy_blas()
         if _state["active_loops"] == 0:
             _state["saved_blas_threads"] = [lib.num_threads for lib in _state["blas"]]
             for lib in _state["blas"]:
