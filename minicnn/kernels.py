@@ -26,6 +26,24 @@ reduction_kernel = njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}
 
 
 @kernel
+def _pad_into(plane, pad, Wp, out):
+    """out (a flat plane Wp wide) ← plane (H, W) placed at row pad, column pad; the border is left as it is."""
+    H, W = plane.shape
+    for h in range(H):
+        for w in range(W):
+            out[u((h + pad) * Wp + pad + w)] = plane[h, w]
+
+
+@kernel
+def _crop_from(flat, pad, Wp, plane):
+    """plane (H, W) ← the inside of a flat padded plane Wp wide: the adjoint of _pad_into."""
+    H, W = plane.shape
+    for h in range(H):
+        for w in range(W):
+            plane[h, w] = flat[u((h + pad) * Wp + pad + w)]
+
+
+@kernel
 def im2col(x, kh, kw, stride, pad, cols):
     """x (N, C, H, W) -> cols (C*kh*kw, N, Ho*Wo); taps outside the image are 0.
 
@@ -39,9 +57,7 @@ def im2col(x, kh, kw, stride, pad, cols):
     out = cols.reshape(-1)
     for n in range(N):
         for c in range(C):
-            for h in range(H):
-                for w in range(W):
-                    padded[u((h + pad) * Wp + pad + w)] = x[n, c, h, w]
+            _pad_into(x[n, c], pad, Wp, padded)
             for i in range(kh):
                 for j in range(kw):
                     row = (((c * kh + i) * kw + j) * N + n) * Ho * Wo
@@ -78,9 +94,7 @@ def col2im(dcols, kh, kw, stride, pad, dx):
                         else:
                             for ow in range(Wo):
                                 padded[u(dst + ow * stride)] += inp[u(src + ow)]
-            for h in range(H):
-                for w in range(W):
-                    dx[n, c, h, w] = padded[u((h + pad) * Wp + pad + w)]
+            _crop_from(padded, pad, Wp, dx[n, c])
 
 
 # The direct kernels work on the padded width Wp: output pixel q = oh·Wp + ow reads input
@@ -94,9 +108,17 @@ def _pad_planes(x, pad, planes):
     Wp = W + 2 * pad
     planes[...] = 0
     for c in range(C):
-        for h in range(H):
-            for col in range(W):
-                planes[c, u((h + pad) * Wp + pad + col)] = x[c, h, col]
+        _pad_into(x[c], pad, Wp, planes[c])
+
+
+@kernel
+def _widen(plane, Wp, out):
+    """out (Ho·Wp) ← plane (Ho, Wo) laid on the padded width; the extra columns are left as they are (0)."""
+    Ho, Wo = plane.shape
+    flat = plane.reshape(-1)
+    for oh in range(Ho):
+        for ow in range(Wo):
+            out[u(oh * Wp + ow)] = flat[u(oh * Wo + ow)]
 
 
 @reduction_kernel
@@ -140,10 +162,7 @@ def conv_direct_filter_grad(x, dy, pad, dw):
     for n in range(N):
         _pad_planes(x[n], pad, planes)
         for f in range(F):
-            grad = dy[n, f].reshape(-1)
-            for oh in range(Ho):
-                for ow in range(Wo):
-                    g[u(oh * Wp + ow)] = grad[u(oh * Wo + ow)]
+            _widen(dy[n, f], Wp, g)
             for c in range(C):
                 plane = planes[c]
                 for i in range(k):
@@ -167,10 +186,7 @@ def conv_direct_input_grad(dy, w, pad, dx):
     for n in range(N):
         planes[...] = 0
         for f in range(F):
-            grad = dy[n, f].reshape(-1)
-            for oh in range(Ho):
-                for ow in range(Wo):
-                    g[u(oh * Wp + ow)] = grad[u(oh * Wo + ow)]
+            _widen(dy[n, f], Wp, g)
             for c in range(C):
                 plane = planes[c]
                 for i in range(k):
@@ -179,9 +195,7 @@ def conv_direct_input_grad(dy, w, pad, dx):
                         for q in range(Ho * Wp):
                             dst[q] += wv * g[q]
         for c in range(C):
-            for h in range(H):
-                for col in range(W):
-                    dx[n, c, h, col] = planes[c, u((h + pad) * Wp + pad + col)]
+            _crop_from(planes[c], pad, Wp, dx[n, c])
 
 
 @kernel
@@ -396,9 +410,7 @@ def winograd_input(x, pad, tiles_h, tiles_w, V):
     out = V.reshape(-1)
     for n in range(N):
         for c in range(C):
-            for h in range(H):
-                for w in range(W):
-                    padded[u((h + pad) * Wp + pad + w)] = x[n, c, h, w]
+            _pad_into(x[n, c], pad, Wp, padded)
             for ty in range(tiles_h):
                 top = 2 * ty * Wp
                 for q in range(Wp):
@@ -449,9 +461,7 @@ def winograd_input_adjoint(dV, pad, tiles_h, tiles_w, dx):
                     padded[u(top + Wp + q)] += e1 - e2 + e3
                     padded[u(top + 2 * Wp + q)] += e1 + e2 - e0
                     padded[u(top + 3 * Wp + q)] -= e3
-            for h in range(H):
-                for w in range(W):
-                    dx[n, c, h, w] = padded[u((h + pad) * Wp + pad + w)]
+            _crop_from(padded, pad, Wp, dx[n, c])
 
 
 @kernel
