@@ -18,6 +18,7 @@ threadpoolctl, restored afterwards), so its own pool stays asleep.
 ``set_num_threads(n)`` sets the pool's size (default: the cores this process may run on).
 """
 import contextlib
+import ctypes
 import itertools
 import os
 import threading
@@ -64,11 +65,38 @@ def _executor():
         return _state["executor"]
 
 
+_OPENBLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                     "openblas_set_num_threads64_", "openblas_set_num_threads")
+
+
+class BlasThreads:
+    """The thread count of one BLAS library, read and set from any Python thread.
+
+    threadpoolctl reads it for us, but lets only the first Python thread that ever set
+    OpenBLAS's count set it again; minicnn may run in any thread, so for OpenBLAS it calls
+    the library's own setter."""
+
+    def __init__(self, library):
+        self.library = library
+        self._set = library.set_num_threads
+        if library.internal_api == "openblas":
+            dll = ctypes.CDLL(library.filepath)
+            setter = next((getattr(dll, name) for name in _OPENBLAS_SETTERS if hasattr(dll, name)), None)
+            if setter is not None:
+                self._set = lambda n: setter(ctypes.c_int(n))
+
+    def get(self):
+        return self.library.get_num_threads()
+
+    def set(self, n):
+        self._set(n)
+
+
 def numpy_blas():
-    """threadpoolctl's handles on the BLAS library NumPy calls (all BLAS libraries loaded, where it can't tell)."""
+    """The BLAS library NumPy calls (every BLAS library loaded, where it can't tell), as BlasThreads."""
     libraries = ThreadpoolController().select(user_api="blas").lib_controllers
     bundled = [lib for lib in libraries if "numpy" in os.path.basename(os.path.dirname(lib.filepath))]
-    return bundled or libraries
+    return [BlasThreads(lib) for lib in bundled or libraries]
 
 
 def _enter_single_threaded_blas():
@@ -76,9 +104,9 @@ def _enter_single_threaded_blas():
         if _state["blas"] is None:
             _state["blas"] = numpy_blas()
         if _state["active_loops"] == 0:
-            _state["saved_blas_threads"] = [lib.num_threads for lib in _state["blas"]]
+            _state["saved_blas_threads"] = [lib.get() for lib in _state["blas"]]
             for lib in _state["blas"]:
-                lib.set_num_threads(1)
+                lib.set(1)
         _state["active_loops"] += 1
 
 
@@ -87,7 +115,7 @@ def _leave_single_threaded_blas():
         _state["active_loops"] -= 1
         if _state["active_loops"] == 0:
             for lib, n in zip(_state["blas"], _state["saved_blas_threads"]):
-                lib.set_num_threads(n)
+                lib.set(n)
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -45,7 +46,7 @@ def test_an_error_in_a_chunk_reaches_the_caller(threads):
 
 def blas_threads():
     """Threads of the BLAS that NumPy's matrix products use (PyTorch or SciPy may bring others)."""
-    return [lib.num_threads for lib in parallel.numpy_blas()]
+    return [lib.get() for lib in parallel.numpy_blas()]
 
 
 def test_blas_runs_single_threaded_inside_a_loop_and_is_given_back(threads):
@@ -54,6 +55,25 @@ def test_blas_runs_single_threaded_inside_a_loop_and_is_given_back(threads):
     parallel.for_each_chunk(lambda lo, hi: inside.append(blas_threads()), 4, 1)
     assert inside and all(t == [1] * len(before) for t in inside)
     assert blas_threads() == before
+
+
+def test_loops_started_from_other_threads_give_the_same_bits(threads):
+    """BLAS is single-threaded inside loops started from any thread, alone or at the same time."""
+    threads(2)
+    rng = np.random.default_rng(3)
+    layers = [L.Dense(4608, 256, rng=i) for i in range(2)]   # big enough for BLAS to use threads if let
+    xs = [rng.standard_normal((16, 4608)).astype(np.float32) for _ in range(2)]
+    expected = [layer.forward(x) for layer, x in zip(layers, xs)]
+    mismatches = []
+
+    def run(i):
+        mismatches.extend(i for _ in range(20) if not np.array_equal(layers[i].forward(xs[i]), expected[i]))
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert mismatches == []
 
 
 def test_sum_over_chunks_adds_in_a_fixed_order(threads):
