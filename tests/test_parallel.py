@@ -135,3 +135,10 @@ def test_predict_equals_forward_and_forbids_backward():
     model.predict(x)
     with pytest.raises(RuntimeError, match="inference only"):
         model.backward(np.ones((5, 3), np.float32))
+
+
+@pytest.mark.parametrize("arch", ["small", "vgg"])
+def test_an_empty_batch_gives_an_empty_answer(arch):
+    from fer_app import models
+    model = models.build(arch, np.random.default_rng(0))
+    assert model.predict(np.zeros((0, 1, 48, 48), np.float32)).shape == (0, 7)

@@ -50,7 +50,7 @@ class LeakyReLU(Layer):
 class Flatten(Layer):
     def forward(self, x, training=False):
         self._x_shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
     def backward(self, dy):
         return dy.reshape(self._x_shape)

@@ -49,7 +49,7 @@ class _BatchNorm(Layer):
     def forward(self, x, training=False, relu=False):
         if x.ndim != self.expected_ndim or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}) got input of shape {x.shape}")
-        x3 = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+        x3 = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))
         if training:
             m = x3.shape[0] * x3.shape[2]
             if m < 2:
@@ -66,8 +66,9 @@ class _BatchNorm(Layer):
         scale = (self.params["gamma"] * self._inv_std).astype(x.dtype)
         shift = (self.params["beta"] - self._mean * scale).astype(x.dtype)
         y = np.empty_like(x3)
+        images_per_chunk = parallel.chunk_size(x3.shape[0], -(-(1 << 15) // max(1, x3.shape[1] * x3.shape[2])))
         parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_normalize(x3[lo:hi], scale, shift, relu, y[lo:hi]),
-                                x3.shape[0], parallel.chunk_size(x3.shape[0], -(-(1 << 15) // x3[0].size)))
+                                x3.shape[0], images_per_chunk)
         self._x3, self._training, self._fused_relu = x3, training, relu
         return y.reshape(x.shape)
 
