@@ -1,4 +1,6 @@
-"""What every fer_app command does with errors a user can cause: one line on stderr, a non-zero exit."""
+"""What every fer_app command shares: its --help layout, and what it does with errors a user can cause
+(one line on stderr, a non-zero exit)."""
+import argparse
 import sys
 
 from minicnn.model import ModelFileError
@@ -23,3 +25,23 @@ def run_command(body, extra_errors=()):
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
         return 130
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """--help that shows each option's default once: appended from the parser unless the help text
+    already says it (an option whose default depends on others explains it in words)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        unset = default is None or default is False or default is argparse.SUPPRESS    # 0 is a real default
+        if "default" in text or unset or not action.option_strings:
+            return text
+        if isinstance(default, (list, tuple)):
+            default = ",".join(str(v) for v in default)
+        return f"{text} (default: {default})".strip()
+
+
+def parser(prog, description):
+    """The argument parser every fer_app command starts from."""
+    return argparse.ArgumentParser(prog=f"python -m fer_app.{prog}", description=description, formatter_class=HelpFormatter)

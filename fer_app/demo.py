@@ -7,6 +7,7 @@ under a minute with nothing downloaded (``python -m fer_app.train --data demo``)
 import cv2
 import numpy as np
 
+from . import cli
 from .data import CLASSES
 from .preprocess import FACE_SIZE
 
@@ -76,15 +77,19 @@ def demo_splits(seed=0):
     return {"train": make_faces(500, seed), "val": make_faces(50, seed + 1), "test": make_faces(50, seed + 2)}
 
 
-def main(argv=None):
-    """``python -m fer_app.demo --out DIR``: write demo faces as a class-folder tree (DIR/<class>/NNN.png)."""
-    import argparse
-    from pathlib import Path
-    p = argparse.ArgumentParser(prog="python -m fer_app.demo", description="Write demo faces as PNG files, "
-                                "one folder per class (a dataset in the class-folder layout, or faces to try).")
+def build_parser():
+    p = cli.parser("demo", "Write demo faces as PNG files, one folder per class (a dataset in the class-folder "
+                           "layout, or faces to try).")
     p.add_argument("--out", default="demo_faces", help="folder to write into")
     p.add_argument("--per-class", type=int, default=5, help="faces per class")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    return p
+
+
+def main(argv=None):
+    """``python -m fer_app.demo --out DIR``: write demo faces as a class-folder tree (DIR/<class>/NNN.png)."""
+    from pathlib import Path
+    p = build_parser()
     args = p.parse_args(argv)
     if args.per_class < 1:
         p.error("--per-class must be at least 1")

@@ -3,13 +3,13 @@
 Prints accuracy, per-class precision / recall / F1 and the confusion matrix;
 optionally writes them as JSON (``--json``) and draws the matrix (``--plot``).
 """
-import argparse
 import json
 import sys
 
 import numpy as np
 
 from .classifier import SHIPPED_MODEL, ExpressionClassifier
+from . import cli
 from .cli import run_command
 from .data import DataError, load_dataset
 from .demo import demo_splits
@@ -50,15 +50,17 @@ def format_report(result):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m fer_app.evaluate", description=__doc__.split("\n\n")[0])
+    p = cli.parser("evaluate", __doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help=f"model file (default: the shipped {SHIPPED_MODEL.name})")
     p.add_argument("--data", default="data/fer2013", help="dataset path, as for fer_app.train, or 'demo'")
-    p.add_argument("--split", choices=("test", "val", "train"), help="default: test if the data has it, else val")
-    p.add_argument("--tta", action="store_true", help="average each prediction over the face and its mirror")
-    p.add_argument("--json", metavar="OUT", help="write the results as JSON")
-    p.add_argument("--plot", metavar="CM.png", help="draw the confusion matrix")
-    p.add_argument("--skip-bad", action="store_true", help="skip (and count) bad rows/files")
-    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--split", choices=("test", "val", "train"), help="which split (default: test if the data has it, "
+                                                                      "else val)")
+    p.add_argument("--tta", action="store_true", help="average each prediction over the face and its mirror "
+                                                      "(default: the face alone)")
+    p.add_argument("--json", metavar="OUT", help="write the results as JSON (default: print only)")
+    p.add_argument("--plot", metavar="CM.png", help="draw the confusion matrix (default: none)")
+    p.add_argument("--skip-bad", action="store_true", help="skip (and count) bad rows/files (default: stop at the first)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the dataset cache (default: use it)")
     return p
 
 

@@ -9,7 +9,6 @@ Writes PNGs and an index page for one face:
 * probabilities.png   the 7 class probabilities;
 * index.html / overview.png   everything on one page.
 """
-import argparse
 import html
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from minicnn import layers as L
 from minicnn.losses import softmax
 
 from .classifier import SHIPPED_MODEL, ExpressionClassifier
+from . import cli
 from .cli import run_command
 from .data import read_image
 from .detect import HaarFaceDetector, center_square, crop_with_margin
@@ -165,12 +165,16 @@ def explain(classifier, face48, out_dir, max_maps=32):
     return files, probs
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m fer_app.explain", description=__doc__.split("\n\n")[0])
+def build_parser():
+    p = cli.parser("explain", __doc__.split("\n\n")[0])
     p.add_argument("--model", help=f"model file (default: the shipped {SHIPPED_MODEL.name})")
     p.add_argument("--image", required=True, help="a face photo (the largest face is used) or a 48x48 face")
     p.add_argument("--out", default="explain", help="folder for the PNGs and index.html")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     return run_command(lambda: run(args))
 
 

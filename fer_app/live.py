@@ -6,7 +6,6 @@ with per-face smoothing, and draws boxes, labels, probability bars and the FPS.
 ``q`` or Esc quits the window; ``--no-display`` runs headless; ``--output`` records
 the annotated result and ``--jsonl`` logs every frame, with or without faces.
 """
-import argparse
 import json
 import os
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import cli
 from .cli import run_command
 from .data import IMAGE_SUFFIXES, DataError, read_image
 from .recognizer import EmotionRecognizer
@@ -211,13 +211,15 @@ def run(args):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m fer_app.live", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--source", default="0", help="webcam index, video file, image file or folder of images")
+    p = cli.parser("live", __doc__.split("\n\n")[0])
+    p.add_argument("--source", default="0", help="webcam index, video file, image file or folder of images "
+                                                  "(default: 0, the first webcam)")
     p.add_argument("--model", help="model file (default: the one shipped with the package)")
-    p.add_argument("--no-display", action="store_true", help="run without a window")
-    p.add_argument("--output", help="record the annotated video (or, for images, a folder of annotated images)")
-    p.add_argument("--jsonl", help="write one JSON line per frame: frame, time, faces[box, emotions, label, track_id]")
+    p.add_argument("--no-display", action="store_true", help="run without a window (default: show one)")
+    p.add_argument("--output", help="record the annotated video (or, for images, a folder of annotated images) "
+                                    "(default: none)")
+    p.add_argument("--jsonl", help="write one JSON line per frame: frame, time, faces[box, emotions, label, track_id] "
+                                   "(default: none)")
     p.add_argument("--smooth", type=float, default=0.6,
                    help="per-face EMA weight of the past in [0, 1); 0 turns smoothing and tracking off")
     p.add_argument("--detect-every", type=int, default=2,
@@ -226,8 +228,9 @@ def build_parser():
     p.add_argument("--min-face", type=int, default=40, help="smallest face side in pixels")
     p.add_argument("--scale-factor", type=float, default=1.1, help="Haar cascade scale step")
     p.add_argument("--min-neighbors", type=int, default=5, help="Haar cascade min neighbours")
-    p.add_argument("--tta", action="store_true", help="average each face with its mirror image")
-    p.add_argument("--pause", action="store_true", help="with images and a window: wait for a key on each")
+    p.add_argument("--tta", action="store_true", help="average each face with its mirror image (default: the face alone)")
+    p.add_argument("--pause", action="store_true", help="with images and a window: wait for a key on each "
+                                                        "(default: move on)")
     return p
 
 

@@ -7,7 +7,6 @@ training-curves PNG and an atomic checkpoint that ``--resume`` continues from
 exactly — weights, optimizer, schedule, position in the epoch and random streams —
 so an interrupted and resumed run ends with the same weights as an uninterrupted one.
 """
-import argparse
 import json
 import math
 import os
@@ -25,6 +24,7 @@ from minicnn.model import ModelFileError, atomic_savez, read_npz
 
 from . import models
 from .augment import Augmentation
+from . import cli
 from .cli import run_command
 from .data import CLASSES, DataError, describe, load_dataset
 from .demo import demo_splits
@@ -42,15 +42,13 @@ class TrainingError(RuntimeError):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m fer_app.train", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser("train", __doc__.split("\n\n")[0])
     g = p.add_argument_group("data")
     g.add_argument("--data", help="fer2013.csv[.gz], Kaggle folders, a class-folder tree, or 'demo' "
                                   "(default: data/fer2013, then data/fer2013.csv, else demo)")
     g.add_argument("--val-fraction", type=float, default=0.1, help="share of train held out when there is no val split")
-    g.add_argument("--skip-bad", action="store_true", help="skip (and count) bad rows/files instead of stopping")
-    g.add_argument("--no-cache", action="store_true", help="do not read or write the dataset cache")
+    g.add_argument("--skip-bad", action="store_true", help="skip (and count) bad rows/files (default: stop at the first)")
+    g.add_argument("--no-cache", action="store_true", help="do not read or write the dataset cache (default: use it)")
     g.add_argument("--equalize", choices=EQUALIZATIONS, default="none", help="histogram equalisation of faces")
     g = p.add_argument_group("model")
     g.add_argument("--arch", choices=sorted(models.ARCHITECTURES),
@@ -59,39 +57,42 @@ def build_parser():
     g.add_argument("--dropout", type=float, help="dropout rate (default: the architecture's)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, help="number of epochs (default: 40, or 6 on demo data)")
-    g.add_argument("--batch-size", type=int, default=64)
-    g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    g.add_argument("--batch-size", type=int, default=64, help="images per step")
+    g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="SGD with momentum, or Adam")
     g.add_argument("--lr", type=float, help="learning rate (default: 0.05 for sgd, 0.02 on demo data, 0.002 for adam)")
-    g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--nesterov", action="store_true")
-    g.add_argument("--weight-decay", type=float, default=5e-4)
-    g.add_argument("--schedule", choices=("none", "step", "cosine", "plateau"), default="cosine")
+    g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    g.add_argument("--nesterov", action="store_true", help="Nesterov momentum (default: classical)")
+    g.add_argument("--weight-decay", type=float, default=5e-4, help="L2 penalty on the weights")
+    g.add_argument("--schedule", choices=("none", "step", "cosine", "plateau"), default="cosine",
+                   help="learning-rate schedule over the epochs")
     g.add_argument("--step-size", type=int, default=10, help="epochs per decay for --schedule step")
-    g.add_argument("--label-smoothing", type=float, default=0.1)
+    g.add_argument("--label-smoothing", type=float, default=0.1, help="share of each target spread over all classes")
     g.add_argument("--class-weights", choices=("none", "balanced", "sqrt"), default="sqrt",
                    help="weight the loss by inverse class frequency (balanced) or its square root")
-    g.add_argument("--early-stop", type=int, metavar="PATIENCE", help="stop after this many epochs without a better val accuracy")
+    g.add_argument("--early-stop", type=int, metavar="PATIENCE",
+                   help="stop after this many epochs without a better val accuracy (default: never)")
     g = p.add_argument_group("augmentation (training only)")
     defaults = Augmentation()
-    g.add_argument("--no-augment", action="store_true", help="switch all augmentation off")
+    g.add_argument("--no-augment", action="store_true", help="switch all augmentation off (default: on)")
     g.add_argument("--rotation", type=float, default=defaults.rotation, help="max rotation, degrees")
-    g.add_argument("--no-flip", action="store_true", help="no horizontal flips")
+    g.add_argument("--no-flip", action="store_true", help="no horizontal flips (default: flip half the faces)")
     g.add_argument("--shift", type=float, default=defaults.shift, help="max shift, fraction of the side")
     g.add_argument("--zoom", type=float, default=defaults.zoom, help="max zoom in/out, fraction")
-    g.add_argument("--brightness", type=float, default=defaults.brightness)
-    g.add_argument("--contrast", type=float, default=defaults.contrast)
+    g.add_argument("--brightness", type=float, default=defaults.brightness, help="max brightness change ([0, 1] units)")
+    g.add_argument("--contrast", type=float, default=defaults.contrast, help="max contrast change, fraction")
     g.add_argument("--noise", type=float, default=defaults.noise, help="Gaussian noise std ([0, 1] units)")
     g.add_argument("--erase", type=float, default=defaults.erase, help="probability of random erasing")
     g = p.add_argument_group("run")
     g.add_argument("--out", help="where the best model goes (default: runs/<data>-<arch>.npz)")
-    g.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint (<out>.ckpt.npz)")
+    g.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint (<out>.ckpt.npz) "
+                                                          "(default: start afresh)")
     g.add_argument("--config", metavar="JSON", help="options from a JSON file (as fer_app.tune writes); "
-                                                    "options given on the command line win")
-    g.add_argument("--seed", type=int, default=0)
+                                                    "options given on the command line win (default: none)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (weights, shuffling, augmentation)")
     g.add_argument("--threads", type=int, help="threads for minicnn (default: the cores this process may use)")
     g.add_argument("--checkpoint-minutes", type=float, default=5.0,
                    help="also checkpoint inside an epoch this often (0: only at epoch ends)")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--quiet", action="store_true", help="no progress bar (default: a bar on a terminal)")
     return p
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .augment import Augmentation
+from . import cli
 from .cli import run_command
 from .data import stratified_split
 from .train import Trainer, TrainingError, fill_defaults, load_splits
@@ -33,20 +34,21 @@ def floats(text):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m fer_app.tune", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser("tune", __doc__.split("\n\n")[0])
     p.add_argument("--data", help="dataset, as for fer_app.train (default: as fer_app.train)")
     p.add_argument("--arch", help="architecture (default: as fer_app.train)")
-    p.add_argument("--search", choices=("grid", "random"), default="grid")
+    p.add_argument("--search", choices=("grid", "random"), default="grid", help="every combination, or random draws")
     p.add_argument("--trials", type=int, default=8, help="number of trials for --search random")
     p.add_argument("--lr", type=floats, default=floats("0.01,0.05"), help="learning rates to try")
     p.add_argument("--dropout", type=floats, default=floats("0.3,0.5"), help="dropout rates to try")
     p.add_argument("--weight-decay", type=floats, help="weight decays to try (default: train's)")
-    p.add_argument("--aug-strength", type=floats, help="augmentation strengths to try (1 = train's defaults)")
+    p.add_argument("--aug-strength", type=floats, help="augmentation strengths to try, 1 = as fer_app.train "
+                                                       "(default: 1 only)")
     p.add_argument("--epochs", type=int, default=2, help="epochs per trial")
-    p.add_argument("--subset", type=int, help="train each trial on this many training images (stratified)")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--subset", type=int, help="train each trial on this many training images, stratified "
+                                               "(default: all)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="SGD with momentum, or Adam")
+    p.add_argument("--seed", type=int, default=0, help="random seed (trials drawn, and each trial's training)")
     p.add_argument("--out", default="runs/tune.json", help="all trials, as JSON")
     p.add_argument("--best-config", default="runs/best_config.json", help="the best trial's options for train --config")
     return p
