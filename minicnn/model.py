@@ -76,12 +76,16 @@ class Sequential:
     def summary(self, input_shape):
         """Table of each layer's output shape and parameter count for inputs of ``input_shape`` (no batch)."""
         x = np.zeros((1,) + tuple(input_shape), dtype=self.dtype)
-        lines = [f"{'layer':<34}{'output shape':<22}{'params':>10}", "-" * 66]
+        rows = []
         for layer in self.layers:
             x = layer.forward(x)
-            count = sum(v.size for v in layer.params.values())
-            lines.append(f"{repr(layer):<34}{str(tuple(x.shape[1:])):<22}{count:>10,}")
-        lines += ["-" * 66, f"{'total':<56}{self.num_parameters():>10,}"]
+            rows.append((repr(layer), str(tuple(x.shape[1:])), f"{sum(v.size for v in layer.params.values()):,}"))
+        name_width = max([len("layer")] + [len(r[0]) for r in rows]) + 2     # columns never run together
+        shape_width = max([len("output shape")] + [len(r[1]) for r in rows]) + 2
+        width = name_width + shape_width + 12
+        lines = [f"{'layer':<{name_width}}{'output shape':<{shape_width}}{'params':>12}", "-" * width]
+        lines += [f"{name:<{name_width}}{shape:<{shape_width}}{count:>12}" for name, shape, count in rows]
+        lines += ["-" * width, f"{'total':<{name_width + shape_width}}{self.num_parameters():>12,}"]
         return "\n".join(lines)
 
     def architecture(self):

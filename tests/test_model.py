@@ -102,6 +102,12 @@ def test_summary_lists_shapes_and_counts():
     assert f"{small_net(np.random.default_rng(3)).num_parameters():,}" in text
 
 
+def test_summary_columns_stay_apart_for_long_layer_descriptions():
+    model = Sequential([L.Conv2D(1, 8, 3, stride=1, padding=1), L.Flatten(), L.Dense(8 * 6 * 6, 7)])
+    rows = model.summary((1, 6, 6)).splitlines()[2:5]
+    assert all("  (" in row for row in rows)      # at least two spaces before every output shape
+
+
 @pytest.fixture
 def saved(tmp_path):
     path = tmp_path / "m.npz"
