@@ -12,6 +12,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +36,10 @@ DEFAULT_DATA = ("data/fer2013", "data/fer2013.csv")
 GET_FER = ("FER-2013 was not found in data/fer2013 (Kaggle folders) or data/fer2013.csv. Get it from "
            "https://www.kaggle.com/datasets/msambare/fer2013 (folders) or the original challenge's fer2013.csv, "
            "and put it there (see data/README.md). Training on the built-in demo faces instead.")
+
+
+PROGRESS_LINE_SECONDS = 30      # without a terminal, one progress line this often
+COMPILE_NOTE_SECONDS = 3.0      # a first step slower than this is compiling kernels: say so
 
 
 class TrainingError(RuntimeError):
@@ -283,6 +288,12 @@ class Trainer:
             from tqdm import tqdm
             bar = tqdm(total=n_batches, initial=self.batch, desc=f"epoch {self.epoch + 1}/{args.epochs}",
                        leave=False, dynamic_ncols=True)
+        last_line = time.monotonic()
+        # the first step of a fresh install compiles minicnn's kernels: say so if it is taking a while
+        compiling = threading.Timer(COMPILE_NOTE_SECONDS, print, ["compiling minicnn's kernels (the first run after an install; "
+                                                 "later runs reuse them) ..."], {"flush": True})
+        compiling.daemon = True
+        compiling.start()
         try:
             while self.batch < n_batches:
                 start = time.perf_counter()
@@ -308,10 +319,19 @@ class Trainer:
                 s["correct"] += int((logits.argmax(1) == y).sum())
                 s["seen"] += len(y)
                 s["seconds"] += time.perf_counter() - start
+                compiling.cancel()
                 if bar:
                     bar.update(1)
                     bar.set_postfix(loss=f"{s['loss'] / s['seen']:.3f}", acc=f"{s['correct'] / s['seen']:.3f}",
                                     img_s=f"{s['seen'] / s['seconds']:.0f}")
+                elif not args.quiet and time.monotonic() - last_line > PROGRESS_LINE_SECONDS:
+                    # no terminal (a log file, a notebook, CI): a line now and then instead of a bar
+                    rate = s["seen"] / s["seconds"]
+                    left = (n_batches - self.batch) * args.batch_size / rate
+                    print(f"epoch {self.epoch + 1}/{args.epochs}: batch {self.batch}/{n_batches}, "
+                          f"loss {s['loss'] / s['seen']:.3f}, acc {s['correct'] / s['seen']:.3f}, {rate:.0f} img/s, "
+                          f"about {left / 60:.1f} min left in this epoch", flush=True)
+                    last_line = time.monotonic()
                 minutes = args.checkpoint_minutes
                 if stop["requested"] or (minutes and time.monotonic() - last_checkpoint > 60 * minutes
                                          and self.batch < n_batches):
@@ -320,6 +340,7 @@ class Trainer:
                     if stop["requested"]:
                         return False
         finally:
+            compiling.cancel()
             if bar:
                 bar.close()
         return True

@@ -25,6 +25,17 @@ def test_demo_training_reaches_high_validation_accuracy(tmp_path, capsys):
     assert json.loads(str(meta["__meta__"]))["metrics"]["val_acc"] == max(r["val_acc"] for r in log)
 
 
+def test_without_a_terminal_progress_comes_as_lines_and_a_slow_first_step_is_explained(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(train, "PROGRESS_LINE_SECONDS", 0)
+    monkeypatch.setattr(train, "COMPILE_NOTE_SECONDS", 0)
+    not_quiet = [a for a in FAST if a != "--quiet"]
+    assert train.main(not_quiet + ["--epochs", "1", "--out", str(tmp_path / "m.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "compiling minicnn's kernels" in out
+    lines = [line for line in out.splitlines() if line.startswith("epoch 1/1: batch ")]
+    assert lines and all("img/s" in line and "min left in this epoch" in line for line in lines)
+
+
 def model_arrays(checkpoint):
     return {k: v for k, v in read_npz(checkpoint).items() if k.startswith(("model/", "optim/"))}
 
