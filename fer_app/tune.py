@@ -126,7 +126,10 @@ def run(args):
                 val_acc = float("nan")       # diverged: ranked last
             results.append({"trial": i, **trial, "val_acc": val_acc, "seconds": round(time.perf_counter() - start, 1),
                             "config": dict(options, arch=targs.arch, optimizer=targs.optimizer)})
-            log(f"trial {i + 1}/{len(trials)} {json.dumps(trial)} → val acc {val_acc:.4f}")
+            spent, left = sum(r["seconds"] for r in results), len(trials) - i - 1
+            estimate = f"; about {spent / (i + 1) * left / 60:.1f} min for the {left} left" if left else ""
+            log(f"trial {i + 1}/{len(trials)} {json.dumps(trial)} → val acc {val_acc:.4f} "
+                f"({results[-1]['seconds']:.0f} s{estimate})")
     results.sort(key=lambda r: -r["val_acc"] if np.isfinite(r["val_acc"]) else np.inf)
     keys = [k for k in results[0] if k not in ("trial", "config")]
     log("\n" + "  ".join(f"{k:>12}" for k in keys))

@@ -163,6 +163,8 @@ def test_tune_writes_a_config_that_train_accepts(tmp_path, capsys):
     code = tune.main(["--data", "demo", "--arch", "tiny", "--epochs", "1", "--subset", "700", "--lr", "0.005,0.02",
                       "--dropout", "0.2", "--out", str(tmp_path / "all.json"), "--best-config", str(best)])
     assert code == 0
+    printed = capsys.readouterr().out
+    assert "min for the 1 left" in printed        # after the first trial, an estimate for the rest
     trials = json.loads((tmp_path / "all.json").read_text())
     assert len(trials) == 2 and trials[0]["val_acc"] >= trials[1]["val_acc"]
     config = json.loads(best.read_text())
