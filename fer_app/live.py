@@ -95,7 +95,42 @@ def _capture_frames(cap, name, live, fps):
 
 # ---------------------------------------------------------------- drawing
 
-def draw_face(frame, box, probs, classes, track_id):
+PANEL_WIDTH, PANEL_ROW = 114, 14     # the probability panel beside each face
+LABEL_HEIGHT = 26                    # the label band above each box
+
+
+def panel_size(n_classes):
+    return PANEL_WIDTH, 4 + PANEL_ROW * n_classes
+
+
+def overlap_area(a, b):
+    """Shared area of two (x, y, w, h) rectangles."""
+    dx = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    dy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(dx, 0) * max(dy, 0)
+
+
+def place_panels(boxes, frame_shape, n_classes):
+    """Top-left corner of each face's panel: right of its box, else left, below or above — the first
+    place inside the frame that covers no face and no panel placed before it (where every place
+    covers something, the one that covers least)."""
+    H, W = frame_shape[:2]
+    pw, ph = panel_size(n_classes)
+    taken = [tuple(b) for b in boxes] + [(x, y - LABEL_HEIGHT, w, LABEL_HEIGHT) for x, y, w, h in boxes]
+    corners = []
+    for x, y, w, h in boxes:
+        candidates = [(x + w + 6, y), (x - pw - 6, y), (x, y + h + 6), (x, y - ph - 6)]
+        inside = [(cx, min(max(cy, 0), H - ph)) for cx, cy in candidates
+                  if 0 <= cx <= W - pw and (cy == y or 0 <= cy <= H - ph)]
+        if not inside:                       # a frame narrower than a panel: keep it as inside as it goes
+            inside = [(min(max(x + w + 6, 0), max(W - pw, 0)), min(max(y, 0), max(H - ph, 0)))]
+        corner = min(inside, key=lambda c: sum(overlap_area((*c, pw, ph), t) for t in taken))
+        taken.append((*corner, pw, ph))
+        corners.append(corner)
+    return corners
+
+
+def draw_face(frame, box, probs, classes, track_id, panel):
     x, y, w, h = box
     best = int(np.argmax(probs))
     label = classes[best]
@@ -103,13 +138,16 @@ def draw_face(frame, box, probs, classes, track_id):
     cv2.rectangle(frame, (x, y), (x + w, y + h), colour, 2)
     text = f"{label} {100 * probs[best]:.0f}%"
     (tw, th), _ = cv2.getTextSize(text, FONT, 0.6, 2)
-    cv2.rectangle(frame, (x, max(0, y - th - 8)), (x + tw + 6, y), colour, -1)
-    cv2.putText(frame, text, (x + 3, max(th, y - 5)), FONT, 0.6, (0, 0, 0), 2, cv2.LINE_AA)
-    bar_x = x + w + 6 if x + w + 120 < frame.shape[1] else max(0, x - 120)
-    panel = frame[max(0, y):y + 4 + 14 * len(classes), bar_x:bar_x + 114]
-    panel[...] = panel // 3                  # darken behind the bars so the labels read on any background
+    top = y - th - 8 if y - th - 8 >= 0 else y          # no room above the box: the label goes inside it
+    left = min(max(x, 0), max(frame.shape[1] - tw - 6, 0))
+    cv2.rectangle(frame, (left, top), (left + tw + 6, top + th + 8), colour, -1)
+    cv2.putText(frame, text, (left + 3, top + th + 3), FONT, 0.6, (0, 0, 0), 2, cv2.LINE_AA)
+    bar_x, bar_y = panel
+    pw, ph = panel_size(len(classes))
+    region = frame[bar_y:bar_y + ph, bar_x:bar_x + pw]
+    region[...] = region // 3                # darken behind the bars so the labels read on any background
     for i, (c, p) in enumerate(zip(classes, probs)):
-        yy = y + 4 + i * 14
+        yy = bar_y + 4 + i * PANEL_ROW
         cv2.rectangle(frame, (bar_x, yy), (bar_x + int(60 * p), yy + 10), COLOURS.get(c, (255, 255, 255)), -1)
         cv2.putText(frame, f"{c[:4]} {100 * p:.0f}", (bar_x + 62, yy + 9), FONT, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
     cv2.putText(frame, f"#{track_id}", (x + 2, y + h - 4), FONT, 0.4, colour, 1, cv2.LINE_AA)
@@ -179,8 +217,8 @@ def run(args):
                 ids, shown = [tr.id for tr in tracks], [tr.probs for tr in tracks]
             else:
                 ids, shown = list(range(len(boxes))), list(probs)
-            for box, p, tid in zip(boxes, shown, ids):
-                draw_face(frame, box, p, classes, tid)
+            for box, p, tid, panel in zip(boxes, shown, ids, place_panels(boxes, frame.shape, len(classes))):
+                draw_face(frame, box, p, classes, tid, panel)
             dt = time.perf_counter() - tick
             fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / max(dt, 1e-6)
             if kind != "images":             # a rate means nothing for still images

@@ -131,3 +131,22 @@ def test_live_unreadable_video_and_foreign_model(tmp_path, model_path, capsys):
     not_model.write_text("hello")
     assert live.main(["--source", str(image), "--model", str(not_model), "--no-display"]) == 2
     assert "not a readable .npz" in capsys.readouterr().err
+
+
+def test_panels_of_faces_side_by_side_cover_no_face_and_no_other_panel():
+    boxes = [(100, 120, 90, 90), (200, 120, 90, 90)]
+    corners = live.place_panels(boxes, (360, 640, 3), 7)
+    pw, ph = live.panel_size(7)
+    panels = [(x, y, pw, ph) for x, y in corners]
+    assert all(0 <= x <= 640 - pw and 0 <= y <= 360 - ph for x, y, _, _ in panels)
+    assert live.overlap_area(panels[0], panels[1]) == 0
+    assert all(live.overlap_area(p, b) == 0 for p in panels for b in boxes)
+
+
+def test_a_face_at_the_top_edge_keeps_its_label_inside_the_frame():
+    frame = np.zeros((200, 300, 3), np.uint8)
+    probs = np.array([0.7, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05])
+    live.draw_face(frame, (150, 0, 80, 80), probs, CLASSES, 0, (40, 0))
+    label_colour = np.array(live.COLOURS[CLASSES[0]], np.uint8)
+    band = frame[4:20, 152:228]                       # inside the box, where the label now goes
+    assert (band == label_colour).all(axis=-1).mean() > 0.3
