@@ -199,7 +199,7 @@ def run(args):
     jsonl = open(args.jsonl, "w") if args.jsonl else None
     classes = recognizer.classes
     n_frames, n_bad, fps, started = 0, 0, 0.0, time.perf_counter()
-    boxes = []
+    boxes, no_face = [], []
     try:
         for index, t, frame, name in frames:
             if frame is None:
@@ -211,6 +211,8 @@ def run(args):
                 boxes = recognizer.detect_faces(frame)
             else:      # between detections, follow the tracked boxes
                 boxes = [tr.box for tr in tracker.tracks if tr.missed == 0] if tracker else boxes
+            if kind == "images" and not boxes:
+                no_face.append(str(name))
             probs = recognizer.classify_faces(frame, boxes)
             if tracker:
                 tracks = tracker.update(boxes, probs)
@@ -245,6 +247,8 @@ def run(args):
     elapsed = time.perf_counter() - started
     print(f"{n_frames} frame(s) in {elapsed:.1f} s ({n_frames / max(elapsed, 1e-9):.1f} FPS overall)"
           + (f"; {n_bad} undecodable frame(s) skipped" if n_bad else ""))
+    if no_face:
+        print(f"no face found in {len(no_face)} image(s): {', '.join(no_face)}")
     return 0
 
 
