@@ -7,6 +7,7 @@ setup(
     packages=find_packages(include=["minicnn", "minicnn.*", "fer_app", "fer_app.*"]),
     package_data={"fer_app": ["weights/*.npz"]},
     python_requires=">=3.9",
-    install_requires=["numpy>=1.23", "numba>=0.57", "threadpoolctl>=3.1", "opencv-python>=4.8,<5", "pillow", "tqdm"],
+    install_requires=["numpy>=1.23", "numba>=0.57", "threadpoolctl>=3.1", "opencv-python>=4.8,<5", "matplotlib>=3.6",
+                      "pillow", "tqdm"],
     extras_require={"test": ["pytest"]},
 )

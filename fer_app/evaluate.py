@@ -87,7 +87,8 @@ def run(args):
             json.dump(result, f, indent=2)
     if args.plot:
         confusion_matrix_image(np.array(result["confusion"]), classifier.classes, args.plot,
-                               title=f"{split}: accuracy {100 * result['accuracy']:.1f}% (rows true, cols predicted)")
+                               title=f"{split}: accuracy {100 * result['accuracy']:.1f}%, "
+                                     + ("with mirror TTA" if args.tta else "no TTA"))
     return 0
 
 
