@@ -24,10 +24,11 @@ from . import cli
 from .cli import run_command
 from .data import read_image
 from .detect import HaarFaceDetector, center_square, crop_with_margin
-from .plots import write_png
+from .plots import explain_overview, write_png
 from .preprocess import to_face48
 
 TILE = 96          # pixels per tile in the grids
+GAP_COLOUR = (200, 120, 40)     # BGR
 
 
 def trace_forward(model, x):
@@ -96,11 +97,12 @@ def heat_overlay(face48, heat, size=240):
 def tile_grid(maps, columns=8, tile=TILE, title=""):
     """Grid of 2-D maps, each normalised on its own, as a grey image with an optional title strip."""
     rows = int(np.ceil(len(maps) / columns))
-    grid = np.full((rows * (tile + 2) + 24, columns * (tile + 2), 3), 255, np.uint8)
+    grid = np.full((rows * (tile + 4) + 24, columns * (tile + 4), 3), 255, np.uint8)
+    grid[24:] = GAP_COLOUR           # a coloured gap between tiles: grey maps run into white or black ones
     for i, m in enumerate(maps):
         r, c = divmod(i, columns)
         img = cv2.resize((255 * normalize01(m)).astype(np.uint8), (tile, tile), interpolation=cv2.INTER_NEAREST)
-        y, x = 24 + r * (tile + 2), c * (tile + 2)
+        y, x = 24 + r * (tile + 4), c * (tile + 4)
         grid[y:y + tile, x:x + tile] = img[:, :, None]
     cv2.putText(grid, title, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     return grid
@@ -152,12 +154,9 @@ def explain(classifier, face48, out_dir, max_maps=32):
     save("gradcam", heat_overlay(face48, cam))
     save("probabilities", probability_chart(probs, classes))
     save("face", cv2.resize(face48, (240, 240), interpolation=cv2.INTER_CUBIC))
-    overview = [files[k] for k in ("face", "saliency", "gradcam")]
-    row = np.hstack([cv2.imread(str(p)) for p in overview])
-    chart = cv2.imread(str(files["probabilities"]))
-    pad = np.full((chart.shape[0], row.shape[1] - chart.shape[1], 3), 255, np.uint8)
-    write_png(out / "overview.png", np.vstack([row, np.hstack([chart, pad])]))
     files["overview"] = out / "overview.png"
+    explain_overview(face48, cv2.imread(str(files["saliency"])), cv2.imread(str(files["gradcam"])), probs, classes,
+                     files["overview"])
     sections = "".join(f"<h2>{html.escape(name)}</h2><img src='{p.name}'>\n" for name, p in files.items())
     (out / "index.html").write_text(
         f"<!doctype html><meta charset='utf-8'><title>fer_app explain</title>"

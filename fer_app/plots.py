@@ -1,4 +1,5 @@
-"""The training curves and confusion matrices as PNG files, drawn with matplotlib (Agg, no display needed).
+"""The training curves, confusion matrices and explain overview as PNG files, drawn with matplotlib (Agg,
+no display needed).
 
 Figures are built with matplotlib's object interface (Figure + FigureCanvasAgg), so drawing changes no
 process-wide setting of the program that imports fer_app (no pyplot state, no backend switch).
@@ -77,4 +78,33 @@ def confusion_matrix_image(confusion, classes, path, title="confusion matrix"):
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
     axes.set_title(title)
+    save_figure(figure, path)
+
+
+def explain_overview(face, saliency, gradcam, probs, classes, path):
+    """One face explained on one page: the face, its saliency and Grad-CAM maps, and the probabilities.
+
+    face is the 48×48 grey face; saliency and gradcam are BGR overlays of the same face."""
+    figure = Figure(figsize=(13, 3.6), layout="constrained")
+    panels = figure.subplots(1, 4, width_ratios=[1, 1, 1, 1.3])
+    best = int(np.argmax(probs))
+    for axes, image, title in ((panels[0], face, "the face, as the network sees it (48×48)"),
+                               (panels[1], saliency, "saliency: |∂ score / ∂ pixel|"),
+                               (panels[2], gradcam, "Grad-CAM: where the last conv block looks")):
+        if image.ndim == 2:
+            axes.imshow(image, cmap="gray", vmin=0, vmax=255)
+        else:
+            axes.imshow(image[..., ::-1])          # OpenCV's BGR to RGB
+        axes.set_title(title, fontsize=10)
+        axes.set_axis_off()
+    chart = panels[3]
+    rows = range(len(classes))
+    chart.barh(rows, 100 * np.asarray(probs), color=["tab:orange" if i == best else "tab:blue" for i in rows])
+    chart.set_yticks(rows, classes)
+    chart.invert_yaxis()
+    chart.set_xlim(0, 100)
+    chart.set_xlabel("probability (%)")
+    chart.set_title(f"predicted: {classes[best]} ({100 * probs[best]:.1f} %)", fontsize=10)
+    for i, p in enumerate(probs):
+        chart.text(min(100 * p + 1, 88), i, f"{100 * p:.1f}", va="center", fontsize=8)
     save_figure(figure, path)

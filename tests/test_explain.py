@@ -60,7 +60,7 @@ def test_explain_writes_every_picture(tmp_path):
     for name in ("saliency", "gradcam", "face"):
         assert cv2.imread(str(files[name])).shape == (240, 240, 3)
     filters = cv2.imread(str(files["filters"]))               # 8 first-layer filters of the tiny net: one row
-    assert filters.shape == (24 + 50, 8 * 50, 3)
+    assert filters.shape == (24 + 52, 8 * 52, 3)                # 48-pixel tiles with 4-pixel gaps
     page = (tmp_path / "out" / "index.html").read_text()
     assert all(p.name in page for p in files.values())
 
