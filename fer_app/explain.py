@@ -24,7 +24,7 @@ from . import cli
 from .cli import run_command
 from .data import read_image
 from .detect import HaarFaceDetector, center_square, crop_with_margin
-from .plots import explain_overview, write_png
+from .plots import explain_overview, probability_chart, write_png
 from .preprocess import to_face48
 
 TILE = 96          # pixels per tile in the grids
@@ -108,17 +108,6 @@ def tile_grid(maps, columns=8, tile=TILE, title=""):
     return grid
 
 
-def probability_chart(probs, classes, width=360):
-    img = np.full((len(classes) * 26 + 10, width, 3), 255, np.uint8)
-    for i, (c, p) in enumerate(zip(classes, probs)):
-        y = 8 + i * 26
-        cv2.rectangle(img, (90, y), (90 + int((width - 150) * p), y + 18), (200, 120, 40), -1)
-        cv2.putText(img, c, (4, y + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(img, f"{100 * p:.1f}%", (width - 56, y + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
-                    cv2.LINE_AA)
-    return img
-
-
 def face_from_image(image, detector=None):
     """The largest face found by the Haar cascade, else a centre crop, as 48×48 grey."""
     boxes = (detector or HaarFaceDetector(min_face=20)).detect(image)
@@ -152,7 +141,8 @@ def explain(classifier, face48, out_dir, max_maps=32):
                                                              f"{outputs[j].shape[1]} maps, {maps.shape[1]}x{maps.shape[2]}"))
     save("saliency", heat_overlay(face48, saliency))
     save("gradcam", heat_overlay(face48, cam))
-    save("probabilities", probability_chart(probs, classes))
+    files["probabilities"] = out / "probabilities.png"
+    probability_chart(probs, classes, files["probabilities"])
     save("face", cv2.resize(face48, (240, 240), interpolation=cv2.INTER_CUBIC))
     files["overview"] = out / "overview.png"
     explain_overview(face48, cv2.imread(str(files["saliency"])), cv2.imread(str(files["gradcam"])), probs, classes,

@@ -81,13 +81,33 @@ def confusion_matrix_image(confusion, classes, path, title="confusion matrix"):
     save_figure(figure, path)
 
 
+def probability_bars(axes, probs, classes):
+    """Horizontal bars of the class probabilities in %, the most likely one highlighted and named in the title."""
+    best = int(np.argmax(probs))
+    rows = range(len(classes))
+    axes.barh(rows, 100 * np.asarray(probs), color=["tab:orange" if i == best else "tab:blue" for i in rows])
+    axes.set_yticks(rows, classes)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("probability (%)")
+    axes.set_title(f"predicted: {classes[best]} ({100 * probs[best]:.1f} %)", fontsize=10)
+    for i, p in enumerate(probs):
+        axes.text(min(100 * p + 1, 88), i, f"{100 * p:.1f}", va="center", fontsize=8)
+
+
+def probability_chart(probs, classes, path):
+    """The class probabilities of one face as a PNG."""
+    figure = Figure(figsize=(4.6, 3.2), layout="constrained")
+    probability_bars(figure.subplots(), probs, classes)
+    save_figure(figure, path)
+
+
 def explain_overview(face, saliency, gradcam, probs, classes, path):
     """One face explained on one page: the face, its saliency and Grad-CAM maps, and the probabilities.
 
     face is the 48×48 grey face; saliency and gradcam are BGR overlays of the same face."""
     figure = Figure(figsize=(13, 3.6), layout="constrained")
     panels = figure.subplots(1, 4, width_ratios=[1, 1, 1, 1.3])
-    best = int(np.argmax(probs))
     for axes, image, title in ((panels[0], face, "the face, as the network sees it (48×48)"),
                                (panels[1], saliency, "saliency: |∂ score / ∂ pixel|"),
                                (panels[2], gradcam, "Grad-CAM: where the last conv block looks")):
@@ -97,14 +117,5 @@ def explain_overview(face, saliency, gradcam, probs, classes, path):
             axes.imshow(image[..., ::-1])          # OpenCV's BGR to RGB
         axes.set_title(title, fontsize=10)
         axes.set_axis_off()
-    chart = panels[3]
-    rows = range(len(classes))
-    chart.barh(rows, 100 * np.asarray(probs), color=["tab:orange" if i == best else "tab:blue" for i in rows])
-    chart.set_yticks(rows, classes)
-    chart.invert_yaxis()
-    chart.set_xlim(0, 100)
-    chart.set_xlabel("probability (%)")
-    chart.set_title(f"predicted: {classes[best]} ({100 * probs[best]:.1f} %)", fontsize=10)
-    for i, p in enumerate(probs):
-        chart.text(min(100 * p + 1, 88), i, f"{100 * p:.1f}", va="center", fontsize=8)
+    probability_bars(panels[3], probs, classes)
     save_figure(figure, path)
