@@ -139,14 +139,14 @@ def explain(classifier, face48, out_dir, max_maps=32):
         maps = outputs[j][0][:max_maps]
         save(f"features_{n + 1}", tile_grid(list(maps), title=f"conv {n + 1} (layer {i}): {len(maps)} of "
                                                              f"{outputs[j].shape[1]} maps, {maps.shape[1]}x{maps.shape[2]}"))
-    save("saliency", heat_overlay(face48, saliency))
-    save("gradcam", heat_overlay(face48, cam))
+    overlays = {"saliency": heat_overlay(face48, saliency), "gradcam": heat_overlay(face48, cam)}
+    for name, image in overlays.items():
+        save(name, image)
     files["probabilities"] = out / "probabilities.png"
     probability_chart(probs, classes, files["probabilities"])
     save("face", cv2.resize(face48, (240, 240), interpolation=cv2.INTER_CUBIC))
     files["overview"] = out / "overview.png"
-    explain_overview(face48, cv2.imread(str(files["saliency"])), cv2.imread(str(files["gradcam"])), probs, classes,
-                     files["overview"])
+    explain_overview(face48, overlays["saliency"], overlays["gradcam"], probs, classes, files["overview"])
     sections = "".join(f"<h2>{html.escape(name)}</h2><img src='{p.name}'>\n" for name, p in files.items())
     (out / "index.html").write_text(
         f"<!doctype html><meta charset='utf-8'><title>fer_app explain</title>"

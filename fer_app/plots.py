@@ -13,20 +13,25 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 
-def write_png(path, image):
-    """Write an OpenCV image atomically, so a reader never sees half a picture."""
+def _write_atomically(path, write):
+    """write(tmp) into a temporary file beside path, then rename it: a reader never sees half a picture."""
     tmp = f"{path}.tmp.png"
-    if not cv2.imwrite(tmp, image):
-        raise OSError(f"cannot write {path}")
+    write(tmp)
     os.replace(tmp, path)
+
+
+def write_png(path, image):
+    """Write an OpenCV image as PNG, atomically."""
+    def write(tmp):
+        if not cv2.imwrite(tmp, image):
+            raise OSError(f"cannot write {path}")
+    _write_atomically(path, write)
 
 
 def save_figure(figure, path):
-    """Write a matplotlib figure atomically as PNG."""
-    tmp = f"{path}.tmp.png"
+    """Write a matplotlib figure as PNG, atomically."""
     FigureCanvasAgg(figure)
-    figure.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
+    _write_atomically(path, lambda tmp: figure.savefig(tmp, dpi=100))
 
 
 def training_curves(history, path):

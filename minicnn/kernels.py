@@ -26,6 +26,12 @@ reduction_kernel = njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}
 
 
 @kernel
+def _relu_if(relu, v):
+    """max(v, 0) when relu (a ReLU fused into the kernel that writes v), else v."""
+    return max(v, 0) if relu else v
+
+
+@kernel
 def _pad_into(plane, pad, Wp, out):
     """out (a flat plane Wp wide) ← plane (H, W) placed at row pad, column pad; the border is left as it is."""
     H, W = plane.shape
@@ -146,7 +152,7 @@ def conv_direct_forward(x, w, bias, pad, relu, y):
             for oh in range(Ho):
                 for ow in range(Wo):
                     v = acc[u(oh * Wp + ow)]
-                    out[u(oh * Wo + ow)] = max(v, 0) if relu else v
+                    out[u(oh * Wo + ow)] = _relu_if(relu, v)
 
 
 @reduction_kernel
@@ -209,7 +215,7 @@ def rows_to_nchw(rows, bias, relu, y):
             dst = y[n, c]
             for p in range(P):
                 v = src[p] + b
-                dst[p] = max(v, 0) if relu else v
+                dst[p] = _relu_if(relu, v)
 
 
 @kernel
@@ -365,7 +371,7 @@ def batchnorm_normalize(x, scale, shift, relu, y):
             src, dst = x[n, c], y[n, c]
             for p in range(P):
                 v = src[p] * a + b
-                dst[p] = max(v, 0) if relu else v
+                dst[p] = _relu_if(relu, v)
 
 
 @reduction_kernel
@@ -489,11 +495,11 @@ def winograd_output(M, bias, relu, tiles_h, tiles_w, y):
                 oh = 2 * ty
                 for ow in range(Wo):                 # Aᵀ (m A), the two output rows of the tiles
                     v = s[0, ow] + s[1, ow] + s[2, ow] + b
-                    y[n, f, oh, ow] = max(v, 0) if relu else v
+                    y[n, f, oh, ow] = _relu_if(relu, v)
                 if oh + 1 < Ho:
                     for ow in range(Wo):
                         v = s[1, ow] - s[2, ow] - s[3, ow] + b
-                        y[n, f, oh + 1, ow] = max(v, 0) if relu else v
+                        y[n, f, oh + 1, ow] = _relu_if(relu, v)
 
 
 @kernel

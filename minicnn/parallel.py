@@ -12,8 +12,9 @@ own that spins for milliseconds after its work, waiting for more.  Two pools tak
 then starve each other, and another busy process on the machine starves both; how long
 they spin is fixed by environment variables read when each library loads, so the speed
 depended on what the user's script had imported first.  Here nothing spins: idle threads
-sleep on a lock, and BLAS is asked for one thread only while a minicnn loop runs (through
-threadpoolctl, restored afterwards), so its own pool stays asleep.
+sleep on a lock, and NumPy's BLAS is asked for one thread only while a minicnn loop runs (its
+count found through threadpoolctl, set through the library itself, restored afterwards), so
+its own pool stays asleep.
 
 ``set_num_threads(n)`` sets the pool's size (default: the cores this process may run on).
 """
@@ -28,6 +29,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 MIN_CHUNKS = 8                      # work is cut into at least this many chunks, for balance
+CHUNK_ELEMENTS = 1 << 15            # 128 KiB of float32: a chunk of element-wise work stays in cache
 _local = threading.local()          # .in_loop: inside a chunk; .scratch: this thread's reusable buffers
 _lock = threading.Lock()
 _state = {"threads": None, "executor": None, "blas": None, "active_loops": 0, "saved_blas_threads": None}
@@ -182,21 +184,22 @@ def sum_over_chunks(fn, n, chunk):
     group_sums = [None] * groups
 
     def sum_group(g, _):
-        total = None
-        for lo, hi in bounds[g * len(bounds) // groups:(g + 1) * len(bounds) // groups]:
-            part = fn(lo, hi)
-            if total is None:
-                total = [np.array(p, copy=True) for p in part]
-            else:
-                for t, p in zip(total, part):
-                    t += p
-        group_sums[g] = total
+        group = bounds[g * len(bounds) // groups:(g + 1) * len(bounds) // groups]
+        group_sums[g] = _sum_in_order(fn(lo, hi) for lo, hi in group)
 
     for_each_chunk(sum_group, groups, 1)
-    total = group_sums[0]
-    for part in group_sums[1:]:
-        for t, p in zip(total, part):
-            t += p
+    return _sum_in_order(group_sums)
+
+
+def _sum_in_order(parts):
+    """Element-wise sum of tuples of arrays, in the order given; the first is copied (it may be scratch)."""
+    total = None
+    for part in parts:
+        if total is None:
+            total = [np.array(p, copy=True) for p in part]
+        else:
+            for t, p in zip(total, part):
+                t += p
     return total
 
 
@@ -206,6 +209,13 @@ def chunk_size(n, preferred, smallest=1):
 
     It does not depend on the number of threads, so neither do the results."""
     return max(1, int(smallest), min(int(preferred), -(-n // MIN_CHUNKS)))
+
+
+def chunk_by_size(n, item_size, smallest_elements=1):
+    """Items per chunk for items of ``item_size`` elements: about CHUNK_ELEMENTS per chunk, at least
+    ``smallest_elements`` (see chunk_size)."""
+    item_size = max(1, int(item_size))
+    return chunk_size(n, -(-CHUNK_ELEMENTS // item_size), -(-int(smallest_elements) // item_size))
 
 
 def scratch(name, shape, dtype):

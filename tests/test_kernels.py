@@ -20,6 +20,15 @@ def run_both(name, *args, outputs):
     return results
 
 
+def assert_relu_optional(name, args_with_relu, output):
+    """A kernel with a fused ReLU flag matches its twin both ways; with the flag its output is never negative.
+    Returns the kernel's output with the ReLU."""
+    for relu in (False, True):
+        (fast,), (ref,) = run_both(name, *args_with_relu(relu), outputs=[output])
+        assert close(fast, ref) and (fast.min() >= 0) == relu
+    return fast
+
+
 CONV_SHAPES = [(2, 3, 7, 6, 3, 1, 1), (1, 1, 9, 9, 5, 2, 2), (3, 2, 8, 5, 1, 1, 0), (2, 4, 6, 7, 3, 2, 0),
                (1, 2, 5, 5, 3, 3, 1), (4, 1, 12, 11, 3, 1, 2)]
 
@@ -65,10 +74,8 @@ def test_elementwise_kernels():
     rows = rng.standard_normal((4, 3, 10)).astype(np.float32)
     bias = rng.standard_normal(4).astype(np.float32)
     nchw = np.empty((3, 4, 10), np.float32)
-    for relu in (False, True):
-        (fast,), (ref,) = run_both("rows_to_nchw", rows, bias, relu, outputs=[nchw])
-        assert close(fast, ref) and (fast.min() >= 0) == relu
-    (fast,), (ref,) = run_both("nchw_to_rows", fast, outputs=[rows])
+    nchw = assert_relu_optional("rows_to_nchw", lambda relu: (rows, bias, relu), nchw)
+    (fast,), (ref,) = run_both("nchw_to_rows", nchw, outputs=[rows])
     assert close(fast, ref)
 
 
@@ -90,9 +97,7 @@ def test_batchnorm_kernels(shape, training):
     assert close(fm, rm) and close(fv, rv)
     inv_std = (1 / np.sqrt(rv + 1e-5)).astype(np.float32)
     scale, shift = rng.uniform(0.5, 2, C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
-    for relu in (False, True):
-        (fy,), (ry,) = run_both("batchnorm_normalize", x, scale, shift, relu, outputs=[x])
-        assert close(fy, ry) and (fy.min() >= 0) == relu
+    assert_relu_optional("batchnorm_normalize", lambda relu: (x, scale, shift, relu), x)
     gamma = rng.uniform(0.5, 2, C).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
     fast, ref = run_both("batchnorm_backward", dy, x, rm.astype(np.float32), inv_std, gamma, training,
@@ -107,9 +112,7 @@ def test_direct_convolution_kernels(N, C, H, W, F, k, p):
     w = rng.standard_normal((F, C, k, k)).astype(np.float32)
     bias = rng.standard_normal(F).astype(np.float32)
     y = np.empty((N, F, H + 2 * p - k + 1, W + 2 * p - k + 1), np.float32)
-    for relu in (False, True):
-        (fast,), (ref,) = run_both("conv_direct_forward", x, w, bias, p, relu, outputs=[y])
-        assert close(fast, ref) and (fast.min() >= 0) == relu
+    assert_relu_optional("conv_direct_forward", lambda relu: (x, w, bias, p, relu), y)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     (fast,), (ref,) = run_both("conv_direct_filter_grad", x, dy, p, outputs=[w])
     assert close(fast, ref)
@@ -131,9 +134,7 @@ def test_winograd_kernels(N, C, F, H, W, p):
     M = rng.standard_normal((16, F, T)).astype(np.float32)
     bias = rng.standard_normal(F).astype(np.float32)
     y = np.empty((N, F, Ho, Wo), np.float32)
-    for relu in (False, True):
-        (fast,), (ref,) = run_both("winograd_output", M, bias, relu, tiles_h, tiles_w, outputs=[y])
-        assert close(fast, ref) and (fast.min() >= 0) == relu
+    assert_relu_optional("winograd_output", lambda relu: (M, bias, relu, tiles_h, tiles_w), y)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     (fast,), (ref,) = run_both("winograd_output_adjoint", dy, tiles_h, tiles_w, outputs=[M])
     assert close(fast, ref)

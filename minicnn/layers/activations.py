@@ -10,7 +10,6 @@ import numpy as np
 from .. import kernels, parallel
 from .base import Layer
 
-ELEMENTS_PER_CHUNK = 1 << 15     # 128 KiB of float32: the chunk stays in cache
 
 
 class ReLU(Layer):
@@ -19,7 +18,7 @@ class ReLU(Layer):
         self._y = np.empty_like(x)
         flat_x, flat_y = x.reshape(-1), self._y.reshape(-1)
         parallel.for_each_chunk(lambda lo, hi: kernels.relu_forward(flat_x[lo:hi], flat_y[lo:hi]),
-                                x.size, parallel.chunk_size(x.size, ELEMENTS_PER_CHUNK, ELEMENTS_PER_CHUNK // 2))
+                                x.size, parallel.chunk_by_size(x.size, 1, parallel.CHUNK_ELEMENTS // 2))
         return self._y
 
     def backward(self, dy):
@@ -27,7 +26,7 @@ class ReLU(Layer):
         dx = np.empty_like(dy)
         flat_dy, flat_y, flat_dx = dy.reshape(-1), self._y.reshape(-1), dx.reshape(-1)
         parallel.for_each_chunk(lambda lo, hi: kernels.relu_backward(flat_dy[lo:hi], flat_y[lo:hi], flat_dx[lo:hi]),
-                                dy.size, parallel.chunk_size(dy.size, ELEMENTS_PER_CHUNK, ELEMENTS_PER_CHUNK // 2))
+                                dy.size, parallel.chunk_by_size(dy.size, 1, parallel.CHUNK_ELEMENTS // 2))
         return dx
 
 

@@ -66,9 +66,8 @@ class _BatchNorm(Layer):
         scale = (self.params["gamma"] * self._inv_std).astype(x.dtype)
         shift = (self.params["beta"] - self._mean * scale).astype(x.dtype)
         y = np.empty_like(x3)
-        images_per_chunk = parallel.chunk_size(x3.shape[0], -(-(1 << 15) // max(1, x3.shape[1] * x3.shape[2])))
         parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_normalize(x3[lo:hi], scale, shift, relu, y[lo:hi]),
-                                x3.shape[0], images_per_chunk)
+                                x3.shape[0], parallel.chunk_by_size(x3.shape[0], x3.shape[1] * x3.shape[2]))
         self._x3, self._training, self._fused_relu = x3, training, relu
         return y.reshape(x.shape)
 

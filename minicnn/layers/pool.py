@@ -45,7 +45,7 @@ class _Pool2D(Layer):
     def _for_each_image_chunk(self, fn):
         """fn(lo, hi) over chunks of the batch, each about 128 KiB of input."""
         N, per_image = self._x_shape[0], int(np.prod(self._x_shape[1:]))
-        parallel.for_each_chunk(fn, N, parallel.chunk_size(N, -(-(1 << 15) // per_image)))
+        parallel.for_each_chunk(fn, N, parallel.chunk_by_size(N, per_image))
 
 
 class MaxPool2D(_Pool2D):
