@@ -115,7 +115,7 @@ def parse_args(argv=None):
             parser.error(f"--config {args.config}: unknown option(s) {', '.join(unknown)}")
         parser.set_defaults(**config)
         args = parser.parse_args(argv)      # command-line values override the file's
-    for name in ("epochs", "batch_size"):
+    for name in ("epochs", "batch_size", "threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")

@@ -107,7 +107,8 @@ def test_nan_loss_stops_cleanly(tmp_path, capsys):
 def test_bad_arguments_give_one_line_errors(tmp_path, capsys):
     for argv, message in [(["--epochs", "0"], "--epochs must be at least 1"),
                           (["--arch", "resnet"], "invalid choice"),
-                          (["--lr", "-1"], "--lr must be positive")]:
+                          (["--lr", "-1"], "--lr must be positive"),
+                          (["--threads", "-2"], "--threads must be at least 1")]:
         with pytest.raises(SystemExit) as exit_info:
             train.main(argv)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
