@@ -11,7 +11,7 @@ import minicnn
 from minicnn.losses import softmax
 
 from . import CLASSES
-from .preprocess import Preprocessing
+from .preprocess import FACE_SIZE, Preprocessing
 
 SHIPPED_MODEL = Path(__file__).with_name("weights") / "fer2013_vgg.npz"
 
@@ -23,12 +23,21 @@ class ExpressionClassifier:
         self.model = minicnn.load(path)
         meta = self.model.metadata
         try:
-            self.classes = tuple(meta.get("classes", CLASSES))
             self.preprocessing = Preprocessing.from_dict(meta["preprocessing"])
         except (KeyError, TypeError, ValueError) as e:
             raise minicnn.ModelFileError(f"{path}: model metadata lacks usable preprocessing settings ({e})") from None
-        if len(self.classes) != len(CLASSES):
-            raise minicnn.ModelFileError(f"{path}: expected a {len(CLASSES)}-class expression model")
+        classes = meta.get("classes", CLASSES)
+        if not isinstance(classes, (list, tuple)) or sorted(map(str, classes)) != sorted(CLASSES):
+            raise minicnn.ModelFileError(f"{path}: expected the {len(CLASSES)} expression classes "
+                                         f"({', '.join(CLASSES)}) in its metadata, got {classes!r}")
+        self.classes = tuple(classes)
+        try:                     # one blank face through the net: a model that can't take faces fails here, not later
+            out = self.model.predict(np.zeros((1, 1, FACE_SIZE, FACE_SIZE), self.model.dtype))
+        except (ValueError, MemoryError) as e:
+            raise minicnn.ModelFileError(f"{path}: does not take {FACE_SIZE}x{FACE_SIZE} grey faces: {e}") from None
+        if out.shape != (1, len(CLASSES)):
+            raise minicnn.ModelFileError(f"{path}: gives outputs of shape {out.shape[1:]} per face, "
+                                         f"not one for each of the {len(CLASSES)} classes")
 
     def predict_proba(self, faces, tta=False, batch_size=256):
         """uint8 faces (N, 48, 48) → probabilities (N, 7).

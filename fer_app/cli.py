@@ -6,21 +6,26 @@ import sys
 from minicnn.model import ModelFileError
 from minicnn.runtime import keep_freed_memory
 
-from .data import DataError
-from .detect import DetectorError
-
-USER_ERRORS = (DataError, ModelFileError, DetectorError, OSError, ValueError)
+from .checks import UserError
 
 
-def run_command(body, extra_errors=()):
+def run_command(body):
     """Call ``body()`` and return its exit code; user errors print ``error: …`` and give 2, Ctrl-C gives 130.
 
-    A command owns its process, so it opts in to keeping freed memory (minicnn/runtime.py)."""
+    User errors are UserError, a bad model file (ModelFileError), and a file the system refuses to read or
+    write (an OSError that names it: permission denied, disk full, a folder where a file was expected).
+    Anything else is a bug and keeps its traceback.  A command owns its process, so it opts in to keeping
+    freed memory (minicnn/runtime.py)."""
     keep_freed_memory()
     try:
         return body()
-    except USER_ERRORS + tuple(extra_errors) as e:
+    except (UserError, ModelFileError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.filename is None:
+            raise
+        print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
@@ -42,6 +47,13 @@ class HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: {default})".strip()
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake in the options reported on one line (not under the whole usage)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def parser(prog, description):
     """The argument parser every fer_app command starts from."""
-    return argparse.ArgumentParser(prog=f"python -m fer_app.{prog}", description=description, formatter_class=HelpFormatter)
+    return Parser(prog=f"python -m fer_app.{prog}", description=description, formatter_class=HelpFormatter)

@@ -21,7 +21,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import PIL.Image
 
+from minicnn.model import ModelFileError, atomic_savez, read_npz
+
+from .checks import UserError
 from .detect import HaarFaceDetector, center_square, crop_with_margin
 from .preprocess import FACE_SIZE, to_face48
 
@@ -35,12 +39,13 @@ SYNONYMS = {
     "surprise": "surprise", "surprised": "surprise",
     "neutral": "neutral", "neutrality": "neutral", "calm": "neutral",
 }
+MAX_IMAGE_PIXELS = 100_000_000      # 100 megapixels: more than any camera photo fer_app would see
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp"}
 USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 CACHE_VERSION = "1"
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """Bad dataset input; the message names the file or row."""
 
 
@@ -125,13 +130,33 @@ def _stack(faces, labels):
 
 # ---------------------------------------------------------------- folders
 
+def check_image_size(path):
+    """DataError when the file's header declares more than MAX_IMAGE_PIXELS; read with Pillow, which opens
+    the header without decoding a pixel (formats Pillow doesn't know are left to OpenCV's own limit)."""
+    too_big = f"{path}: declares more than the {MAX_IMAGE_PIXELS // 10**6} megapixels fer_app reads"
+    try:
+        with PIL.Image.open(path) as image:
+            width, height = image.size
+    except PIL.Image.DecompressionBombError:
+        raise DataError(too_big) from None
+    except (OSError, ValueError, SyntaxError):
+        return
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError(f"{too_big} ({width}x{height})")
+
+
 def read_image(path):
-    """Decode an image file (unicode paths too); DataError if it is not a readable image."""
+    """Decode an image file (unicode paths too); DataError if it is not a readable image or declares more
+    than MAX_IMAGE_PIXELS (checked before any pixel is decoded)."""
+    check_image_size(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as e:
-        raise DataError(f"{path}: cannot read: {e}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:           # OpenCV's own limits (e.g. a header it finds too large)
+        image = None
     if image is None:
         raise DataError(f"{path}: not a readable image (corrupt or unsupported format)")
     if image.dtype != np.uint8:        # 16-bit PNGs and the like
@@ -254,11 +279,10 @@ def load_dataset(path, skip_bad=False, val_fraction=0.1, seed=0, use_cache=True,
     options = dict(layout=layout, skip_bad=skip_bad, val_fraction=val_fraction, seed=seed)
     cache = Path(cache_dir or default_cache_dir()) / f"{Path(path).name}-{_fingerprint(path, options)}.npz"
     if use_cache and cache.is_file():
-        try:
-            with np.load(cache, allow_pickle=False) as z:
-                return {s: (z[f"{s}_x"], z[f"{s}_y"]) for s in ("train", "val", "test") if f"{s}_x" in z.files}
-        except (OSError, ValueError, KeyError):
-            log(f"warning: ignoring unreadable cache {cache}")
+        splits = read_cache(cache)
+        if splits:
+            return splits
+        log(f"warning: the cache {cache} is damaged; reading {path} again")
     report = Report()
     if layout == "csv":
         splits = load_csv(path, skip_bad, report)
@@ -273,13 +297,30 @@ def load_dataset(path, skip_bad=False, val_fraction=0.1, seed=0, use_cache=True,
     if not any(len(y) for _, y in splits.values()):
         raise DataError(f"{path}: no images found")
     if use_cache:
-        from minicnn.model import atomic_savez
         arrays = {f"{s}_{k}": v for s, (x, y) in splits.items() for k, v in (("x", x), ("y", y))}
         try:
             atomic_savez(cache, arrays)
         except OSError as e:
             log(f"warning: could not write the cache {cache}: {e}")
     return splits
+
+
+def read_cache(cache):
+    """The splits a cache file holds, or None when it is unreadable or holds anything but faces and labels."""
+    try:
+        arrays = read_npz(cache)
+    except ModelFileError:
+        return None
+    splits = {}
+    for s in ("train", "val", "test"):
+        x, y = arrays.get(f"{s}_x"), arrays.get(f"{s}_y")
+        if x is None and y is None:
+            continue
+        if x is None or y is None or x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (FACE_SIZE, FACE_SIZE) \
+                or y.dtype != np.int64 or y.shape != (len(x),) or (len(y) and not 0 <= y.min() <= y.max() < len(CLASSES)):
+            return None
+        splits[s] = (x, y)
+    return splits or None
 
 
 def describe(splits):

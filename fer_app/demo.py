@@ -4,13 +4,19 @@ Each class has its own mouth, brow and eye shapes; pose, size, position, lightin
 and noise vary at random.  It lets anyone watch the whole training loop work in
 under a minute with nothing downloaded (``python -m fer_app.train --data demo``).
 """
+from pathlib import Path
+
 import cv2
 import numpy as np
 
 from . import cli
+from .checks import SEED, Range, check_outputs
+from .cli import run_command
 from .data import CLASSES
+from .plots import write_png
 from .preprocess import FACE_SIZE
 
+MAX_PER_CLASS = 10_000      # 70,000 faces: more would only fill the disk
 CANVAS = 96   # drawn at twice the size, then shrunk with area interpolation (anti-aliasing)
 
 # brow: (inner-end height offset, outer-end height offset) relative to the brow line; + is down
@@ -81,25 +87,29 @@ def build_parser():
     p = cli.parser("demo", "Write demo faces as PNG files, one folder per class (a dataset in the class-folder "
                            "layout, or faces to try).")
     p.add_argument("--out", default="demo_faces", help="folder to write into")
-    p.add_argument("--per-class", type=int, default=5, help="faces per class")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--per-class", type=Range(1, MAX_PER_CLASS, integer=True), default=5, help="faces per class")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed")
+    p.add_argument("--overwrite", action="store_true", help="replace faces an earlier run wrote there "
+                                                            "(default: refuse)")
     return p
 
 
 def main(argv=None):
     """``python -m fer_app.demo --out DIR``: write demo faces as a class-folder tree (DIR/<class>/NNN.png)."""
-    from pathlib import Path
-    p = build_parser()
-    args = p.parse_args(argv)
-    if args.per_class < 1:
-        p.error("--per-class must be at least 1")
+    args = build_parser().parse_args(argv)
+    return run_command(lambda: write_faces(args))
+
+
+def write_faces(args):
     faces, labels = make_faces(args.per_class, args.seed)
+    names = [f"{c}/{n:03d}.png" for c in CLASSES for n in range(args.per_class)]
+    check_outputs([("--out", args.out, names)], [], args.overwrite)
     counts = {}
     for face, label in zip(faces, labels):
         folder = Path(args.out) / CLASSES[label]
         folder.mkdir(parents=True, exist_ok=True)
         n = counts[label] = counts.get(label, -1) + 1
-        cv2.imwrite(str(folder / f"{n:03d}.png"), face)
+        write_png(folder / f"{n:03d}.png", face)
     print(f"wrote {len(faces)} faces into {args.out}/<class>/")
     return 0
 

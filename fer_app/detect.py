@@ -11,9 +11,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .checks import Range, UserError
 
-class DetectorError(RuntimeError):
-    pass
+DETECTOR_RANGES = {"scale_factor": Range(1, 3, low_open=True),       # the cascade's step between scales
+                   "min_neighbors": Range(0, 100, integer=True),
+                   "min_face": Range(1, integer=True),
+                   "max_side": Range(32, 16384, integer=True)}
+
+
+class DetectorError(UserError):
+    """The face detector cannot be set up as asked."""
 
 
 def to_gray(image):
@@ -36,6 +43,8 @@ class HaarFaceDetector:
     max_side: int = 640          # frames are shrunk so their longer side is at most this
 
     def __post_init__(self):
+        for name, allowed in DETECTOR_RANGES.items():
+            allowed.check(name, getattr(self, name))
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
@@ -45,7 +54,11 @@ class HaarFaceDetector:
         """Boxes (x, y, w, h) of the faces in ``image``, largest first."""
         gray = to_gray(image)
         scale = min(1.0, self.max_side / max(gray.shape))
-        small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if scale < 1.0:          # (a 2×4000 strip keeps at least one row)
+            size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+            small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        else:
+            small = gray
         min_side = max(12, int(round(self.min_face * scale)))
         found = self._cascade.detectMultiScale(small, scaleFactor=self.scale_factor,
                                                minNeighbors=self.min_neighbors, minSize=(min_side, min_side))

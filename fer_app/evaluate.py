@@ -10,8 +10,9 @@ import numpy as np
 
 from .classifier import SHIPPED_MODEL, ExpressionClassifier
 from . import cli
+from .checks import check_outputs
 from .cli import run_command
-from .data import DataError, load_dataset
+from .data import CLASSES, DataError, load_dataset
 from .demo import demo_splits
 from .plots import confusion_matrix_image
 
@@ -59,6 +60,8 @@ def build_parser():
                                                       "(default: the face alone)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON (default: print only)")
     p.add_argument("--plot", metavar="CM.png", help="draw the confusion matrix (default: none)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing --json and --plot files "
+                                                            "(default: refuse)")
     p.add_argument("--skip-bad", action="store_true", help="skip (and count) bad rows/files (default: stop at the first)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the dataset cache (default: use it)")
     return p
@@ -70,6 +73,8 @@ def main(argv=None):
 
 
 def run(args):
+    check_outputs([("--json", args.json), ("--plot", args.plot)],
+                  [("--model", args.model), ("--data", None if args.data == "demo" else args.data)], args.overwrite)
     classifier = ExpressionClassifier(args.model)
     splits = demo_splits() if args.data == "demo" else load_dataset(
         args.data, skip_bad=args.skip_bad, use_cache=not args.no_cache)
@@ -78,7 +83,8 @@ def run(args):
         raise DataError(f"{args.data}: has no {split} split (it has {', '.join(splits)})")
     faces, labels = splits[split]
     probs = classifier.predict_proba(faces, tta=args.tta)
-    result = report(confusion_matrix(labels, probs.argmax(1), len(classifier.classes)), classifier.classes)
+    probs = probs[:, [classifier.classes.index(c) for c in CLASSES]]      # the model's class order → the data's
+    result = report(confusion_matrix(labels, probs.argmax(1), len(CLASSES)), CLASSES)
     result.update(split=split, model=str(classifier.path), tta=args.tta)
     print(f"{classifier.path} on {args.data} [{split}]{' with mirror TTA' if args.tta else ''}")
     print(format_report(result))
@@ -86,7 +92,7 @@ def run(args):
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
     if args.plot:
-        confusion_matrix_image(np.array(result["confusion"]), classifier.classes, args.plot,
+        confusion_matrix_image(np.array(result["confusion"]), CLASSES, args.plot,
                                title=f"{split}: accuracy {100 * result['accuracy']:.1f}%, "
                                      + ("with mirror TTA" if args.tta else "no TTA"))
     return 0

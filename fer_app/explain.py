@@ -21,6 +21,7 @@ from minicnn.losses import softmax
 
 from .classifier import SHIPPED_MODEL, ExpressionClassifier
 from . import cli
+from .checks import UserError, check_outputs
 from .cli import run_command
 from .data import read_image
 from .detect import HaarFaceDetector, center_square, crop_with_margin
@@ -114,6 +115,16 @@ def face_from_image(image, detector=None):
     return to_face48(crop_with_margin(image, boxes[0]) if boxes else center_square(image)), bool(boxes)
 
 
+def conv_layers(model):
+    return [i for i, layer in enumerate(model.layers) if isinstance(layer, L.Conv2D)]
+
+
+def picture_names(model):
+    """Every file explain writes for ``model``."""
+    return (["filters.png"] + [f"features_{n + 1}.png" for n in range(len(conv_layers(model)))]
+            + ["saliency.png", "gradcam.png", "probabilities.png", "face.png", "overview.png", "index.html"])
+
+
 def explain(classifier, face48, out_dir, max_maps=32):
     """Write every picture for one 48×48 face into out_dir; returns {name: path} and the probabilities."""
     out = Path(out_dir)
@@ -130,7 +141,7 @@ def explain(classifier, face48, out_dir, max_maps=32):
         files[name] = out / f"{name}.png"
         write_png(files[name], image)
 
-    convs = [i for i, layer in enumerate(model.layers) if isinstance(layer, L.Conv2D)]
+    convs = conv_layers(model)
     first = model.layers[convs[0]].params["weight"]
     save("filters", tile_grid([w[0] if w.shape[0] == 1 else w.mean(axis=0) for w in first], tile=48,
                               title=f"layer {convs[0]} filters ({first.shape[0]} of {first.shape[2]}x{first.shape[3]})"))
@@ -159,6 +170,8 @@ def build_parser():
     p.add_argument("--model", help=f"model file (default: the shipped {SHIPPED_MODEL.name})")
     p.add_argument("--image", required=True, help="a face photo (the largest face is used) or a 48x48 face")
     p.add_argument("--out", default="explain", help="folder for the PNGs and index.html")
+    p.add_argument("--overwrite", action="store_true", help="replace the pictures of an earlier explain in --out "
+                                                            "(default: refuse)")
     return p
 
 
@@ -169,6 +182,10 @@ def main(argv=None):
 
 def run(args):
     classifier = ExpressionClassifier(args.model)
+    if not conv_layers(classifier.model):
+        raise UserError(f"--model {classifier.path}: has no convolutional layer to look inside")
+    check_outputs([("--out", args.out, picture_names(classifier.model))],
+                  [("--image", args.image), ("--model", args.model)], args.overwrite)
     face, found = face_from_image(read_image(args.image))
     if not found:
         print("note: no face detected; using the centre of the image", file=sys.stderr)

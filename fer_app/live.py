@@ -16,8 +16,10 @@ import cv2
 import numpy as np
 
 from . import cli
+from .checks import FRACTION, POSITIVE_INT, UserError, check_outputs
 from .cli import run_command
 from .data import IMAGE_SUFFIXES, DataError, read_image
+from .detect import DETECTOR_RANGES
 from .recognizer import EmotionRecognizer
 from .track import FaceTracker
 
@@ -28,27 +30,42 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 MAX_BAD_FRAMES = 25          # consecutive undecodable frames before a video counts as ended
 
 
-class SourceError(RuntimeError):
-    pass
+class SourceError(UserError):
+    """A webcam, video or image source that cannot be used."""
 
 
 # ---------------------------------------------------------------- sources
+
+def source_images(source):
+    """The image files a source names (a folder of them, or one), or None for a webcam or a video."""
+    path = Path(source)
+    if source.isdigit() or not path.exists():
+        return None
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise SourceError(f"{source}: folder has no images")
+        return images
+    return [path] if path.suffix.lower() in IMAGE_SUFFIXES else None
+
 
 def open_source(source):
     """(kind, frames, fps): frames yields (index, time_s, frame or None, name); None marks an undecodable frame."""
     if source.isdigit():
         return "camera", *_open_capture(int(source), f"camera {source}", live=True)
-    path = Path(source)
-    if not path.exists():
+    if not Path(source).exists():
         raise SourceError(f"{source}: no such file, folder or camera index")
-    if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            raise SourceError(f"{source}: folder has no images")
+    images = source_images(source)
+    if images:
         return "images", _image_frames(images), 0.0
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return "images", _image_frames([path]), 0.0
-    return "video", *_open_capture(str(path), str(path), live=False)
+    return "video", *_open_capture(source, source, live=False)
+
+
+def annotated_names(images):
+    """The file name each image's annotated copy gets: its stem as .png, and its suffix too where two
+    images share a stem (face.jpg and face.png → face_jpg.png, face_png.png)."""
+    stems = [p.stem for p in images]
+    return {p.name: f"{p.stem}.png" if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix[1:]}.png" for p in images}
 
 
 def _image_frames(paths):
@@ -161,24 +178,25 @@ def draw_fps(frame, fps):
 # ---------------------------------------------------------------- main loop
 
 class Recorder:
-    """Writes annotated frames to a video file, or to a folder for image sources."""
+    """Writes annotated frames to a video file, or to a folder for image sources (``names``: annotated_names)."""
 
-    def __init__(self, output, kind, fps=25.0):
-        self.output, self.kind, self.fps, self.writer = output, kind, fps, None
+    def __init__(self, output, kind, fps=25.0, names=None):
+        self.output, self.kind, self.fps, self.names, self.writer = output, kind, fps, names, None
         if kind == "images":
             os.makedirs(output, exist_ok=True)
 
     def write(self, frame, name):
         if self.kind == "images":
-            if not cv2.imwrite(os.path.join(self.output, Path(name).stem + ".png"), frame):
-                raise OSError(f"cannot write into {self.output}")
+            target = os.path.join(self.output, self.names[name])
+            if not cv2.imwrite(target, frame):
+                raise UserError(f"--output {self.output}: cannot write {target}")
             return
         if self.writer is None:
             os.makedirs(os.path.dirname(os.path.abspath(self.output)), exist_ok=True)
             fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.output.lower().endswith((".mp4", ".m4v")) else "MJPG"))
             self.writer = cv2.VideoWriter(self.output, fourcc, self.fps, (frame.shape[1], frame.shape[0]))
             if not self.writer.isOpened():
-                raise OSError(f"cannot write the video {self.output}")
+                raise UserError(f"--output {self.output}: cannot write a video there")
         self.writer.write(frame)
 
     def close(self):
@@ -186,7 +204,25 @@ class Recorder:
             self.writer.release()
 
 
+def check_live_outputs(args):
+    """--output and --jsonl replace no input (the source, its folder, the model) nor, without --overwrite,
+    an existing file; --output names a folder for images and a video file otherwise.  The annotated
+    images' names, or None."""
+    images = source_images(args.source)
+    names = annotated_names(images) if images else None
+    if args.output and images and Path(args.output).suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
+        raise UserError(f"--output {args.output}: the source is images, so --output names a folder for "
+                        f"their annotated copies, not a file")
+    if args.output and not images and Path(args.output).suffix.lower() not in VIDEO_SUFFIXES:
+        raise UserError(f"--output {args.output}: name a video file ({', '.join(sorted(VIDEO_SUFFIXES))})")
+    source = None if args.source.isdigit() else args.source
+    output = ("--output", args.output, list(names.values())) if names else ("--output", args.output)
+    check_outputs([output, ("--jsonl", args.jsonl)], [("--source", source), ("--model", args.model)], args.overwrite)
+    return names
+
+
 def run(args):
+    names = check_live_outputs(args)
     recognizer = EmotionRecognizer(args.model, min_face=args.min_face, scale_factor=args.scale_factor,
                                    min_neighbors=args.min_neighbors, max_side=args.detect_width, tta=args.tta)
     kind, frames, source_fps = open_source(args.source)
@@ -195,7 +231,7 @@ def run(args):
         print("warning: no display found; running headless (use --no-display to silence this)", file=sys.stderr)
         display = False
     tracker = FaceTracker(smoothing=args.smooth) if kind != "images" and args.smooth > 0 else None
-    recorder = Recorder(args.output, kind, source_fps or 25.0) if args.output else None
+    recorder = Recorder(args.output, kind, source_fps or 25.0, names) if args.output else None
     jsonl = open(args.jsonl, "w") if args.jsonl else None
     classes = recognizer.classes
     n_frames, n_bad, fps, started = 0, 0, 0.0, time.perf_counter()
@@ -262,14 +298,19 @@ def build_parser():
                                     "(default: none)")
     p.add_argument("--jsonl", help="write one JSON line per frame: frame, time, faces[box, emotions, label, track_id] "
                                    "(default: none)")
-    p.add_argument("--smooth", type=float, default=0.6,
+    p.add_argument("--overwrite", action="store_true", help="replace existing --output and --jsonl files "
+                                                            "(default: refuse)")
+    p.add_argument("--smooth", type=FRACTION, default=0.6,
                    help="per-face EMA weight of the past in [0, 1); 0 turns smoothing and tracking off")
-    p.add_argument("--detect-every", type=int, default=2,
+    p.add_argument("--detect-every", type=POSITIVE_INT, default=2,
                    help="run the face detector every Nth video frame and follow the tracked boxes in between")
-    p.add_argument("--detect-width", type=int, default=640, help="detect on frames shrunk to this longer side")
-    p.add_argument("--min-face", type=int, default=40, help="smallest face side in pixels")
-    p.add_argument("--scale-factor", type=float, default=1.1, help="Haar cascade scale step")
-    p.add_argument("--min-neighbors", type=int, default=5, help="Haar cascade min neighbours")
+    p.add_argument("--detect-width", type=DETECTOR_RANGES["max_side"], default=640,
+                   help="detect on frames shrunk to this longer side")
+    p.add_argument("--min-face", type=DETECTOR_RANGES["min_face"], default=40, help="smallest face side in pixels")
+    p.add_argument("--scale-factor", type=DETECTOR_RANGES["scale_factor"], default=1.1,
+                   help="Haar cascade scale step")
+    p.add_argument("--min-neighbors", type=DETECTOR_RANGES["min_neighbors"], default=5,
+                   help="Haar cascade min neighbours")
     p.add_argument("--tta", action="store_true", help="average each face with its mirror image (default: the face alone)")
     p.add_argument("--pause", action="store_true", help="with images and a window: wait for a key on each "
                                                         "(default: move on)")
@@ -279,11 +320,7 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.detect_every < 1:
-        parser.error("--detect-every must be at least 1")
-    if not 0 <= args.smooth < 1:
-        parser.error("--smooth must be in [0, 1)")
-    return run_command(lambda: run(args), extra_errors=(SourceError,))
+    return run_command(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ no display needed).
 Figures are built with matplotlib's object interface (Figure + FigureCanvasAgg), so drawing changes no
 process-wide setting of the program that imports fer_app (no pyplot state, no backend switch).
 """
+import errno
 import os
 
 import cv2
@@ -24,7 +25,7 @@ def write_png(path, image):
     """Write an OpenCV image as PNG, atomically."""
     def write(tmp):
         if not cv2.imwrite(tmp, image):
-            raise OSError(f"cannot write {path}")
+            raise OSError(errno.EIO, "cannot write a PNG file there", str(path))
     _write_atomically(path, write)
 
 

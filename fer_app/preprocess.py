@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from .checks import Range
 from .detect import to_gray
 
 FACE_SIZE = 48
@@ -40,6 +41,8 @@ class Preprocessing:
     def __post_init__(self):
         if self.equalize not in EQUALIZATIONS:
             raise ValueError(f"equalize must be one of {EQUALIZATIONS}, got {self.equalize!r}")
+        Range(0, 1).check("mean", self.mean)
+        Range(0, 1, low_open=True).check("std", self.std)
 
     def prepare(self, faces):
         """uint8 faces (N, 48, 48) → float32 (N, 48, 48) in [0, 1], equalised as configured."""

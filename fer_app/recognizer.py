@@ -9,6 +9,7 @@ The output has the same shape as the popular ``fer`` package's, so code can swit
 """
 import numpy as np
 
+from .checks import Range
 from .classifier import ExpressionClassifier
 from .detect import HaarFaceDetector, crop_with_margin
 from .preprocess import to_face48
@@ -25,6 +26,7 @@ class EmotionRecognizer:
                  margin=0.1, max_side=640, tta=False):
         if detector != "haar":
             raise ValueError(f"unknown detector {detector!r}: only 'haar' (OpenCV's Haar cascade) is available")
+        Range(0, 1).check("margin", margin)
         self.classifier = ExpressionClassifier(model_path)
         self.detector = HaarFaceDetector(scale_factor, min_neighbors, min_face, max_side)
         self.margin, self.tta = margin, tta

@@ -26,6 +26,8 @@ from minicnn.model import ModelFileError, atomic_savez, read_npz
 from . import models
 from .augment import Augmentation
 from . import cli
+from .checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, PROBABILITY, SEED, Range,
+                     UserError, check_outputs)
 from .cli import run_command
 from .data import CLASSES, DataError, describe, load_dataset
 from .demo import demo_splits
@@ -40,10 +42,12 @@ GET_FER = ("FER-2013 was not found in data/fer2013 (Kaggle folders) or data/fer2
 
 PROGRESS_LINE_SECONDS = 30      # without a terminal, one progress line this often
 COMPILE_NOTE_SECONDS = 3.0      # a first step slower than this is compiling kernels: say so
+MAX_BATCH = 4096                # beyond this a step's activations outgrow a desktop's memory
+NOT_IN_CONFIG = ("config", "resume", "overwrite", "help")     # options a --config file cannot set
 
 
-class TrainingError(RuntimeError):
-    pass
+class TrainingError(UserError):
+    """Training cannot go on (the loss diverged); the message says what is kept."""
 
 
 def build_parser():
@@ -51,7 +55,7 @@ def build_parser():
     g = p.add_argument_group("data")
     g.add_argument("--data", help="fer2013.csv[.gz], Kaggle folders, a class-folder tree, or 'demo' "
                                   "(default: data/fer2013, then data/fer2013.csv, else demo)")
-    g.add_argument("--val-fraction", type=float, default=0.1, help="share of train held out when there is no val split")
+    g.add_argument("--val-fraction", type=FRACTION, default=0.1, help="share of train held out when there is no val split")
     g.add_argument("--skip-bad", action="store_true", help="skip (and count) bad rows/files (default: stop at the first)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the dataset cache (default: use it)")
     g.add_argument("--equalize", choices=EQUALIZATIONS, default="none", help="histogram equalisation of faces")
@@ -59,43 +63,46 @@ def build_parser():
     g.add_argument("--arch", choices=sorted(models.ARCHITECTURES),
                    help="architecture: " + "; ".join(f"{k}" for k in models.ARCHITECTURES) +
                         " (default: vgg, or tiny on demo data)")
-    g.add_argument("--dropout", type=float, help="dropout rate (default: the architecture's)")
+    g.add_argument("--dropout", type=FRACTION, help="dropout rate (default: the architecture's)")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, help="number of epochs (default: 40, or 6 on demo data)")
-    g.add_argument("--batch-size", type=int, default=64, help="images per step")
+    g.add_argument("--epochs", type=POSITIVE_INT, help="number of epochs (default: 40, or 6 on demo data)")
+    g.add_argument("--batch-size", type=Range(1, MAX_BATCH, integer=True), default=64, help="images per step")
     g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="SGD with momentum, or Adam")
-    g.add_argument("--lr", type=float, help="learning rate (default: 0.05 for sgd, 0.02 on demo data, 0.002 for adam)")
-    g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    g.add_argument("--lr", type=POSITIVE, help="learning rate (default: 0.05 for sgd, 0.02 on demo data, 0.002 for adam)")
+    g.add_argument("--momentum", type=FRACTION, default=0.9, help="SGD momentum")
     g.add_argument("--nesterov", action="store_true", help="Nesterov momentum (default: classical)")
-    g.add_argument("--weight-decay", type=float, default=5e-4, help="L2 penalty on the weights")
+    g.add_argument("--weight-decay", type=NON_NEGATIVE, default=5e-4, help="L2 penalty on the weights")
     g.add_argument("--schedule", choices=("none", "step", "cosine", "plateau"), default="cosine",
                    help="learning-rate schedule over the epochs")
-    g.add_argument("--step-size", type=int, default=10, help="epochs per decay for --schedule step")
-    g.add_argument("--label-smoothing", type=float, default=0.1, help="share of each target spread over all classes")
+    g.add_argument("--step-size", type=POSITIVE_INT, default=10, help="epochs per decay for --schedule step")
+    g.add_argument("--label-smoothing", type=FRACTION, default=0.1, help="share of each target spread over all classes")
     g.add_argument("--class-weights", choices=("none", "balanced", "sqrt"), default="sqrt",
                    help="weight the loss by inverse class frequency (balanced) or its square root")
-    g.add_argument("--early-stop", type=int, metavar="PATIENCE",
+    g.add_argument("--early-stop", type=POSITIVE_INT, metavar="PATIENCE",
                    help="stop after this many epochs without a better val accuracy (default: never)")
     g = p.add_argument_group("augmentation (training only)")
     defaults = Augmentation()
     g.add_argument("--no-augment", action="store_true", help="switch all augmentation off (default: on)")
-    g.add_argument("--rotation", type=float, default=defaults.rotation, help="max rotation, degrees")
+    g.add_argument("--rotation", type=Range(0, 180), default=defaults.rotation, help="max rotation, degrees")
     g.add_argument("--no-flip", action="store_true", help="no horizontal flips (default: flip half the faces)")
-    g.add_argument("--shift", type=float, default=defaults.shift, help="max shift, fraction of the side")
-    g.add_argument("--zoom", type=float, default=defaults.zoom, help="max zoom in/out, fraction")
-    g.add_argument("--brightness", type=float, default=defaults.brightness, help="max brightness change ([0, 1] units)")
-    g.add_argument("--contrast", type=float, default=defaults.contrast, help="max contrast change, fraction")
-    g.add_argument("--noise", type=float, default=defaults.noise, help="Gaussian noise std ([0, 1] units)")
-    g.add_argument("--erase", type=float, default=defaults.erase, help="probability of random erasing")
+    g.add_argument("--shift", type=Range(0, 0.5), default=defaults.shift, help="max shift, fraction of the side")
+    g.add_argument("--zoom", type=FRACTION, default=defaults.zoom, help="max zoom in/out, fraction")
+    g.add_argument("--brightness", type=PROBABILITY, default=defaults.brightness, help="max brightness change ([0, 1] units)")
+    g.add_argument("--contrast", type=PROBABILITY, default=defaults.contrast, help="max contrast change, fraction")
+    g.add_argument("--noise", type=PROBABILITY, default=defaults.noise, help="Gaussian noise std ([0, 1] units)")
+    g.add_argument("--erase", type=PROBABILITY, default=defaults.erase, help="probability of random erasing")
     g = p.add_argument_group("run")
-    g.add_argument("--out", help="where the best model goes (default: runs/<data>-<arch>.npz)")
+    g.add_argument("--out", help="where the best model goes; its checkpoint, log and curves go beside it "
+                                 "(default: runs/<data>-<arch>.npz, numbered -2, -3 … when taken)")
+    g.add_argument("--overwrite", action="store_true", help="replace the files of an earlier run at --out "
+                                                            "(default: refuse)")
     g.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint (<out>.ckpt.npz) "
                                                           "(default: start afresh)")
     g.add_argument("--config", metavar="JSON", help="options from a JSON file (as fer_app.tune writes); "
                                                     "options given on the command line win (default: none)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (weights, shuffling, augmentation)")
-    g.add_argument("--threads", type=int, help="threads for minicnn (default: the cores this process may use)")
-    g.add_argument("--checkpoint-minutes", type=float, default=5.0,
+    g.add_argument("--seed", type=SEED, default=0, help="random seed (weights, shuffling, augmentation)")
+    g.add_argument("--threads", type=Range(1, 1024, integer=True), help="threads for minicnn (default: the cores this process may use)")
+    g.add_argument("--checkpoint-minutes", type=NON_NEGATIVE, default=5.0,
                    help="also checkpoint inside an epoch this often (0: only at epoch ends)")
     g.add_argument("--quiet", action="store_true", help="no progress bar (default: a bar on a terminal)")
     return p
@@ -106,26 +113,47 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.config:
         try:
-            config = json.loads(Path(args.config).read_text())
-        except (OSError, ValueError) as e:
-            parser.error(f"--config {args.config}: cannot read JSON: {e}")
-        known = {a.dest for a in parser._actions}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            parser.error(f"--config {args.config}: unknown option(s) {', '.join(unknown)}")
-        parser.set_defaults(**config)
+            parser.set_defaults(**read_config(args.config, parser))
+        except UserError as e:
+            parser.error(str(e))
         args = parser.parse_args(argv)      # command-line values override the file's
-    for name in ("epochs", "batch_size", "threads"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.lr is not None and not args.lr > 0:
-        parser.error("--lr must be positive")
-    if args.dropout is not None and not 0 <= args.dropout < 1:
-        parser.error("--dropout must be in [0, 1)")
-    if not 0 <= args.label_smoothing < 1:
-        parser.error("--label-smoothing must be in [0, 1)")
+    if args.nesterov and args.momentum == 0:
+        parser.error("--nesterov needs --momentum above 0")
     return args
+
+
+def read_config(path, parser):
+    """The options in a --config JSON file, each checked as the command line would check it."""
+    try:
+        config = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"--config {path}: cannot read JSON: {e}") from None
+    if not isinstance(config, dict):
+        raise UserError(f"--config {path}: expected a JSON object of options, got a {type(config).__name__}")
+    check_option_values(config, parser, f"--config {path}")
+    return config
+
+
+def check_option_values(options, parser, source):
+    """Check option values that come from a file (``source`` names it) as the command line would."""
+    actions = {a.dest: a for a in parser._actions if a.dest not in NOT_IN_CONFIG}
+    unknown = sorted(set(options) - set(actions))
+    if unknown:
+        raise UserError(f"{source}: unknown option(s) {', '.join(unknown)}")
+    for name, value in options.items():
+        action, where = actions[name], f"{source}: {name!r}"
+        if value is None:
+            continue
+        if action.nargs == 0:                               # a switch: true or false
+            if not isinstance(value, bool):
+                raise UserError(f"{where} must be true or false, got {value!r}")
+        elif isinstance(action.type, Range):
+            problem = action.type.problem(value)
+            if problem:
+                raise UserError(f"{where} {problem}")
+        elif not isinstance(value, str) or (action.choices and value not in action.choices):
+            expected = f"one of {', '.join(map(str, action.choices))}" if action.choices else "a string"
+            raise UserError(f"{where} must be {expected}, got {value!r}")
 
 
 def resolve_data(args, log):
@@ -195,9 +223,8 @@ class Trainer:
         self.sums = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         self.rng_states = None                    # random streams saved mid-epoch
         self.best_acc, self.best_epoch, self.history = -1.0, -1, []
-        out = Path(args.out)
-        self.checkpoint_path = out.with_suffix(".ckpt.npz")
-        self.log_path, self.curves_path = out.with_suffix(".log.jsonl"), out.with_suffix(".curves.png")
+        files = run_files(args.out)
+        self.checkpoint_path, self.log_path, self.curves_path = files["checkpoint"], files["log"], files["curves"]
 
     def augmentation_ms(self, repeats=5):
         """Cost of augmenting one batch of 64, measured with a throwaway generator (training streams untouched)."""
@@ -229,20 +256,25 @@ class Trainer:
         arrays["__state__"] = np.array(json.dumps(state))
         atomic_savez(self.checkpoint_path, arrays)
 
-    def load_checkpoint(self, path):
-        arrays = read_npz(path)
-        if "__state__" not in arrays:
-            raise ModelFileError(f"{path}: not a fer_app training checkpoint")
-        state = json.loads(str(arrays["__state__"]))
-        self.model.load_state_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
-        self.optimizer.load_state_dict({"lr": state["lr"], "arrays": {
-            k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}})
-        if self.schedule and state["schedule"]:
-            self.schedule.load_state_dict(state["schedule"])
+    def load_checkpoint(self, path, state, arrays):
+        """Continue from a checkpoint read by read_checkpoint; the log is rewritten to the epochs it holds."""
+        try:
+            self.model.load_state_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+            self.optimizer.load_state_dict({"lr": state["lr"], "arrays": {
+                k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}})
+            if self.schedule and state["schedule"]:
+                self.schedule.load_state_dict(state["schedule"])
+            self.preprocessing = Preprocessing.from_dict(state["preprocessing"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelFileError(f"{path}: the training state does not fit the model it describes: {e}") from None
         self.epoch, self.batch, self.sums = state["epoch"], state["batch"], state["sums"]
         self.best_acc, self.best_epoch, self.history = state["best_acc"], state["best_epoch"], state["history"]
         self.rng_states = state["rng_states"]
-        self.preprocessing = Preprocessing.from_dict(state["preprocessing"])
+        # a run killed between its log line and its checkpoint logged an epoch it will now repeat
+        lines = "".join(json.dumps(record) + "\n" for record in self.history)
+        tmp = self.log_path.with_name(self.log_path.name + ".tmp")
+        tmp.write_text(lines)
+        os.replace(tmp, self.log_path)
 
     # ---------------------------------------------------------------- training
 
@@ -383,6 +415,38 @@ class Trainer:
                         "train_acc": record["train_acc"]}})
 
 
+def run_files(out):
+    """The files a run writes: the best model at ``out``, and beside it its checkpoint, log and curves."""
+    out = Path(out)
+    return {"model": out, "checkpoint": out.with_suffix(".ckpt.npz"), "log": out.with_suffix(".log.jsonl"),
+            "curves": out.with_suffix(".curves.png")}
+
+
+CHECKPOINT_STATE = {"epoch": int, "batch": int, "sums": dict, "best_acc": (int, float), "best_epoch": int,
+                    "history": list, "args": dict, "preprocessing": dict, "lr": (int, float),
+                    "schedule": (dict, type(None)), "rng_states": (list, type(None))}
+
+
+def read_checkpoint(path):
+    """(state, arrays) of a checkpoint that Trainer.save_checkpoint wrote; ModelFileError naming the file."""
+    arrays = read_npz(path)
+    if "__state__" not in arrays:
+        raise ModelFileError(f"{path}: not a fer_app training checkpoint (no training state)")
+    try:
+        state = json.loads(str(arrays.pop("__state__")))
+    except ValueError as e:
+        raise ModelFileError(f"{path}: the training state is not valid JSON ({e})") from None
+    if not isinstance(state, dict):
+        raise ModelFileError(f"{path}: the training state is not a JSON object")
+    missing = [k for k in CHECKPOINT_STATE if k not in state]
+    if missing:
+        raise ModelFileError(f"{path}: the training state lacks {', '.join(missing)}")
+    wrong = [k for k, kind in CHECKPOINT_STATE.items() if not isinstance(state[k], kind) or isinstance(state[k], bool)]
+    if wrong:
+        raise ModelFileError(f"{path}: the training state has values of the wrong type for {', '.join(wrong)}")
+    return state, arrays
+
+
 def load_splits(args, log):
     data = resolve_data(args, log)
     if data == "demo":
@@ -404,9 +468,32 @@ def fill_defaults(args, data):
         args.out = f"runs/{name}-{args.arch}.npz"
 
 
+def claim_run_files(args, data, out_named):
+    """Make sure a new run writes over no input, and over no earlier run's files unless --overwrite (then they
+    go at once, so none of them is left beside the new run's).  An --out left to its default that an earlier
+    run took is numbered instead: runs/demo-tiny-2.npz."""
+    if not out_named and not args.overwrite:
+        base, n = Path(args.out), 1
+        while any(f.exists() for f in run_files(args.out).values()):
+            n += 1
+            args.out = str(base.with_name(f"{base.stem}-{n}{base.suffix}"))
+    if Path(args.out).is_dir():
+        raise UserError(f"--out {args.out}: is a folder; give a file name, such as {Path(args.out) / 'model.npz'}")
+    files = run_files(args.out)
+    inputs = [("--data", None if data == "demo" else data), ("--config", args.config)]
+    check_outputs([("--out", path) for path in files.values()], inputs, overwrite=True)
+    existing = [str(f) for f in files.values() if f.exists()]
+    if existing and not args.overwrite:
+        resume = (f"continue it with --resume {files['checkpoint']}, " if files["checkpoint"].exists() else "")
+        raise UserError(f"--out {args.out}: an earlier run's files are there ({', '.join(existing)}); "
+                        f"{resume}choose another --out, or pass --overwrite to replace them")
+    for name in ("checkpoint", "log", "curves"):       # the model itself is replaced when this run has a better one
+        files[name].unlink(missing_ok=True)
+
+
 def main(argv=None):
     args = parse_args(argv)
-    return run_command(lambda: run(args), extra_errors=(TrainingError,))
+    return run_command(lambda: run(args))
 
 
 def run(args):
@@ -414,17 +501,20 @@ def run(args):
     if args.threads:
         set_num_threads(args.threads)
     if args.resume:
-        saved = json.loads(str(read_npz(args.resume).get("__state__", np.array("null"))))
-        if not saved:
-            raise ModelFileError(f"{args.resume}: not a fer_app training checkpoint")
+        state, arrays = read_checkpoint(args.resume)
+        saved = {k: v for k, v in state["args"].items() if k not in NOT_IN_CONFIG}
+        check_option_values(saved, build_parser(), f"--resume {args.resume}")
         overrides = {k: v for k, v in vars(args).items() if k in ("epochs", "quiet", "threads") and v}
-        vars(args).update(dict(saved["args"], **overrides, resume=args.resume))
+        vars(args).update(dict(saved, **overrides))
+    out_named = args.out is not None
     data, splits = load_splits(args, log)
     fill_defaults(args, data)
+    if not args.resume:
+        claim_run_files(args, data, out_named)
     log(f"data: {data}: {describe(splits)}")
     trainer = Trainer(args, splits, log)
     if args.resume:
-        trainer.load_checkpoint(args.resume)
+        trainer.load_checkpoint(args.resume, state, arrays)
         log(f"resumed from {args.resume} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
     log(f"model: {args.arch}, {trainer.model.num_parameters():,} parameters; {args.optimizer} lr {args.lr:g}, "
         f"{args.epochs} epochs, batch {args.batch_size}; out: {args.out}")

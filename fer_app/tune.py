@@ -18,19 +18,25 @@ import numpy as np
 
 from .augment import Augmentation
 from . import cli
+from .checks import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED, Range, check_outputs
 from .cli import run_command
 from .data import stratified_split
 from .train import Trainer, TrainingError, fill_defaults, load_splits
 from .train import parse_args as parse_train_args
 
+MAX_AUG_STRENGTH = 4       # beyond this, shift and contrast leave the ranges fer_app.train accepts
 AUG_FIELDS = ("rotation", "shift", "zoom", "brightness", "contrast", "noise", "erase")
 
 
-def floats(text):
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+def values(allowed):
+    """An argparse type: comma-separated numbers, at least one, each within ``allowed`` (a checks.Range)."""
+    def parse(text):
+        items = [v for v in text.split(",") if v.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("give at least one value")
+        return [allowed(v) for v in items]
+    parse.__name__ = "list of numbers"
+    return parse
 
 
 def build_parser():
@@ -38,19 +44,21 @@ def build_parser():
     p.add_argument("--data", help="dataset, as for fer_app.train (default: as fer_app.train)")
     p.add_argument("--arch", help="architecture (default: as fer_app.train)")
     p.add_argument("--search", choices=("grid", "random"), default="grid", help="every combination, or random draws")
-    p.add_argument("--trials", type=int, default=8, help="number of trials for --search random")
-    p.add_argument("--lr", type=floats, default=floats("0.01,0.05"), help="learning rates to try")
-    p.add_argument("--dropout", type=floats, default=floats("0.3,0.5"), help="dropout rates to try")
-    p.add_argument("--weight-decay", type=floats, help="weight decays to try (default: train's)")
-    p.add_argument("--aug-strength", type=floats, help="augmentation strengths to try, 1 = as fer_app.train "
-                                                       "(default: 1 only)")
-    p.add_argument("--epochs", type=int, default=2, help="epochs per trial")
-    p.add_argument("--subset", type=int, help="train each trial on this many training images, stratified "
-                                               "(default: all)")
+    p.add_argument("--trials", type=POSITIVE_INT, default=8, help="number of trials for --search random")
+    p.add_argument("--lr", type=values(POSITIVE), default=[0.01, 0.05], help="learning rates to try")
+    p.add_argument("--dropout", type=values(FRACTION), default=[0.3, 0.5], help="dropout rates to try")
+    p.add_argument("--weight-decay", type=values(NON_NEGATIVE), help="weight decays to try (default: train's)")
+    p.add_argument("--aug-strength", type=values(Range(0, MAX_AUG_STRENGTH)),
+                   help="augmentation strengths to try, 1 = as fer_app.train (default: 1 only)")
+    p.add_argument("--epochs", type=POSITIVE_INT, default=2, help="epochs per trial")
+    p.add_argument("--subset", type=POSITIVE_INT, help="train each trial on this many training images, stratified "
+                                                       "(default: all)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="SGD with momentum, or Adam")
-    p.add_argument("--seed", type=int, default=0, help="random seed (trials drawn, and each trial's training)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed (trials drawn, and each trial's training)")
     p.add_argument("--out", default="runs/tune.json", help="all trials, as JSON")
     p.add_argument("--best-config", default="runs/best_config.json", help="the best trial's options for train --config")
+    p.add_argument("--overwrite", action="store_true", help="replace existing --out and --best-config files "
+                                                            "(default: refuse)")
     return p
 
 
@@ -88,17 +96,13 @@ def trial_options(trial):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.trials < 1:
-        parser.error("--epochs and --trials must be at least 1")
-    if any(v <= 0 for v in args.lr):
-        parser.error("--lr values must be positive")
-    if any(not 0 <= v < 1 for v in args.dropout):
-        parser.error("--dropout values must be in [0, 1)")
     return run_command(lambda: run(args))
 
 
 def run(args):
     log = lambda *a: print(*a, flush=True)      # noqa: E731
+    check_outputs([("--out", args.out), ("--best-config", args.best_config)],
+                  [("--data", None if args.data in (None, "demo") else args.data)], args.overwrite)
     base = ["--epochs", str(args.epochs), "--optimizer", args.optimizer, "--seed", str(args.seed), "--quiet",
             "--checkpoint-minutes", "0"] + (["--data", args.data] if args.data else []) \
         + (["--arch", args.arch] if args.arch else [])

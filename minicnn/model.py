@@ -18,6 +18,7 @@ import numpy as np
 from .layers import LAYER_TYPES, ReLU
 
 FORMAT = "minicnn-1"
+MAX_FILE_BYTES = 1 << 30       # a model or checkpoint file may unpack to at most this (1 GiB)
 
 
 class ModelFileError(ValueError):
@@ -107,6 +108,10 @@ class Sequential:
                         raise ModelFileError(f"missing array {key!r}")
                     if arrays[key].shape != value.shape:
                         raise ModelFileError(f"array {key!r} has shape {arrays[key].shape}, expected {value.shape}")
+                    if arrays[key].dtype.kind not in "fiu":
+                        raise ModelFileError(f"array {key!r} holds {arrays[key].dtype} values, not numbers")
+                    if not np.isfinite(arrays[key]).all():
+                        raise ModelFileError(f"array {key!r} holds NaN or infinite values")
                     value[...] = arrays[key]
 
     def save(self, path, metadata=None):
@@ -140,35 +145,79 @@ def _umask():
     return mask
 
 
-def read_npz(path):
-    """Every array of an .npz file, read without pickle; ModelFileError for anything else."""
+def npz_headers(path, max_bytes=MAX_FILE_BYTES):
+    """{name: (shape, dtype)} of every array in an .npz file, read from the headers alone (nothing is
+    unpacked); ModelFileError for a file that is no .npz, holds objects, or would unpack to over max_bytes."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):      # np.load would take any other file for a pickle
         raise ModelFileError(f"{path}: not a readable .npz file (truncated or foreign?)")
+    headers, total = {}, 0
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                with archive.open(member) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    else:
+                        raise ValueError(f"unsupported array format {version}")
+                if dtype.hasobject:
+                    raise ModelFileError(f"{path}: holds Python objects in {member!r}; refused (they would need pickle)")
+                total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if total > max_bytes:
+                    raise ModelFileError(f"{path}: its arrays would unpack to over {max_bytes / 2**20:.0f} MiB; refused")
+                headers[member[:-4] if member.endswith(".npy") else member] = (tuple(shape), dtype)
+    except ModelFileError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, RuntimeError) as e:
+        raise ModelFileError(f"{path}: not a readable .npz file (truncated or foreign?): {e}") from None
+    return headers
+
+
+def read_npz(path, max_bytes=MAX_FILE_BYTES):
+    """Every array of an .npz file, read without pickle after npz_headers checked it; ModelFileError for
+    anything else."""
+    npz_headers(path, max_bytes)
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
-    except ValueError as e:            # object arrays need pickle: refuse them
-        raise ModelFileError(f"{path}: contains object arrays, refused ({e})") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
         raise ModelFileError(f"{path}: not a readable .npz file (truncated or foreign?): {e}") from None
 
 
-def load(path):
-    """Read a model written by ``Sequential.save``; raises ModelFileError on any bad file."""
-    arrays = read_npz(path)
-    if "__format__" not in arrays or str(arrays["__format__"]) != FORMAT:
+def load(path, max_bytes=MAX_FILE_BYTES):
+    """Read a model written by ``Sequential.save``; raises ModelFileError on any bad file.
+
+    The architecture is checked against the file's array headers before any layer is built, so a crafted
+    file can make load allocate no more than its arrays' size (at most ``max_bytes``)."""
+    headers = npz_headers(path, max_bytes)
+    if "__format__" not in headers or "__arch__" not in headers or "__meta__" not in headers:
+        raise ModelFileError(f"{path}: not a minicnn model file (no '{FORMAT}' marker)")
+    arrays = read_npz(path, max_bytes)
+    if str(arrays["__format__"]) != FORMAT:
         raise ModelFileError(f"{path}: not a minicnn model file (no '{FORMAT}' marker)")
     try:
         arch = json.loads(str(arrays["__arch__"]))
         metadata = json.loads(str(arrays["__meta__"]))
+        if not isinstance(arch, list) or not isinstance(metadata, dict):
+            raise ValueError("expected a list of layers and an object of metadata")
         layers = []
-        for spec in arch:
+        for i, spec in enumerate(arch):
             if spec["type"] not in LAYER_TYPES:
                 raise ModelFileError(f"{path}: unknown layer type {spec['type']!r}")
-            layers.append(LAYER_TYPES[spec["type"]](**spec["config"]))
+            cls, config = LAYER_TYPES[spec["type"]], spec["config"]
+            for name, shape in cls.state_shapes(**config).items():
+                key = f"{i}.{name}"
+                if key not in headers:
+                    raise ModelFileError(f"{path}: missing array {key!r}")
+                if headers[key][0] != tuple(shape):
+                    raise ModelFileError(f"{path}: array {key!r} has shape {headers[key][0]}, "
+                                         f"layer {i} ({spec['type']}) declares {tuple(shape)}")
+            layers.append(cls(**config))
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as e:

@@ -39,11 +39,17 @@ class Optimizer:
         return {"lr": self.lr, "arrays": arrays}
 
     def load_state_dict(self, state):
-        self.lr = float(state["lr"])
-        self.state = [{} for _ in self.params]
+        """Restore what state_dict gave; ValueError (before anything changes) when it does not fit these params."""
+        lr, restored = float(state["lr"]), [{} for _ in self.params]
         for key, value in state["arrays"].items():
-            i, name = key.split(".", 1)
-            self.state[int(i)][name] = np.array(value)
+            i, _, name = key.partition(".")
+            if not (i.isdigit() and int(i) < len(self.params) and name):
+                raise ValueError(f"optimizer state {key!r} belongs to no parameter (there are {len(self.params)})")
+            expected = self.params[int(i)][0]
+            if np.shape(value) != expected.shape and np.ndim(value) != 0:
+                raise ValueError(f"optimizer state {key!r} has shape {np.shape(value)}, its parameter {expected.shape}")
+            restored[int(i)][name] = np.array(value)
+        self.lr, self.state = lr, restored
 
 
 class SGD(Optimizer):

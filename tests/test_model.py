@@ -145,7 +145,7 @@ def test_unknown_layer_and_object_arrays_are_refused(saved, tmp_path):
         load(bad)
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, **dict(arrays, __meta__=np.array([{"x": 1}], dtype=object)))
-    with pytest.raises(minicnn.ModelFileError, match="object arrays"):
+    with pytest.raises(minicnn.ModelFileError, match="Python objects"):
         load(pickled)
 
 

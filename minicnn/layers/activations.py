@@ -33,6 +33,8 @@ class ReLU(Layer):
 class LeakyReLU(Layer):
     def __init__(self, alpha=0.01):
         super().__init__()
+        if not (isinstance(alpha, (int, float)) and abs(alpha) <= 1):
+            raise ValueError(f"LeakyReLU alpha must be a number in [-1, 1], got {alpha!r}")
         self.alpha = alpha
 
     def config(self):

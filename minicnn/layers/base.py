@@ -32,6 +32,12 @@ class Layer:
         """Constructor arguments, as JSON-friendly values, to rebuild the layer."""
         return {}
 
+    @staticmethod
+    def state_shapes(**config):
+        """Shapes of the params and buffers a layer built from ``config`` has, known before anything is allocated
+        (minicnn.load compares them with the file's arrays first); ValueError for a configuration that makes no sense."""
+        return {}
+
     def astype(self, dtype):
         for store in (self.params, self.grads, self.buffers):
             for name, value in store.items():
@@ -45,6 +51,15 @@ class Layer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
+
+
+def check_int(layer, name, value, low, high=None):
+    """A layer's integer argument, or ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
+            or (high is not None and value > high):
+        allowed = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{layer} {name} must be an integer {allowed}, got {value!r}")
+    return int(value)
 
 
 def as_rng(rng):

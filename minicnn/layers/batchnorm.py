@@ -27,7 +27,7 @@ as y = x·(γ/σ) + (β − μγ/σ), and backward recomputes x̂ from the x it 
 import numpy as np
 
 from .. import kernels, parallel
-from .base import DEFAULT_DTYPE, Layer
+from .base import DEFAULT_DTYPE, Layer, check_int
 
 
 class _BatchNorm(Layer):
@@ -35,11 +35,21 @@ class _BatchNorm(Layer):
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         super().__init__()
+        self.state_shapes(num_features, momentum, eps)
         self.num_features, self.momentum, self.eps = num_features, momentum, eps
         self._add_param("gamma", np.ones(num_features, dtype=DEFAULT_DTYPE))
         self._add_param("beta", np.zeros(num_features, dtype=DEFAULT_DTYPE))
         self.buffers["running_mean"] = np.zeros(num_features, dtype=DEFAULT_DTYPE)
         self.buffers["running_var"] = np.ones(num_features, dtype=DEFAULT_DTYPE)
+
+    @staticmethod
+    def state_shapes(num_features, momentum=0.1, eps=1e-5):
+        check_int("BatchNorm", "num_features", num_features, 1)
+        if not (isinstance(momentum, (int, float)) and 0 <= momentum <= 1):
+            raise ValueError(f"BatchNorm momentum must be in [0, 1], got {momentum!r}")
+        if not (isinstance(eps, (int, float)) and 0 <= eps < 1):
+            raise ValueError(f"BatchNorm eps must be in [0, 1), got {eps!r}")
+        return {name: (num_features,) for name in ("gamma", "beta", "running_mean", "running_var")}
 
     def config(self):
         return dict(num_features=self.num_features, momentum=self.momentum, eps=self.eps)

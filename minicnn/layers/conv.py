@@ -43,11 +43,12 @@ Two other algorithms compute the same convolution up to rounding, where they are
 import numpy as np
 
 from .. import kernels, parallel, winograd
-from .base import Layer, as_rng, he_normal
+from .base import Layer, as_rng, check_int, he_normal
 
 
 WINOGRAD_MIN_CHANNELS = 8     # below this, its many small matrix products cost more than they save
 DIRECT_MAX_TAPS = 27          # C·KH·KW up to a 3×3 kernel on 3 channels
+MAX_PADDING = 64              # wider borders are only zeros, and let a crafted model file ask for huge outputs
 ALGORITHMS = ("auto", "im2col", "winograd", "direct")
 
 
@@ -58,13 +59,21 @@ def conv_output_size(size, kernel, stride, pad):
 class Conv2D(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, rng=None):
         super().__init__()
+        shapes = self.state_shapes(in_channels, out_channels, kernel_size, stride, padding)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         fan_in = in_channels * kernel_size * kernel_size
-        shape = (out_channels, in_channels, kernel_size, kernel_size)
-        self._add_param("weight", he_normal(as_rng(rng), shape, fan_in))
-        self._add_param("bias", np.zeros(out_channels, dtype=self.params["weight"].dtype))
+        self._add_param("weight", he_normal(as_rng(rng), shapes["weight"], fan_in))
+        self._add_param("bias", np.zeros(shapes["bias"], dtype=self.params["weight"].dtype))
         self.algorithm = "auto"      # not saved: every algorithm computes the same convolution
+
+    @staticmethod
+    def state_shapes(in_channels, out_channels, kernel_size, stride=1, padding=0):
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("kernel_size", kernel_size), ("stride", stride)):
+            check_int("Conv2D", name, value, 1)
+        check_int("Conv2D", "padding", padding, 0, MAX_PADDING)
+        return {"weight": (out_channels, in_channels, kernel_size, kernel_size), "bias": (out_channels,)}
 
     def config(self):
         return dict(in_channels=self.in_channels, out_channels=self.out_channels,

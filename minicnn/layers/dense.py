@@ -15,15 +15,22 @@ backward a few rows (their dL/dW, and the columns of dL/dx they reach).
 import numpy as np
 
 from .. import parallel
-from .base import Layer, as_rng, he_normal
+from .base import Layer, as_rng, check_int, he_normal
 
 
 class Dense(Layer):
     def __init__(self, in_features, out_features, rng=None):
         super().__init__()
+        shapes = self.state_shapes(in_features, out_features)
         self.in_features, self.out_features = in_features, out_features
-        self._add_param("weight", he_normal(as_rng(rng), (in_features, out_features), in_features))
-        self._add_param("bias", np.zeros(out_features, dtype=self.params["weight"].dtype))
+        self._add_param("weight", he_normal(as_rng(rng), shapes["weight"], in_features))
+        self._add_param("bias", np.zeros(shapes["bias"], dtype=self.params["weight"].dtype))
+
+    @staticmethod
+    def state_shapes(in_features, out_features):
+        check_int("Dense", "in_features", in_features, 1)
+        check_int("Dense", "out_features", out_features, 1)
+        return {"weight": (in_features, out_features), "bias": (out_features,)}
 
     def config(self):
         return dict(in_features=self.in_features, out_features=self.out_features)

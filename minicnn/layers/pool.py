@@ -18,17 +18,15 @@ Global average pooling
 import numpy as np
 
 from .. import kernels, parallel
-from .base import Layer
+from .base import Layer, check_int
 from .conv import conv_output_size
 
 
 class _Pool2D(Layer):
     def __init__(self, kernel_size, stride=None):
         super().__init__()
-        if not 1 <= kernel_size <= 15:
-            raise ValueError(f"{type(self).__name__} kernel_size must be between 1 and 15, got {kernel_size}")
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
+        self.kernel_size = check_int(type(self).__name__, "kernel_size", kernel_size, 1, 15)
+        self.stride = kernel_size if stride is None else check_int(type(self).__name__, "stride", stride, 1)
 
     def config(self):
         return dict(kernel_size=self.kernel_size, stride=self.stride)
