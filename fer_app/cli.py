@@ -48,7 +48,15 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with a mistake in the options reported on one line (not under the whole usage)."""
+    """argparse, with a mistake in the options reported on one line (not under the whole usage), and no
+    option left empty (``--data ""`` would otherwise mean the current folder or the default)."""
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        for action in self._actions:
+            if action.option_strings and getattr(parsed, action.dest, None) == "":
+                self.error(f"argument {action.option_strings[-1]}: must not be empty")
+        return parsed
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

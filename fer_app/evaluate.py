@@ -5,6 +5,7 @@ optionally writes them as JSON (``--json``) and draws the matrix (``--plot``).
 """
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -89,6 +90,7 @@ def run(args):
     print(f"{classifier.path} on {args.data} [{split}]{' with mirror TTA' if args.tta else ''}")
     print(format_report(result))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
     if args.plot:

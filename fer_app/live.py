@@ -36,10 +36,15 @@ class SourceError(UserError):
 
 # ---------------------------------------------------------------- sources
 
+def is_camera(source):
+    """A webcam index: 0, 1, … (OpenCV numbers cameras from 0; a longer number is taken as a file name)."""
+    return source.isdigit() and len(source) <= 3
+
+
 def source_images(source):
     """The image files a source names (a folder of them, or one), or None for a webcam or a video."""
     path = Path(source)
-    if source.isdigit() or not path.exists():
+    if is_camera(source) or not path.exists():
         return None
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -51,7 +56,7 @@ def source_images(source):
 
 def open_source(source):
     """(kind, frames, fps): frames yields (index, time_s, frame or None, name); None marks an undecodable frame."""
-    if source.isdigit():
+    if is_camera(source):
         return "camera", *_open_capture(int(source), f"camera {source}", live=True)
     if not Path(source).exists():
         raise SourceError(f"{source}: no such file, folder or camera index")
@@ -215,7 +220,7 @@ def check_live_outputs(args):
                         f"their annotated copies, not a file")
     if args.output and not images and Path(args.output).suffix.lower() not in VIDEO_SUFFIXES:
         raise UserError(f"--output {args.output}: name a video file ({', '.join(sorted(VIDEO_SUFFIXES))})")
-    source = None if args.source.isdigit() else args.source
+    source = None if is_camera(args.source) else args.source
     output = ("--output", args.output, list(names.values())) if names else ("--output", args.output)
     check_outputs([output, ("--jsonl", args.jsonl)], [("--source", source), ("--model", args.model)], args.overwrite)
     return names
@@ -232,6 +237,8 @@ def run(args):
         display = False
     tracker = FaceTracker(smoothing=args.smooth) if kind != "images" and args.smooth > 0 else None
     recorder = Recorder(args.output, kind, source_fps or 25.0, names) if args.output else None
+    if args.jsonl:
+        Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
     jsonl = open(args.jsonl, "w") if args.jsonl else None
     classes = recognizer.classes
     n_frames, n_bad, fps, started = 0, 0, 0.0, time.perf_counter()

@@ -15,9 +15,14 @@ from matplotlib.ticker import MaxNLocator
 
 
 def _write_atomically(path, write):
-    """write(tmp) into a temporary file beside path, then rename it: a reader never sees half a picture."""
+    """write(tmp) into a temporary file beside path (its folder made if need be), then rename it: a reader
+    never sees half a picture."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp.png"
-    write(tmp)
+    try:
+        write(tmp)
+    except OSError as e:         # name the file the user asked for, not the temporary one
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
     os.replace(tmp, path)
 
 

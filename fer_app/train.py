@@ -447,15 +447,15 @@ def read_checkpoint(path):
     return state, arrays
 
 
-def load_splits(args, log):
-    data = resolve_data(args, log)
+def load_splits(args, data, log):
+    """The splits of ``data`` (a path or "demo", from resolve_data)."""
     if data == "demo":
-        return "demo", demo_splits(args.seed)
+        return demo_splits(args.seed)
     splits = load_dataset(data, skip_bad=args.skip_bad, val_fraction=args.val_fraction, seed=args.seed,
                           use_cache=not args.no_cache, log=log)
     if "train" not in splits or not len(splits["train"][1]):
         raise DataError(f"{data}: no training split found")
-    return data, splits
+    return splits
 
 
 def fill_defaults(args, data):
@@ -466,6 +466,15 @@ def fill_defaults(args, data):
     if not args.out:
         name = "demo" if demo else Path(data).name.split(".")[0]
         args.out = f"runs/{name}-{args.arch}.npz"
+
+
+def unfinished(checkpoint):
+    """True when ``checkpoint`` is a readable checkpoint of a run that has epochs left."""
+    try:
+        state, _ = read_checkpoint(checkpoint)
+    except ModelFileError:
+        return False
+    return state["epoch"] < state["args"].get("epochs", 0)
 
 
 def claim_run_files(args, data, out_named):
@@ -484,7 +493,7 @@ def claim_run_files(args, data, out_named):
     check_outputs([("--out", path) for path in files.values()], inputs, overwrite=True)
     existing = [str(f) for f in files.values() if f.exists()]
     if existing and not args.overwrite:
-        resume = (f"continue it with --resume {files['checkpoint']}, " if files["checkpoint"].exists() else "")
+        resume = f"continue it with --resume {files['checkpoint']}, " if unfinished(files["checkpoint"]) else ""
         raise UserError(f"--out {args.out}: an earlier run's files are there ({', '.join(existing)}); "
                         f"{resume}choose another --out, or pass --overwrite to replace them")
     for name in ("checkpoint", "log", "curves"):       # the model itself is replaced when this run has a better one
@@ -507,10 +516,11 @@ def run(args):
         overrides = {k: v for k, v in vars(args).items() if k in ("epochs", "quiet", "threads") and v}
         vars(args).update(dict(saved, **overrides))
     out_named = args.out is not None
-    data, splits = load_splits(args, log)
+    data = resolve_data(args, log)
     fill_defaults(args, data)
     if not args.resume:
         claim_run_files(args, data, out_named)
+    splits = load_splits(args, data, log)
     log(f"data: {data}: {describe(splits)}")
     trainer = Trainer(args, splits, log)
     if args.resume:

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from .augment import Augmentation
+from .models import ARCHITECTURES
 from . import cli
 from .checks import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED, Range, check_outputs
 from .cli import run_command
 from .data import stratified_split
-from .train import Trainer, TrainingError, fill_defaults, load_splits
+from .train import Trainer, TrainingError, fill_defaults, load_splits, resolve_data
 from .train import parse_args as parse_train_args
 
 MAX_AUG_STRENGTH = 4       # beyond this, shift and contrast leave the ranges fer_app.train accepts
@@ -42,7 +43,7 @@ def values(allowed):
 def build_parser():
     p = cli.parser("tune", __doc__.split("\n\n")[0])
     p.add_argument("--data", help="dataset, as for fer_app.train (default: as fer_app.train)")
-    p.add_argument("--arch", help="architecture (default: as fer_app.train)")
+    p.add_argument("--arch", choices=sorted(ARCHITECTURES), help="architecture (default: as fer_app.train)")
     p.add_argument("--search", choices=("grid", "random"), default="grid", help="every combination, or random draws")
     p.add_argument("--trials", type=POSITIVE_INT, default=8, help="number of trials for --search random")
     p.add_argument("--lr", type=values(POSITIVE), default=[0.01, 0.05], help="learning rates to try")
@@ -107,7 +108,8 @@ def run(args):
             "--checkpoint-minutes", "0"] + (["--data", args.data] if args.data else []) \
         + (["--arch", args.arch] if args.arch else [])
     base_args = parse_train_args(base)
-    data, splits = load_splits(base_args, log)
+    data = resolve_data(base_args, log)
+    splits = load_splits(base_args, data, log)
     if args.subset and args.subset < len(splits["train"][1]):
         fraction = args.subset / len(splits["train"][1])
         _, splits["train"] = stratified_split(*splits["train"], fraction, args.seed)

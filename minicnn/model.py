@@ -134,6 +134,9 @@ def atomic_savez(path, arrays):
             np.savez_compressed(f, **arrays)
         os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
+    except OSError as e:           # a full disk says so without naming the file: name it
+        os.unlink(tmp)
+        raise OSError(e.errno, e.strerror or str(e), e.filename or path) from e
     except BaseException:
         os.unlink(tmp)
         raise

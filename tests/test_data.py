@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fer_app import CLASSES
-from fer_app.data import DataError, class_id, describe, load_dataset
+from fer_app.data import DataError, class_id, describe, load_dataset, read_cache
 
 FER_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013"
 
@@ -150,3 +150,23 @@ def test_shared_fer2013_split_sizes_and_class_counts(tmp_path):
     counts = dict(zip(CLASSES, np.bincount(splits["train"][1], minlength=7).tolist()))
     assert counts == {"angry": 3995, "disgust": 436, "fear": 4097, "happy": 7215, "sad": 4830,
                       "surprise": 3171, "neutral": 4965}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "wrong arrays"])
+def test_a_damaged_cache_is_rebuilt_not_fatal(tmp_path, damage):
+    rng = np.random.default_rng(7)
+    path = write_csv(tmp_path / "f.csv", [(1, pixels(rng), "Training"), (2, pixels(rng), "PublicTest")])
+    cache = tmp_path / "cache"
+    first = load_dataset(path, cache_dir=cache)
+    (cached,) = cache.glob("*.npz")
+    if damage == "truncated":
+        cached.write_bytes(cached.read_bytes()[:100])
+    elif damage == "garbage":
+        cached.write_bytes(b"PK\x03\x04 not really a zip")
+    else:
+        np.savez(cached, train_x=np.zeros((1, 5, 5), np.uint8), train_y=np.zeros(1, np.int64))
+    said = []
+    again = load_dataset(path, cache_dir=cache, log=said.append)
+    assert np.array_equal(first["train"][0], again["train"][0]) and np.array_equal(first["val"][1], again["val"][1])
+    assert len(said) == 1 and "is damaged; reading" in said[0]
+    assert read_cache(cached) is not None          # written afresh

@@ -75,6 +75,8 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     ref, got = model_arrays(reference.with_suffix(".ckpt.npz")), model_arrays(checkpoint)
     assert ref.keys() == got.keys() and all(np.array_equal(ref[k], got[k]) for k in ref)
+    logged = [json.loads(line)["epoch"] for line in out.with_suffix(".log.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3]          # each epoch once, however the kill fell
 
 
 def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path):
@@ -104,25 +106,6 @@ def test_nan_loss_stops_cleanly(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and not out.exists()
 
 
-def test_bad_arguments_give_one_line_errors(tmp_path, capsys):
-    for argv, message in [(["--epochs", "0"], "--epochs must be at least 1"),
-                          (["--arch", "resnet"], "invalid choice"),
-                          (["--lr", "-1"], "--lr must be positive"),
-                          (["--threads", "-2"], "--threads must be at least 1")]:
-        with pytest.raises(SystemExit) as exit_info:
-            train.main(argv)
-        assert exit_info.value.code == 2 and message in capsys.readouterr().err
-    assert train.main(["--data", str(tmp_path / "missing"), "--quiet"]) == 2
-    assert "no such file or folder" in capsys.readouterr().err
-    bad_config = tmp_path / "c.json"
-    bad_config.write_text('{"learning_rate": 0.1}')
-    with pytest.raises(SystemExit):
-        train.main(["--config", str(bad_config)])
-    assert "unknown option(s) learning_rate" in capsys.readouterr().err
-    assert train.main(["--resume", str(bad_config)]) == 2
-    assert "not a readable .npz" in capsys.readouterr().err
-
-
 @pytest.mark.parametrize("module", ["fer_app.train", "fer_app.evaluate", "fer_app.tune", "fer_app.live", "fer_app.demo",
                                     "fer_app.explain"])
 def test_help(module):
@@ -148,15 +131,6 @@ def test_evaluate_constructed_confusion_matrix(tmp_path, capsys):
     import cv2
     image = cv2.imread(str(tmp_path / "cm.png"))
     assert image is not None and image.shape[0] > 400
-
-
-def test_evaluate_errors(tmp_path, capsys):
-    assert evaluate.main(["--model", str(tmp_path / "none.npz"), "--data", "demo"]) == 2
-    assert "no such file" in capsys.readouterr().err
-    foreign = tmp_path / "foreign.npz"
-    foreign.write_bytes(b"GIF89a not a model")
-    assert evaluate.main(["--model", str(foreign), "--data", "demo"]) == 2
-    assert "error:" in capsys.readouterr().err
 
 
 def test_tune_writes_a_config_that_train_accepts(tmp_path, capsys):
