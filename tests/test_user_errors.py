@@ -82,6 +82,8 @@ def w(tmp_path_factory):
     untrained_model(w / "model.npz")
     constant_model(w / "model_dense.npz", favourite=3)
     (w / "huge.png").write_bytes(png_declaring(100_000, 100_000))
+    (w / "bomb" / "happy").mkdir(parents=True)
+    (w / "bomb" / "happy" / "huge.png").write_bytes(png_declaring(100_000, 100_000))
     (w / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n but nothing after")
     (w / "empty.png").write_bytes(b"")
     (w / "strip.png").write_bytes(cv2.imencode(".png", np.full((2, 4000, 3), 128, np.uint8))[1].tobytes())
@@ -199,6 +201,8 @@ CASES = {
         ("--data {w}/tree --out {w}/tree/model.npz", "would write over --data {w}/tree, an input"),
         ("--data {w}/photos", "photos: no class folders inside"),
         ("--data {w}/tree --out {w}/new.npz", "odd: unknown class name 'odd'"),
+        ("--data {w}/bomb --out {w}/new.npz", "huge.png: declares more than the 100 megapixels fer_app reads "
+                                               "(use --skip-bad to skip such items)"),
         ("--data demo --config {w}/config_rmsprop.json --out {w}/config_rmsprop.json", "'optimizer' must be one of"),
         ("--data demo --out {w}/run.npz", "an earlier run's files are there"),
         ("--data demo --out {w}/half.npz", "continue it with --resume {w}/half.ckpt.npz"),
