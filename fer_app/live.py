@@ -62,7 +62,7 @@ def open_source(source):
         raise SourceError(f"{source}: no such file, folder or camera index")
     images = source_images(source)
     if images:
-        return "images", _image_frames(images), 0.0
+        return "images", _image_frames(images, skip_bad=Path(source).is_dir()), 0.0
     return "video", *_open_capture(source, source, live=False)
 
 
@@ -73,11 +73,14 @@ def annotated_names(images):
     return {p.name: f"{p.stem}.png" if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix[1:]}.png" for p in images}
 
 
-def _image_frames(paths):
+def _image_frames(paths, skip_bad):
+    """Each image in turn; with skip_bad (a folder), an unreadable one is reported and skipped."""
     for i, path in enumerate(paths):
         try:
             yield i, 0.0, read_image(path), path.name
         except DataError as e:
+            if not skip_bad:
+                raise
             print(f"warning: {e}; skipped", file=sys.stderr)
             yield i, 0.0, None, path.name
 
@@ -245,9 +248,10 @@ def run(args):
     boxes, no_face = [], []
     try:
         for index, t, frame, name in frames:
-            if frame is None:
+            if frame is None:        # (an image's reason was given as it was read)
                 n_bad += 1
-                print(f"warning: frame {index} of {name} could not be decoded; skipped", file=sys.stderr)
+                if kind != "images":
+                    print(f"warning: frame {index} of {name} could not be decoded; skipped", file=sys.stderr)
                 continue
             tick = time.perf_counter()
             if kind == "images" or index % args.detect_every == 0 or not boxes:

@@ -86,7 +86,7 @@ def test_live_images_folder_skips_a_corrupt_image(tmp_path, model_path, face_pho
                       "--output", str(tmp_path / "out"), "--jsonl", str(tmp_path / "f.jsonl")])
     assert code == 0
     printed = capsys.readouterr()
-    assert "b.png: not a readable image" in printed.err
+    assert "b.png: not a readable image" in printed.err and printed.err.count("b.png") == 1
     assert "no face found in 1 image(s): c.png" in printed.out
     lines = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text().splitlines()]
     assert [len(r["faces"]) for r in lines] == [1, 0]           # frames without faces are logged too

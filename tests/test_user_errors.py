@@ -276,6 +276,8 @@ CASES = {
         ("--source {w}/notes.txt --no-display", "notes.txt cannot be opened as a video"),
         ("--source {w}/empty_folder --no-display", "empty_folder: folder has no images"),
         ("--source 97 --no-display", "camera 97 is not available"),
+        ("--source {w}/huge.png --no-display", "huge.png: declares more than the 100 megapixels"),
+        ("--source {w}/broken.png --output {w}/annotated --no-display", "broken.png: not a readable image"),
         ("--source 99999999999 --no-display", "99999999999: no such file, folder or camera index"),
         ("--source {empty} --no-display", "argument --source: must not be empty"),
         ("--source {w}/clip.avi --jsonl /proc/version/f.jsonl --no-display", "/proc/version"),
