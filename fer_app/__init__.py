@@ -3,8 +3,6 @@
     from fer_app import EmotionRecognizer
     EmotionRecognizer().detect_emotions(bgr_image)
 """
-import minicnn  # noqa: F401  -- first: configures OpenBLAS before NumPy loads it
-
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 

@@ -66,7 +66,6 @@ class Range:
 
 
 POSITIVE_INT = Range(1, integer=True)
-NON_NEGATIVE_INT = Range(0, integer=True)
 NON_NEGATIVE = Range(0)
 POSITIVE = Range(0, low_open=True)
 FRACTION = Range(0, 1, high_open=True)        # [0, 1)

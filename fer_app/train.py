@@ -26,7 +26,7 @@ from minicnn.model import ModelFileError, atomic_savez, read_npz
 from . import models
 from .augment import Augmentation
 from . import cli
-from .checks import (FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, PROBABILITY, SEED, Range,
+from .checks import (FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, SEED, Range,
                      UserError, check_outputs)
 from .cli import run_command
 from .data import CLASSES, DataError, describe, load_dataset

@@ -9,7 +9,6 @@ import hashlib
 import json
 import struct
 import zlib
-from pathlib import Path
 
 import cv2
 import numpy as np
