@@ -1,7 +1,9 @@
 """What every fer_app command shares: its --help layout, and what it does with errors a user can cause
 (one line on stderr, a non-zero exit)."""
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from minicnn.model import ModelFileError
 from minicnn.runtime import keep_freed_memory
@@ -30,6 +32,14 @@ def run_command(body):
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
         return 130
+
+
+def write_text_atomically(path, text):
+    """Write a text file through a temporary file beside it: a reader (or a second worker) never sees half of it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 class HelpFormatter(argparse.HelpFormatter):

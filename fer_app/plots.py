@@ -130,3 +130,46 @@ def explain_overview(face, saliency, gradcam, probs, classes, path):
         axes.set_axis_off()
     probability_bars(panels[3], probs, classes)
     save_figure(figure, path)
+
+
+def search_history(trials, path):
+    """A hyper-parameter search as a PNG: each trial's val accuracy by trial number (finished ones as dots,
+    pruned ones as crosses at their last reported value), and the best so far as a step line.
+
+    trials: (number, state, value) with state "complete", "pruned", "fail" or "running"; value may be None."""
+    figure = Figure(figsize=(7.5, 4.2), layout="constrained")
+    axes = figure.subplots()
+    for state, marker, colour in (("complete", "o", "tab:blue"), ("pruned", "x", "tab:grey")):
+        shown = [(n, v) for n, s, v in trials if s == state and v is not None]
+        if shown:
+            axes.scatter(*zip(*shown), marker=marker, color=colour, label=f"{state} ({len(shown)})", zorder=3)
+    finished = sorted((n, v) for n, s, v in trials if s == "complete" and v is not None)
+    if finished:
+        best = np.maximum.accumulate([v for _, v in finished])
+        axes.step([n for n, _ in finished], best, where="post", color="tab:orange", label="best so far")
+    failed = [n for n, s, _ in trials if s == "fail"]
+    if failed:
+        axes.scatter(failed, [0] * len(failed), marker="v", color="tab:red", label=f"failed ({len(failed)})", zorder=3)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("trial")
+    axes.set_ylabel("validation accuracy")
+    axes.set_title("hyper-parameter search")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best")
+    save_figure(figure, path)
+
+
+def importance_chart(importances, path):
+    """Each searched parameter's share of the variation in val accuracy (Optuna's importances) as bars."""
+    names = list(importances)
+    figure = Figure(figsize=(6.5, 0.5 * len(names) + 1.4), layout="constrained")
+    axes = figure.subplots()
+    axes.barh(range(len(names)), [100 * importances[n] for n in names], color="tab:blue")
+    axes.set_yticks(range(len(names)), names)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("importance (% of the variation in val accuracy)")
+    axes.set_title("which parameters mattered")
+    for i, n in enumerate(names):
+        axes.text(min(100 * importances[n] + 1, 90), i, f"{100 * importances[n]:.0f}", va="center", fontsize=9)
+    save_figure(figure, path)

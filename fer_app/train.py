@@ -195,8 +195,9 @@ def evaluate_split(model, x, y, loss_fn, batch_size=256):
 class Trainer:
     """Owns the model, optimizer, schedule and position; ``run`` trains to the last epoch."""
 
-    def __init__(self, args, splits, log=print):
-        self.args, self.log = args, log
+    def __init__(self, args, splits, log=print, on_epoch=None):
+        """``on_epoch(record)``, if given, sees each epoch's log record (fer_app.tune reports it to Optuna)."""
+        self.args, self.log, self.on_epoch = args, log, on_epoch
         self.train_faces, self.train_labels = splits["train"]
         if "val" not in splits or not len(splits["val"][1]):
             raise DataError("the dataset has no validation split (and it is too small to carve one)")
@@ -271,10 +272,7 @@ class Trainer:
         self.best_acc, self.best_epoch, self.history = state["best_acc"], state["best_epoch"], state["history"]
         self.rng_states = state["rng_states"]
         # a run killed between its log line and its checkpoint logged an epoch it will now repeat
-        lines = "".join(json.dumps(record) + "\n" for record in self.history)
-        tmp = self.log_path.with_name(self.log_path.name + ".tmp")
-        tmp.write_text(lines)
-        os.replace(tmp, self.log_path)
+        cli.write_text_atomically(self.log_path, "".join(json.dumps(record) + "\n" for record in self.history))
 
     # ---------------------------------------------------------------- training
 
@@ -400,6 +398,8 @@ class Trainer:
         self.epoch, self.batch = self.epoch + 1, 0
         self.sums = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         self.save_checkpoint()
+        if self.on_epoch:
+            self.on_epoch(record)
         patience = args.early_stop
         if patience and self.epoch - 1 - self.best_epoch >= patience:
             self.log(f"early stop: no better val accuracy for {patience} epochs")

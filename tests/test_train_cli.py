@@ -131,20 +131,3 @@ def test_evaluate_constructed_confusion_matrix(tmp_path, capsys):
     import cv2
     image = cv2.imread(str(tmp_path / "cm.png"))
     assert image is not None and image.shape[0] > 400
-
-
-def test_tune_writes_a_config_that_train_accepts(tmp_path, capsys):
-    best = tmp_path / "best.json"
-    code = tune.main(["--data", "demo", "--arch", "tiny", "--epochs", "1", "--subset", "700", "--lr", "0.005,0.02",
-                      "--dropout", "0.2", "--out", str(tmp_path / "all.json"), "--best-config", str(best)])
-    assert code == 0
-    printed = capsys.readouterr().out
-    assert "min for the 1 left" in printed        # after the first trial, an estimate for the rest
-    trials = json.loads((tmp_path / "all.json").read_text())
-    assert len(trials) == 2 and trials[0]["val_acc"] >= trials[1]["val_acc"]
-    config = json.loads(best.read_text())
-    assert config["lr"] == trials[0]["lr"]
-    out = tmp_path / "from_config.npz"
-    assert train.main(["--config", str(best), "--epochs", "1", "--data", "demo", "--quiet", "--out", str(out)]) == 0
-    meta = json.loads(str(read_npz(out)["__meta__"]))
-    assert meta["training"]["lr"] == config["lr"] and meta["training"]["dropout"] == config["dropout"]

@@ -1,0 +1,113 @@
+"""fer_app.tune on Optuna, on the demo data: workers sharing one SQLite study, a killed worker, pruning,
+the results it writes, and what happens without Optuna or with a storage it cannot use."""
+import json
+import signal
+import sys
+import time
+
+import pytest
+
+from fer_app import train, tune
+
+from .helpers import run_module, start_module
+
+optuna = pytest.importorskip("optuna", reason='Optuna not installed (pip install -e ".[tune]")')
+
+# each trial: the tiny net, one thread, on a stratified 1,400 of the 3,500 demo faces
+FAST = ["--data", "demo", "--arch", "tiny", "--subset", "1400", "--threads", "1"]
+
+
+def load(out, study="s"):
+    return optuna.load_study(study_name=study, storage=f"sqlite:///{out / 'study.db'}")
+
+
+def a_trial_is_running(out):
+    try:
+        return any(t.state == optuna.trial.TrialState.RUNNING for t in load(out).trials)
+    except Exception:                # the worker is still creating the database or the study
+        return False
+
+
+def test_two_workers_at_once_share_one_study_and_the_best_configuration_trains(tmp_path):
+    out = tmp_path / "search"
+    argv = [*FAST, "--epochs", "1", "--trials", "2", "--study", "s", "--out", out]
+    workers = [start_module("fer_app.tune", *argv) for _ in range(2)]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    trials = load(out).trials
+    assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 4          # four different draws
+    table = json.loads((out / "trials.json").read_text())
+    assert [t["val_acc"] for t in table] == sorted((t.value for t in trials), reverse=True)
+    assert (out / "history.png").stat().st_size > 10_000 and (out / "importance.png").stat().st_size > 10_000
+    config = json.loads((out / "best_config.json").read_text())
+    best = max(trials, key=lambda t: t.value)
+    assert config["lr"] == best.params["lr"] and config["dropout"] == best.params["dropout"]
+    model = tmp_path / "from_best.npz"
+    assert train.main(["--config", str(out / "best_config.json"), "--data", "demo", "--epochs", "1", "--quiet",
+                       "--out", str(model)]) == 0
+    assert model.is_file()
+
+
+def test_a_killed_worker_leaves_the_study_usable_and_the_search_resumes(tmp_path):
+    out = tmp_path / "search"
+    argv = [*FAST, "--epochs", "4", "--study", "s", "--out", out, "--heartbeat", "1"]
+    worker = start_module("fer_app.tune", *argv, "--trials", "3")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not ((out / "study.db").exists() and a_trial_is_running(out)):
+        time.sleep(0.5)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    assert [t.state for t in load(out).trials] == [optuna.trial.TrialState.RUNNING]    # killed mid-trial
+    time.sleep(2.5)                                       # the grace period: twice the heartbeat
+    resumed = run_module("fer_app.tune", *argv, "--trials", "1")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    states = [t.state for t in load(out).trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+
+
+def test_pruning_stops_a_trial_with_an_absurd_learning_rate(tmp_path):
+    out = tmp_path / "search"
+    argv = ["--data", "demo", "--arch", "tiny", "--epochs", "2", "--study", "s", "--out", out,   # all 3,500 faces:
+            "--space", "lr=log:1e-7:0.1"]                                                      # 40 % after epoch 1
+    out.mkdir()
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{out / 'study.db'}", direction="maximize")
+    for lr in (0.02, 0.02, 0.02, 1e-7):                   # three sound trials (demo's lr), then an absurd one
+        study.enqueue_trial({"lr": lr})
+    result = run_module("fer_app.tune", *argv, "--trials", "4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    trials = load(out).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "COMPLETE", "PRUNED"]
+    assert min(trials[i].intermediate_values[1] for i in range(3)) > 0.3 > trials[3].intermediate_values[1]
+    assert list(trials[3].intermediate_values) == [1]   # stopped after its first epoch
+    assert "1 pruned or failed" in result.stdout
+
+
+def test_a_study_continues_only_with_its_own_settings(tmp_path, capsys):
+    out = tmp_path / "search"
+    assert tune.main([*FAST, "--epochs", "1", "--trials", "1", "--study", "s", "--out", str(out)]) == 0
+    assert tune.main([*FAST, "--epochs", "2", "--trials", "1", "--study", "s", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"error: --study s: this study was started with other settings (epochs); "
+                                        f"give another --study, or the same settings to continue it"]
+
+
+@pytest.mark.parametrize("url", ["nosuchdb://host/db", "not-a-url", "sqlite:////proc/version/x.db"])
+def test_a_storage_it_cannot_use_is_one_line(tmp_path, capsys, url):
+    assert tune.main([*FAST, "--out", str(tmp_path / "t"), "--storage", url]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: --storage {url}: cannot use it (")
+
+
+def test_without_optuna_it_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)     # import optuna now raises ImportError
+    assert tune.main([*FAST, "--out", str(tmp_path / "t")]) == 2
+    assert capsys.readouterr().err.strip() == 'error: fer_app.tune needs Optuna: pip install -e ".[tune]"'
+
+
+def test_grid_values_and_the_space_grammar():
+    lr, dropout, arch = tune.parse_space("lr=log:0.001:0.1 dropout=0.2|0.4 arch=tiny|small")
+    assert lr.grid(3) == pytest.approx([0.001, 0.01, 0.1]) and lr.log
+    assert dropout.grid(3) == [0.2, 0.4] and arch.choices == ("tiny", "small")
+    (batch,) = tune.parse_space("batch_size=32:34")
+    assert batch.choices == (32, 33, 34)
