@@ -9,5 +9,6 @@ setup(
     python_requires=">=3.9",
     install_requires=["numpy>=1.23", "numba>=0.57", "threadpoolctl>=3.1", "opencv-python>=4.8,<5", "matplotlib>=3.6",
                       "pillow", "tqdm"],
-    extras_require={"test": ["pytest"]},
+    # tune: hyper-parameter search (fer_app.tune) on Optuna; the tests cover it too
+    extras_require={"tune": ["optuna>=3.6"], "test": ["pytest", "optuna>=3.6"]},
 )

@@ -30,7 +30,7 @@ from . import cli
 from .augment import Augmentation
 from .checks import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED, Range, UserError, check_outputs
 from .cli import run_command
-from .data import stratified_split
+from .data import detect_layout, stratified_split
 from .models import ARCHITECTURES
 from .plots import importance_chart, search_history
 from .train import Trainer, TrainingError, fill_defaults, load_splits, resolve_data
@@ -130,8 +130,7 @@ def build_parser():
                                                         "afresh in every worker, so that workers never repeat "
                                                         "each other)")
     g = p.add_argument_group("the search")
-    g.add_argument("--space", type=parse_space, default=parse_space(DEFAULT_SPACE), help=SPACE_HELP +
-                   f' (default: "{DEFAULT_SPACE}")')
+    g.add_argument("--space", type=parse_space, default=DEFAULT_SPACE, help=SPACE_HELP)   # (argparse parses it)
     g.add_argument("--sampler", choices=("tpe", "random", "grid"), default="tpe",
                    help="Optuna's TPE, random draws, or every combination of --grid-points values per range")
     g.add_argument("--grid-points", type=Range(2, 10, integer=True), default=3, help="values per range for --sampler grid")
@@ -179,6 +178,8 @@ def settle(args):
     """Fill in the data, study name, output folder and storage URL that were left to their defaults."""
     train_args = parse_train_args(["--data", args.data] if args.data else [])
     args.data = resolve_data(train_args, print)
+    if args.data != "demo":
+        detect_layout(args.data)             # a missing or foreign path: say so before a study is made for it
     if args.arch is None:
         defaults = parse_train_args(["--data", args.data])
         fill_defaults(defaults, args.data)

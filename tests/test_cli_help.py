@@ -13,7 +13,8 @@ def options(command):
     parser = importlib.import_module(f"fer_app.{command}").build_parser()
     formatter = HelpFormatter(parser.prog)
     return [(action, formatter._get_help_string(action)) for action in parser._actions
-            if action.option_strings and not isinstance(action, argparse._HelpAction)]
+            if action.option_strings and not isinstance(action, argparse._HelpAction)
+            and action.help != argparse.SUPPRESS]          # (an option for the command's own children)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -51,7 +51,7 @@ def test_two_workers_at_once_share_one_study_and_the_best_configuration_trains(t
 
 def test_a_killed_worker_leaves_the_study_usable_and_the_search_resumes(tmp_path):
     out = tmp_path / "search"
-    argv = [*FAST, "--epochs", "4", "--study", "s", "--out", out, "--heartbeat", "1"]
+    argv = [*FAST, "--subset", "700", "--epochs", "4", "--study", "s", "--out", out, "--heartbeat", "1"]
     worker = start_module("fer_app.tune", *argv, "--trials", "3")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not ((out / "study.db").exists() and a_trial_is_running(out)):
