@@ -9,9 +9,10 @@ Layouts, told apart by what the path holds:
 * Kaggle folders ``train/<class>/*`` and ``test/<class>/*``: ``PublicTest_*`` files in test/
   form val, ``PrivateTest_*`` form test; if test/ has neither, all of it is test and val is
   carved from train (stratified, seeded).
-* any tree ``<class>/*.png|jpg|…``: each image goes through Haar face detection and a margin
-  crop of the largest face (a centre crop when no face is found, counted and reported),
-  then to 48×48 grey; val is carved from it as above.
+* any tree ``<class>/*.png|jpg|…``: each image goes through face detection (``detector``: "yunet"
+  or "haar") and the crop of the largest face (fer_app.detect.face_crop, as live recognition crops;
+  a centre crop when no face is found, counted and reported), then to 48×48 grey; val is carved
+  from it as above.
 """
 import csv
 import gzip
@@ -26,7 +27,7 @@ import PIL.Image
 from minicnn.model import ModelFileError, atomic_savez, read_npz
 
 from .checks import UserError
-from .detect import HaarFaceDetector, center_square, crop_with_margin
+from .detect import largest_face, make_detector
 from .preprocess import FACE_SIZE, to_face48
 
 from . import CLASSES  # noqa: E402  -- one definition, in the package root
@@ -213,16 +214,14 @@ def load_kaggle_folders(root, skip_bad=False, val_fraction=0.1, seed=0, report=N
     return splits
 
 
-def load_class_tree(root, skip_bad=False, val_fraction=0.1, seed=0, report=None, detector=None):
+def load_class_tree(root, skip_bad=False, val_fraction=0.1, seed=0, report=None, detector="yunet"):
     report = report if report is not None else Report()
-    detector = detector or HaarFaceDetector(min_face=20)
+    find = make_detector(detector, min_face=20)
 
     def face_of(image):
-        boxes = detector.detect(image)
-        if boxes:
-            return to_face48(crop_with_margin(image, boxes[0]))
-        report.center_crops += 1
-        return to_face48(center_square(image))
+        face, found = largest_face(image, find)
+        report.center_crops += not found
+        return face
 
     faces, labels = _load_tree(root, face_of, skip_bad, report)[None]
     train, val = stratified_split(faces, labels, val_fraction, seed)
@@ -273,10 +272,13 @@ def default_cache_dir():
     return Path(base) / "fer_app"
 
 
-def load_dataset(path, skip_bad=False, val_fraction=0.1, seed=0, use_cache=True, cache_dir=None, log=print):
-    """Load any supported layout; the first load of a path writes a compressed cache that later loads reuse."""
+def load_dataset(path, skip_bad=False, val_fraction=0.1, seed=0, use_cache=True, cache_dir=None, log=print,
+                 detector="yunet"):
+    """Load any supported layout; the first load of a path writes a compressed cache that later loads reuse.
+    ``detector`` finds the faces in a class-folder tree's photos ("yunet" or "haar")."""
     layout = detect_layout(path)
-    options = dict(layout=layout, skip_bad=skip_bad, val_fraction=val_fraction, seed=seed)
+    options = dict(layout=layout, skip_bad=skip_bad, val_fraction=val_fraction, seed=seed,
+                   **({"detector": detector} if layout == "tree" else {}))
     cache = Path(cache_dir or default_cache_dir()) / f"{Path(path).name}-{_fingerprint(path, options)}.npz"
     if use_cache and cache.is_file():
         splits = read_cache(cache)
@@ -291,7 +293,7 @@ def load_dataset(path, skip_bad=False, val_fraction=0.1, seed=0, use_cache=True,
     elif layout == "kaggle":
         splits = load_kaggle_folders(path, skip_bad, val_fraction, seed, report)
     else:
-        splits = load_class_tree(path, skip_bad, val_fraction, seed, report)
+        splits = load_class_tree(path, skip_bad, val_fraction, seed, report, detector)
     for line in report.lines():
         log(line)
     if not any(len(y) for _, y in splits.values()):

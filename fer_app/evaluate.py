@@ -15,6 +15,7 @@ from .checks import check_outputs
 from .cli import run_command
 from .data import CLASSES, DataError, load_dataset
 from .demo import demo_splits
+from .detect import DETECTORS
 from .plots import confusion_matrix_image
 
 
@@ -61,6 +62,8 @@ def build_parser():
                                                       "(default: the face alone)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON (default: print only)")
     p.add_argument("--plot", metavar="CM.png", help="draw the confusion matrix (default: none)")
+    p.add_argument("--detector", choices=sorted(DETECTORS), default="yunet",
+                   help="face detector for the photos of a class-folder tree (yunet or haar)")
     p.add_argument("--overwrite", action="store_true", help="replace existing --json and --plot files "
                                                             "(default: refuse)")
     p.add_argument("--skip-bad", action="store_true", help="skip (and count) bad rows/files (default: stop at the first)")
@@ -78,7 +81,7 @@ def run(args):
                   [("--model", args.model), ("--data", None if args.data == "demo" else args.data)], args.overwrite)
     classifier = ExpressionClassifier(args.model)
     splits = demo_splits() if args.data == "demo" else load_dataset(
-        args.data, skip_bad=args.skip_bad, use_cache=not args.no_cache)
+        args.data, skip_bad=args.skip_bad, use_cache=not args.no_cache, detector=args.detector)
     split = args.split or ("test" if "test" in splits else "val")
     if split not in splits:
         raise DataError(f"{args.data}: has no {split} split (it has {', '.join(splits)})")

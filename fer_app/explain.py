@@ -24,9 +24,8 @@ from . import cli
 from .checks import UserError, check_outputs
 from .cli import run_command
 from .data import read_image
-from .detect import HaarFaceDetector, center_square, crop_with_margin
+from .detect import DETECTORS, largest_face, make_detector
 from .plots import explain_overview, probability_chart, write_png
-from .preprocess import to_face48
 
 TILE = 96          # pixels per tile in the grids
 GAP_COLOUR = (200, 120, 40)     # BGR
@@ -109,12 +108,6 @@ def tile_grid(maps, columns=8, tile=TILE, title=""):
     return grid
 
 
-def face_from_image(image, detector=None):
-    """The largest face found by the Haar cascade, else a centre crop, as 48×48 grey."""
-    boxes = (detector or HaarFaceDetector(min_face=20)).detect(image)
-    return to_face48(crop_with_margin(image, boxes[0]) if boxes else center_square(image)), bool(boxes)
-
-
 def conv_layers(model):
     return [i for i, layer in enumerate(model.layers) if isinstance(layer, L.Conv2D)]
 
@@ -170,6 +163,8 @@ def build_parser():
     p.add_argument("--model", help=f"model file (default: the shipped {SHIPPED_MODEL.name})")
     p.add_argument("--image", required=True, help="a face photo (the largest face is used) or a 48x48 face")
     p.add_argument("--out", default="explain", help="folder for the PNGs and index.html")
+    p.add_argument("--detector", choices=sorted(DETECTORS), default="yunet",
+                   help="face detector for a photo: yunet (a CNN; turns the face level) or haar")
     p.add_argument("--overwrite", action="store_true", help="replace the pictures of an earlier explain in --out "
                                                             "(default: refuse)")
     return p
@@ -186,7 +181,7 @@ def run(args):
         raise UserError(f"--model {classifier.path}: has no convolutional layer to look inside")
     check_outputs([("--out", args.out, picture_names(classifier.model))],
                   [("--image", args.image), ("--model", args.model)], args.overwrite)
-    face, found = face_from_image(read_image(args.image))
+    face, found = largest_face(read_image(args.image), make_detector(args.detector, min_face=20))
     if not found:
         print("note: no face detected; using the centre of the image", file=sys.stderr)
     files, probs = explain(classifier, face, args.out)

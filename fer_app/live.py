@@ -1,8 +1,9 @@
 """Real-time expression recognition: ``python -m fer_app.live --source 0``.
 
-Reads a webcam, a video, an image or a folder of images; finds faces with the Haar
-cascade, classifies every face of a frame in one batch, tracks faces across frames
-with per-face smoothing, and draws boxes, labels, probability bars and the FPS.
+Reads a webcam, a video, an image or a folder of images; finds faces (YuNet, or the Haar
+cascade), classifies every face of a frame in one batch, tracks faces across frames — a
+face is shown once it is confirmed, so a one-off false detection never is — with per-face
+smoothing, and draws boxes, labels, probability bars and the FPS.
 ``q`` or Esc quits the window; ``--no-display`` runs headless; ``--output`` records
 the annotated result and ``--jsonl`` logs every frame, with or without faces.
 """
@@ -16,11 +17,11 @@ import cv2
 import numpy as np
 
 from . import cli
-from .checks import FRACTION, POSITIVE_INT, UserError, check_outputs
+from .checks import FRACTION, POSITIVE_INT, PROBABILITY, Range, UserError, check_outputs
 from .cli import run_command
 from .data import IMAGE_SUFFIXES, DataError, read_image
-from .detect import DETECTOR_RANGES
-from .recognizer import EmotionRecognizer
+from .detect import DETECTOR_RANGES, DETECTORS
+from .recognizer import DEFAULT_DETECTOR, EmotionRecognizer
 from .track import FaceTracker
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
@@ -231,21 +232,24 @@ def check_live_outputs(args):
 
 def run(args):
     names = check_live_outputs(args)
-    recognizer = EmotionRecognizer(args.model, min_face=args.min_face, scale_factor=args.scale_factor,
-                                   min_neighbors=args.min_neighbors, max_side=args.detect_width, tta=args.tta)
+    recognizer = EmotionRecognizer(args.model, args.detector, min_face=args.min_face, max_side=args.detect_width,
+                                   min_score=args.min_score, scale_factor=args.scale_factor,
+                                   min_neighbors=args.min_neighbors, align=not args.no_align, tta=args.tta)
     kind, frames, source_fps = open_source(args.source)
     display = not args.no_display
     if display and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         print("warning: no display found; running headless (use --no-display to silence this)", file=sys.stderr)
         display = False
-    tracker = FaceTracker(smoothing=args.smooth) if kind != "images" and args.smooth > 0 else None
+    tracker = None if kind == "images" else FaceTracker(args.smooth, confirm_hits=args.confirm,
+                                                        confirm_window=args.confirm_window,
+                                                        confirm_score=args.confirm_score)
     recorder = Recorder(args.output, kind, source_fps or 25.0, names) if args.output else None
     if args.jsonl:
         Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
     jsonl = open(args.jsonl, "w") if args.jsonl else None
     classes = recognizer.classes
     n_frames, n_bad, fps, started = 0, 0, 0.0, time.perf_counter()
-    boxes, no_face = [], []
+    faces, no_face = [], []
     try:
         for index, t, frame, name in frames:
             if frame is None:        # (an image's reason was given as it was read)
@@ -254,18 +258,19 @@ def run(args):
                     print(f"warning: frame {index} of {name} could not be decoded; skipped", file=sys.stderr)
                 continue
             tick = time.perf_counter()
-            if kind == "images" or index % args.detect_every == 0 or not boxes:
-                boxes = recognizer.detect_faces(frame)
-            else:      # between detections, follow the tracked boxes
-                boxes = [tr.box for tr in tracker.tracks if tr.missed == 0] if tracker else boxes
-            if kind == "images" and not boxes:
+            detected = kind == "images" or index % args.detect_every == 0 or not faces
+            if detected:
+                faces = recognizer.find_faces(frame)
+            else:      # between detections, follow the tracked faces
+                faces = [tr.face for tr in tracker.tracks if tr.missed == 0]
+            if kind == "images" and not faces:
                 no_face.append(str(name))
-            probs = recognizer.classify_faces(frame, boxes)
-            if tracker:
-                tracks = tracker.update(boxes, probs)
-                ids, shown = [tr.id for tr in tracks], [tr.probs for tr in tracks]
+            probs = recognizer.classify_faces(frame, faces)
+            if tracker:              # only confirmed tracks are shown and logged
+                tracks = [tr for tr in tracker.update(faces, probs, detected) if tr.confirmed]
+                boxes, ids, shown = [tr.box for tr in tracks], [tr.id for tr in tracks], [tr.probs for tr in tracks]
             else:
-                ids, shown = list(range(len(boxes))), list(probs)
+                boxes, ids, shown = [f.box for f in faces], list(range(len(faces))), list(probs)
             for box, p, tid, panel in zip(boxes, shown, ids, place_panels(boxes, frame.shape, len(classes))):
                 draw_face(frame, box, p, classes, tid, panel)
             dt = time.perf_counter() - tick
@@ -312,16 +317,29 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="replace existing --output and --jsonl files "
                                                             "(default: refuse)")
     p.add_argument("--smooth", type=FRACTION, default=0.6,
-                   help="per-face EMA weight of the past in [0, 1); 0 turns smoothing and tracking off")
+                   help="per-face EMA weight of the past in [0, 1); 0 turns smoothing off")
     p.add_argument("--detect-every", type=POSITIVE_INT, default=2,
                    help="run the face detector every Nth video frame and follow the tracked boxes in between")
-    p.add_argument("--detect-width", type=DETECTOR_RANGES["max_side"], default=640,
-                   help="detect on frames shrunk to this longer side")
-    p.add_argument("--min-face", type=DETECTOR_RANGES["min_face"], default=40, help="smallest face side in pixels")
-    p.add_argument("--scale-factor", type=DETECTOR_RANGES["scale_factor"], default=1.1,
-                   help="Haar cascade scale step")
-    p.add_argument("--min-neighbors", type=DETECTOR_RANGES["min_neighbors"], default=5,
-                   help="Haar cascade min neighbours")
+    p.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
+                   help="yunet: a small CNN, finds tilted and turned faces and levels their eyes; haar: OpenCV's "
+                        "cascade, frontal faces only")
+    p.add_argument("--detect-width", type=DETECTOR_RANGES["max_side"],
+                   help="detect on frames shrunk to this longer side (default: 320 for yunet, 640 for haar)")
+    p.add_argument("--min-face", type=DETECTOR_RANGES["min_face"],
+                   help="smallest face side in pixels (default: 20 for yunet, 40 for haar)")
+    p.add_argument("--min-score", type=DETECTOR_RANGES["min_score"], help="yunet: lowest confidence kept (default: 0.6)")
+    p.add_argument("--scale-factor", type=DETECTOR_RANGES["scale_factor"], help="haar: cascade scale step (default: 1.1)")
+    p.add_argument("--min-neighbors", type=DETECTOR_RANGES["min_neighbors"],
+                   help="haar: cascade min neighbours (default: 5)")
+    p.add_argument("--no-align", action="store_true", help="do not turn faces level by their eyes (default: yunet "
+                                                           "faces are turned level)")
+    p.add_argument("--confirm", type=Range(1, 10, integer=True), default=3,
+                   help="video: show a face once it was detected in this many of the last --confirm-window "
+                        "detections (1: at once)")
+    p.add_argument("--confirm-window", type=Range(1, 10, integer=True), default=5,
+                   help="video: detections --confirm counts over")
+    p.add_argument("--confirm-score", type=PROBABILITY, default=0.9,
+                   help="video, yunet: a detection this confident is shown at once")
     p.add_argument("--tta", action="store_true", help="average each face with its mirror image (default: the face alone)")
     p.add_argument("--pause", action="store_true", help="with images and a window: wait for a key on each "
                                                         "(default: move on)")
@@ -331,6 +349,12 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.confirm > args.confirm_window:
+        parser.error("--confirm cannot exceed --confirm-window")
+    detector_only = {"haar": ("min_score",), "yunet": ("scale_factor", "min_neighbors")}[args.detector]
+    for name in detector_only:
+        if getattr(args, name) is not None:
+            parser.error(f"--{name.replace('_', '-')} is an option of the other detector, not {args.detector}")
     return run_command(lambda: run(args))
 
 

@@ -15,10 +15,21 @@ import cv2
 import numpy as np
 
 from .checks import Range
-from .detect import to_gray
 
 FACE_SIZE = 48
 EQUALIZATIONS = ("none", "global", "clahe")
+
+
+def to_gray(image):
+    """BGR, BGRA or grey uint8 image → grey uint8."""
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        code = cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
+        return cv2.cvtColor(image, code)
+    raise ValueError(f"expected a grey, BGR or BGRA image, got shape {image.shape}")
 
 
 def to_face48(image):

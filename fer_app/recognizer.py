@@ -1,18 +1,25 @@
 """The Python API: find faces in a BGR image and tell their expressions.
 
     from fer_app import EmotionRecognizer
-    rec = EmotionRecognizer()                      # the model shipped with the package
+    rec = EmotionRecognizer()                      # the shipped model, the YuNet detector
     rec.detect_emotions(frame)  # [{"box": (x, y, w, h), "emotions": {"angry": 0.01, ..., "neutral": 0.2}}]
     rec.top_emotion(frame)      # ("happy", 0.93) for the largest face, (None, None) without a face
 
 The output has the same shape as the popular ``fer`` package's, so code can switch.
+
+``detector``: "yunet" (default: a small CNN; finds tilted and turned faces, gives eye positions so each face
+is turned level before it is classified, and rarely fires on face-like patterns) or "haar" (OpenCV's
+cascade: frontal faces only, no alignment).  ``min_score`` applies to yunet, ``scale_factor`` and
+``min_neighbors`` to haar; ``min_face`` and ``max_side`` (the side frames are shrunk to for detection) to
+both; None means the detector's default (fer_app/detect.py).
 """
 import numpy as np
 
 from .checks import Range
 from .classifier import ExpressionClassifier
-from .detect import HaarFaceDetector, crop_with_margin
-from .preprocess import to_face48
+from .detect import DETECTORS, Face, face_crop, make_detector
+
+DEFAULT_DETECTOR = "yunet"
 
 
 def check_image(image):
@@ -22,37 +29,44 @@ def check_image(image):
 
 
 class EmotionRecognizer:
-    def __init__(self, model_path=None, detector="haar", min_face=40, scale_factor=1.1, min_neighbors=5,
-                 margin=0.1, max_side=640, tta=False):
-        if detector != "haar":
-            raise ValueError(f"unknown detector {detector!r}: only 'haar' (OpenCV's Haar cascade) is available")
+    def __init__(self, model_path=None, detector=DEFAULT_DETECTOR, min_face=None, max_side=None, min_score=None,
+                 scale_factor=None, min_neighbors=None, margin=0.1, align=True, tta=False):
+        if detector not in DETECTORS:
+            raise ValueError(f"unknown detector {detector!r}: choose from {', '.join(DETECTORS)}")
         Range(0, 1).check("margin", margin)
+        self.detector = make_detector(detector, min_face=min_face, max_side=max_side, min_score=min_score,
+                                      scale_factor=scale_factor, min_neighbors=min_neighbors)
         self.classifier = ExpressionClassifier(model_path)
-        self.detector = HaarFaceDetector(scale_factor, min_neighbors, min_face, max_side)
-        self.margin, self.tta = margin, tta
+        self.margin, self.align, self.tta = margin, align, tta
 
     @property
     def classes(self):
         return self.classifier.classes
 
-    def detect_faces(self, image):
+    def find_faces(self, image):
+        """The faces in ``image`` (fer_app.detect.Face: box, score, eyes), largest first."""
         check_image(image)
-        return self.detector.detect(image)
+        return self.detector.find(image)
 
-    def classify_faces(self, image, boxes):
-        """Probabilities (len(boxes), 7) for the given boxes of ``image``, all in one batch."""
-        if not boxes:
+    def detect_faces(self, image):
+        """Boxes (x, y, w, h) of the faces in ``image``, largest first."""
+        return [face.box for face in self.find_faces(image)]
+
+    def classify_faces(self, image, faces):
+        """Probabilities (len(faces), 7) for the given faces (Face objects or plain boxes), all in one batch."""
+        if not len(faces):
             return np.zeros((0, len(self.classes)), np.float32)
-        faces = np.stack([to_face48(crop_with_margin(image, box, self.margin)) for box in boxes])
-        return self.classifier.predict_proba(faces, tta=self.tta)
+        faces = [f if isinstance(f, Face) else Face(tuple(f)) for f in faces]
+        crops = np.stack([face_crop(image, face, self.margin, self.align) for face in faces])
+        return self.classifier.predict_proba(crops, tta=self.tta)
 
     def as_dict(self, box, probs):
         return {"box": tuple(int(v) for v in box),
                 "emotions": {c: round(float(p), 4) for c, p in zip(self.classes, probs)}}
 
     def detect_emotions(self, image):
-        boxes = self.detect_faces(image)
-        return [self.as_dict(box, p) for box, p in zip(boxes, self.classify_faces(image, boxes))]
+        faces = self.find_faces(image)
+        return [self.as_dict(face.box, p) for face, p in zip(faces, self.classify_faces(image, faces))]
 
     def top_emotion(self, image):
         """(label, probability) of the largest face, or (None, None) when there is no face."""

@@ -1,11 +1,19 @@
-"""Follow faces across video frames and smooth each face's probabilities on its own.
+"""Follow faces across video frames, show only faces that are really there, and smooth each face's
+probabilities on its own.
 
-Boxes of a new frame are matched to existing tracks greedily by intersection over
-union (IoU); each track keeps an exponential moving average (EMA) of its own
-probabilities,  p̄ ← α·p̄ + (1 − α)·p,  so labels don't flicker — and two faces never
-share a window, so one face's expression cannot leak into another's.
+Faces of a new frame are matched to existing tracks greedily by intersection over union (IoU).
+A new track is *confirmed* — shown, logged and given an id — once the detector has found it in
+``confirm_hits`` of its last ``confirm_window`` detection passes, or at once when a detection's score
+reaches ``confirm_score``; a one-off false detection (a face-like pattern in the background) never is.
+Each track keeps an exponential moving average (EMA) of its own probabilities,
+p̄ ← α·p̄ + (1 − α)·p, so labels don't flicker — and two faces never share a window, so one face's
+expression cannot leak into another's.
 """
+from collections import deque
+
 import numpy as np
+
+from .detect import Face
 
 
 def iou(a, b):
@@ -19,42 +27,64 @@ def iou(a, b):
 
 
 class Track:
-    def __init__(self, track_id, box, probs):
-        self.id, self.box, self.probs, self.missed = track_id, box, np.asarray(probs, np.float64), 0
+    def __init__(self, face, probs, window):
+        self.face, self.probs, self.missed = face, np.asarray(probs, np.float64), 0
+        self.found = deque([True], maxlen=window)      # matched in each of the last detection passes
+        self.id = None                                  # given when confirmed
+
+    @property
+    def box(self):
+        return self.face.box
+
+    @property
+    def confirmed(self):
+        return self.id is not None
 
 
 class FaceTracker:
-    def __init__(self, smoothing=0.6, min_iou=0.3, max_missed=5):
+    def __init__(self, smoothing=0.6, min_iou=0.3, max_missed=5, confirm_hits=3, confirm_window=5,
+                 confirm_score=0.9):
         if not 0 <= smoothing < 1:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        if not 1 <= confirm_hits <= confirm_window:
+            raise ValueError(f"confirm_hits must be between 1 and confirm_window ({confirm_window}), got {confirm_hits}")
         self.smoothing, self.min_iou, self.max_missed = smoothing, min_iou, max_missed
+        self.confirm_hits, self.confirm_window, self.confirm_score = confirm_hits, confirm_window, confirm_score
         self.tracks, self._next_id = [], 0
 
-    def update(self, boxes, probs):
-        """Feed one frame's detections; returns the tracks seen in this frame, in the order of ``boxes``."""
-        pairs = sorted(((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, b in enumerate(boxes)),
+    def update(self, faces, probs, detected=True):
+        """Feed one frame's faces (Face objects or boxes) and their probabilities; returns the track of each
+        face, in order.  ``detected``: the faces come from the detector (False: they are the tracks' own,
+        carried over a frame without detection, which neither confirms nor misses anything)."""
+        faces = [f if isinstance(f, Face) else Face(tuple(f)) for f in faces]
+        pairs = sorted(((iou(t.box, f.box), ti, fi) for ti, t in enumerate(self.tracks) for fi, f in enumerate(faces)),
                        reverse=True)
         track_of, used = {}, set()
-        for overlap, ti, bi in pairs:
+        for overlap, ti, fi in pairs:
             if overlap < self.min_iou:
                 break
-            if ti in used or bi in track_of:
+            if ti in used or fi in track_of:
                 continue
             used.add(ti)
-            track_of[bi] = self.tracks[ti]
+            track_of[fi] = self.tracks[ti]
         a = self.smoothing
-        for bi, (box, p) in enumerate(zip(boxes, probs)):
-            track = track_of.get(bi)
+        for fi, (face, p) in enumerate(zip(faces, probs)):
+            track = track_of.get(fi)
             if track is None:
-                track = Track(self._next_id, box, p)
-                self._next_id += 1
+                track = track_of[fi] = Track(face, p, self.confirm_window)
                 self.tracks.append(track)
-                track_of[bi] = track
             else:
-                track.box, track.probs, track.missed = box, a * track.probs + (1 - a) * np.asarray(p), 0
-        seen = {id(t) for t in track_of.values()}
+                track.face, track.probs, track.missed = face, a * track.probs + (1 - a) * np.asarray(p), 0
+                if detected:
+                    track.found.append(True)
+            if not track.confirmed and (sum(track.found) >= self.confirm_hits or
+                                        (face.score is not None and face.score >= self.confirm_score)):
+                track.id, self._next_id = self._next_id, self._next_id + 1
+        matched = {id(t) for t in track_of.values()}
         for track in self.tracks:
-            if id(track) not in seen:
+            if id(track) not in matched:
                 track.missed += 1
+                if detected:
+                    track.found.append(False)
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
-        return [track_of[bi] for bi in range(len(boxes))]
+        return [track_of[fi] for fi in range(len(faces))]

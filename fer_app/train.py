@@ -31,6 +31,7 @@ from .checks import (FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY
 from .cli import run_command
 from .data import CLASSES, DataError, describe, load_dataset
 from .demo import demo_splits
+from .detect import DETECTORS
 from .plots import training_curves
 from .preprocess import EQUALIZATIONS, Preprocessing
 
@@ -58,6 +59,8 @@ def build_parser():
     g.add_argument("--val-fraction", type=FRACTION, default=0.1, help="share of train held out when there is no val split")
     g.add_argument("--skip-bad", action="store_true", help="skip (and count) bad rows/files (default: stop at the first)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the dataset cache (default: use it)")
+    g.add_argument("--detector", choices=sorted(DETECTORS), default="yunet",
+                   help="face detector for the photos of a class-folder tree (yunet or haar)")
     g.add_argument("--equalize", choices=EQUALIZATIONS, default="none", help="histogram equalisation of faces")
     g = p.add_argument_group("model")
     g.add_argument("--arch", choices=sorted(models.ARCHITECTURES),
@@ -452,7 +455,7 @@ def load_splits(args, data, log):
     if data == "demo":
         return demo_splits(args.seed)
     splits = load_dataset(data, skip_bad=args.skip_bad, val_fraction=args.val_fraction, seed=args.seed,
-                          use_cache=not args.no_cache, log=log)
+                          use_cache=not args.no_cache, log=log, detector=args.detector)
     if "train" not in splits or not len(splits["train"][1]):
         raise DataError(f"{data}: no training split found")
     return splits

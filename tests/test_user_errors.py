@@ -303,6 +303,15 @@ CASES = {
         ("--source {w}/clip.avi --model {w}/model_pickle.npz --no-display", "holds Python objects"),
         ("--source {w}/clip.avi --scale-factor 1.0 --no-display", "argument --scale-factor: must be in (1, 3], "
                                                                    "got 1.0"),
+        ("--source {w}/clip.avi --scale-factor 1.2 --no-display", "--scale-factor is an option of the other "
+                                                                   "detector, not yunet"),
+        ("--source {w}/clip.avi --detector haar --min-score 0.5 --no-display", "--min-score is an option of the "
+                                                                               "other detector, not haar"),
+        ("--source {w}/clip.avi --detector retina --no-display", "argument --detector: invalid choice: 'retina'"),
+        ("--source {w}/clip.avi --min-score 2 --no-display", "argument --min-score: must be in [0, 1], got 2"),
+        ("--source {w}/clip.avi --confirm 4 --confirm-window 3 --no-display", "--confirm cannot exceed "
+                                                                              "--confirm-window"),
+        ("--source {w}/clip.avi --confirm 0 --no-display", "argument --confirm: must be in [1, 10], got 0"),
         ("--source {w}/clip.avi --detect-width 0 --no-display", "argument --detect-width: must be in [32, 16384]"),
         ("--source {w}/clip.avi --min-face 0 --no-display", "argument --min-face: must be at least 1"),
         ("--source {w}/clip.avi --min-neighbors -1 --no-display", "argument --min-neighbors: must be in [0, 100]"),
@@ -322,6 +331,7 @@ CASES = {
         ("--image {w}/photos/p1.png --out {w}/model.npz", "--out {w}/model.npz: is a file; it must name a folder"),
         ("--image {w}/photos/p1.png --model {w}/model_kernel0.npz --out {w}/e", "kernel_size must be an integer"),
         ("--image {w}/photos/p1.png --model {w}/model_dense.npz --out {w}/e", "has no convolutional layer"),
+        ("--image {w}/photos/p1.png --detector retina --out {w}/e", "argument --detector: invalid choice"),
     ],
     "demo": [
         ("--out {w}/model.npz", "--out {w}/model.npz: is a file; it must name a folder"),
@@ -366,10 +376,15 @@ def test_an_existing_model_survives_a_failed_overwrite(w, capsys):
 
 
 API_CASES = [
-    (lambda w: EmotionRecognizer(w / "model.npz", scale_factor=1.0), "scale_factor must be in (1, 3], got 1.0"),
+    (lambda w: EmotionRecognizer(w / "model.npz", "haar", scale_factor=1.0), "scale_factor must be in (1, 3], got 1.0"),
     (lambda w: EmotionRecognizer(w / "model.npz", max_side=0), "max_side must be in [32, 16384], got 0"),
+    (lambda w: EmotionRecognizer(w / "model.npz", "haar", max_side=0), "max_side must be in [32, 16384], got 0"),
     (lambda w: EmotionRecognizer(w / "model.npz", min_face=-1), "min_face must be at least 1"),
-    (lambda w: EmotionRecognizer(w / "model.npz", min_neighbors=2.5), "min_neighbors must be an integer"),
+    (lambda w: EmotionRecognizer(w / "model.npz", "haar", min_neighbors=2.5), "min_neighbors must be an integer"),
+    (lambda w: EmotionRecognizer(w / "model.npz", min_score=1.5), "min_score must be in [0, 1], got 1.5"),
+    (lambda w: EmotionRecognizer(w / "model.npz", scale_factor=1.2), "scale_factor: not an option of the yunet "
+                                                                      "detector"),
+    (lambda w: EmotionRecognizer(w / "model.npz", "haar", min_score=0.5), "min_score: not an option of the haar"),
     (lambda w: EmotionRecognizer(w / "model.npz", margin=-0.5), "margin must be in [0, 1]"),
     (lambda w: EmotionRecognizer(w / "model.npz", detector="yolo"), "unknown detector 'yolo'"),
     (lambda w: EmotionRecognizer(w / "missing.npz"), "missing.npz: no such file"),
