@@ -8,7 +8,10 @@ setup(
     package_data={"fer_app": ["weights/*.npz"]},
     python_requires=">=3.9",
     install_requires=["numpy>=1.23", "numba>=0.57", "threadpoolctl>=3.1", "opencv-python>=4.8,<5", "matplotlib>=3.6",
-                      "pillow", "tqdm"],
+                      "pillow", "tqdm",
+                      # YuNet, the default face detector: wheels for Linux x86-64, CPython 3.9-3.11 (else Haar)
+                      "yuface>=2023.5; platform_system == 'Linux' and platform_machine == 'x86_64' "
+                      "and python_version < '3.12'"],
     # tune: hyper-parameter search (fer_app.tune) on Optuna; the tests cover it too
     extras_require={"tune": ["optuna>=3.6"], "test": ["pytest", "optuna>=3.6"]},
 )

@@ -27,7 +27,7 @@ import PIL.Image
 from minicnn.model import ModelFileError, atomic_savez, read_npz
 
 from .checks import UserError
-from .detect import largest_face, make_detector
+from .detect import DEFAULT_DETECTOR, largest_face, make_detector
 from .preprocess import FACE_SIZE, to_face48
 
 from . import CLASSES  # noqa: E402  -- one definition, in the package root
@@ -214,7 +214,7 @@ def load_kaggle_folders(root, skip_bad=False, val_fraction=0.1, seed=0, report=N
     return splits
 
 
-def load_class_tree(root, skip_bad=False, val_fraction=0.1, seed=0, report=None, detector="yunet"):
+def load_class_tree(root, skip_bad=False, val_fraction=0.1, seed=0, report=None, detector=DEFAULT_DETECTOR):
     report = report if report is not None else Report()
     find = make_detector(detector, min_face=20)
 
@@ -273,7 +273,7 @@ def default_cache_dir():
 
 
 def load_dataset(path, skip_bad=False, val_fraction=0.1, seed=0, use_cache=True, cache_dir=None, log=print,
-                 detector="yunet"):
+                 detector=DEFAULT_DETECTOR):
     """Load any supported layout; the first load of a path writes a compressed cache that later loads reuse.
     ``detector`` finds the faces in a class-folder tree's photos ("yunet" or "haar")."""
     layout = detect_layout(path)

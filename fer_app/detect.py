@@ -16,6 +16,7 @@ enlarged by ``margin``, rotated so the eyes are level when the detector gave eye
 histogram-equalised first: on a large frame with a plain background, global equalisation flattened the
 face's contrast and the cascade missed it.
 """
+import importlib.util
 import math
 from dataclasses import dataclass
 
@@ -128,6 +129,8 @@ class YuNetFaceDetector:
 
 
 DETECTORS = {"yunet": YuNetFaceDetector, "haar": HaarFaceDetector}
+# yuface ships wheels for Linux x86-64, CPython 3.9–3.11; elsewhere the cascade is the default
+DEFAULT_DETECTOR = "yunet" if importlib.util.find_spec("yuface") else "haar"
 
 
 def make_detector(name, **options):

@@ -15,7 +15,7 @@ from .checks import check_outputs
 from .cli import run_command
 from .data import CLASSES, DataError, load_dataset
 from .demo import demo_splits
-from .detect import DETECTORS
+from .detect import DEFAULT_DETECTOR, DETECTORS
 from .plots import confusion_matrix_image
 
 
@@ -62,7 +62,7 @@ def build_parser():
                                                       "(default: the face alone)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON (default: print only)")
     p.add_argument("--plot", metavar="CM.png", help="draw the confusion matrix (default: none)")
-    p.add_argument("--detector", choices=sorted(DETECTORS), default="yunet",
+    p.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
                    help="face detector for the photos of a class-folder tree (yunet or haar)")
     p.add_argument("--overwrite", action="store_true", help="replace existing --json and --plot files "
                                                             "(default: refuse)")

@@ -24,7 +24,7 @@ from . import cli
 from .checks import UserError, check_outputs
 from .cli import run_command
 from .data import read_image
-from .detect import DETECTORS, largest_face, make_detector
+from .detect import DEFAULT_DETECTOR, DETECTORS, largest_face, make_detector
 from .plots import explain_overview, probability_chart, write_png
 
 TILE = 96          # pixels per tile in the grids
@@ -163,7 +163,7 @@ def build_parser():
     p.add_argument("--model", help=f"model file (default: the shipped {SHIPPED_MODEL.name})")
     p.add_argument("--image", required=True, help="a face photo (the largest face is used) or a 48x48 face")
     p.add_argument("--out", default="explain", help="folder for the PNGs and index.html")
-    p.add_argument("--detector", choices=sorted(DETECTORS), default="yunet",
+    p.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
                    help="face detector for a photo: yunet (a CNN; turns the face level) or haar")
     p.add_argument("--overwrite", action="store_true", help="replace the pictures of an earlier explain in --out "
                                                             "(default: refuse)")

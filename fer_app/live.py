@@ -20,8 +20,8 @@ from . import cli
 from .checks import FRACTION, POSITIVE_INT, PROBABILITY, Range, UserError, check_outputs
 from .cli import run_command
 from .data import IMAGE_SUFFIXES, DataError, read_image
-from .detect import DETECTOR_RANGES, DETECTORS
-from .recognizer import DEFAULT_DETECTOR, EmotionRecognizer
+from .detect import DEFAULT_DETECTOR, DETECTOR_RANGES, DETECTORS
+from .recognizer import EmotionRecognizer
 from .track import FaceTracker
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}

@@ -7,7 +7,7 @@
 
 The output has the same shape as the popular ``fer`` package's, so code can switch.
 
-``detector``: "yunet" (default: a small CNN; finds tilted and turned faces, gives eye positions so each face
+``detector``: "yunet" (the default where the yuface package is installed: a small CNN; finds tilted and turned faces, gives eye positions so each face
 is turned level before it is classified, and rarely fires on face-like patterns) or "haar" (OpenCV's
 cascade: frontal faces only, no alignment).  ``min_score`` applies to yunet, ``scale_factor`` and
 ``min_neighbors`` to haar; ``min_face`` and ``max_side`` (the side frames are shrunk to for detection) to
@@ -17,9 +17,7 @@ import numpy as np
 
 from .checks import Range
 from .classifier import ExpressionClassifier
-from .detect import DETECTORS, Face, face_crop, make_detector
-
-DEFAULT_DETECTOR = "yunet"
+from .detect import DEFAULT_DETECTOR, DETECTORS, Face, face_crop, make_detector
 
 
 def check_image(image):

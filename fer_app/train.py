@@ -31,7 +31,7 @@ from .checks import (FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY
 from .cli import run_command
 from .data import CLASSES, DataError, describe, load_dataset
 from .demo import demo_splits
-from .detect import DETECTORS
+from .detect import DEFAULT_DETECTOR, DETECTORS
 from .plots import training_curves
 from .preprocess import EQUALIZATIONS, Preprocessing
 
@@ -59,7 +59,7 @@ def build_parser():
     g.add_argument("--val-fraction", type=FRACTION, default=0.1, help="share of train held out when there is no val split")
     g.add_argument("--skip-bad", action="store_true", help="skip (and count) bad rows/files (default: stop at the first)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the dataset cache (default: use it)")
-    g.add_argument("--detector", choices=sorted(DETECTORS), default="yunet",
+    g.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
                    help="face detector for the photos of a class-folder tree (yunet or haar)")
     g.add_argument("--equalize", choices=EQUALIZATIONS, default="none", help="histogram equalisation of faces")
     g = p.add_argument_group("model")

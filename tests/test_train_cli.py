@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from fer_app import evaluate, train, tune
+from fer_app import evaluate, train
 from minicnn.model import read_npz
 
 from .helpers import constant_model, run_module, start_module

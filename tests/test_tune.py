@@ -88,8 +88,8 @@ def test_a_study_continues_only_with_its_own_settings(tmp_path, capsys):
     assert tune.main([*FAST, "--epochs", "1", "--trials", "1", "--study", "s", "--out", str(out)]) == 0
     assert tune.main([*FAST, "--epochs", "2", "--trials", "1", "--study", "s", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.strip().splitlines() == [f"error: --study s: this study was started with other settings (epochs); "
-                                        f"give another --study, or the same settings to continue it"]
+    assert err.strip().splitlines() == ["error: --study s: this study was started with other settings (epochs); "
+                                        "give another --study, or the same settings to continue it"]
 
 
 @pytest.mark.parametrize("url", ["nosuchdb://host/db", "not-a-url", "sqlite:////proc/version/x.db"])

@@ -1,0 +1,118 @@
+"""Face detection: the aligned crop, YuNet against Haar on turned faces, and tracks that must be confirmed."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_app import live
+from fer_app.detect import Face, HaarFaceDetector, eye_angle, face_crop, make_detector
+from fer_app.track import FaceTracker
+
+from .helpers import untrained_model
+
+needs_yuface = pytest.mark.skipif(not __import__("importlib").util.find_spec("yuface"),
+                                  reason="yuface not installed (YuNet: Linux x86-64, CPython 3.9-3.11)")
+
+
+def dots(eyes, size=200):
+    """A black image with a white dot at each eye."""
+    image = np.zeros((size, size), np.uint8)
+    for x, y in eyes:
+        cv2.circle(image, (int(x), int(y)), 6, 255, -1)
+    return image
+
+
+def dot_rows(crop):
+    """Row of the brightest pixel in the left and the right half of a crop."""
+    half = crop.shape[1] // 2
+    return [np.unravel_index(np.argmax(part), part.shape)[0] for part in (crop[:, :half], crop[:, half:])]
+
+
+def test_an_aligned_crop_has_level_eyes_and_an_unaligned_one_keeps_the_tilt():
+    eyes = ((70.0, 80.0), (130.0, 110.0))          # the right-hand eye 30 px lower: a 26.6° tilt
+    face = Face((50, 50, 100, 100), 0.95, eyes)
+    assert eye_angle(face) == pytest.approx(np.degrees(np.arctan2(30, 60)))
+    aligned, tilted = face_crop(dots(eyes), face), face_crop(dots(eyes), face, align=False)
+    left, right = dot_rows(aligned)
+    assert abs(left - right) <= 1
+    left, right = dot_rows(tilted)
+    assert right - left >= 8                      # 30 px of 120 in the square is 12 of 48
+
+
+def test_a_face_without_eyes_is_the_square_around_its_box():
+    image = np.arange(200 * 200, dtype=np.uint32).reshape(200, 200).astype(np.uint8)
+    crop = face_crop(image, Face((60, 40, 80, 80)), margin=0.1)
+    assert np.array_equal(crop, cv2.resize(image[32:128, 52:148], (48, 48), interpolation=cv2.INTER_AREA))
+
+
+@pytest.fixture(scope="module")
+def head():
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image not installed (optional: real photos)")
+    return cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)[0:280, 80:360]
+
+
+def turned(head, angle):
+    """The head turned by angle (positive: counter-clockwise) in the middle of a grey 640×480 frame."""
+    frame = np.full((480, 640, 3), 110, np.uint8)
+    m = cv2.getRotationMatrix2D((140, 140), angle, 1.0)
+    frame[100:380, 180:460] = cv2.warpAffine(head, m, (280, 280), borderMode=cv2.BORDER_REPLICATE)
+    return frame
+
+
+@needs_yuface
+@pytest.mark.parametrize("angle", [0, 30, -30])
+def test_yunet_finds_a_turned_face_and_its_eyes(head, angle):
+    faces = make_detector("yunet").find(turned(head, angle))
+    assert len(faces) == 1 and faces[0].score > 0.6
+    x, y, w, h = faces[0].box
+    assert abs(x + w / 2 - 320) < 40 and abs(y + h / 2 - 230) < 60
+    (lx, ly), (rx, ry) = faces[0].eyes                     # two eyes inside the box, left and right of its centre
+    assert x <= lx < x + w / 2 < rx <= x + w and y <= min(ly, ry) and max(ly, ry) < y + h / 2
+
+
+def test_haar_misses_the_face_turned_30_degrees(head):
+    assert HaarFaceDetector().detect(turned(head, 0)) and not HaarFaceDetector().detect(turned(head, 30))
+
+
+def test_a_one_off_detection_is_never_confirmed_and_takes_no_id():
+    tracker = FaceTracker(confirm_hits=3, confirm_window=5)
+    real, ghost, probs = (100, 100, 80, 80), (400, 50, 60, 60), np.eye(7)[3]
+    shown = []
+    for t in range(8):
+        boxes = [real, ghost] if t == 2 else [real]
+        tracks = tracker.update(boxes, [probs] * len(boxes))
+        shown.append([tr.id for tr in tracks if tr.confirmed])
+    assert shown == [[], [], [0], [0], [0], [0], [0], [0]]        # the real face from its 3rd detection, as id 0
+
+
+def test_a_confident_detection_is_shown_at_once_and_frames_between_detections_do_not_count():
+    tracker = FaceTracker(confirm_hits=3, confirm_window=5, confirm_score=0.9)
+    assert tracker.update([Face((0, 0, 50, 50), 0.95)], [np.eye(7)[0]])[0].confirmed
+    doubtful = Face((200, 0, 50, 50), 0.7)
+    tracker.update([doubtful], [np.eye(7)[0]])
+    for _ in range(4):                                          # carried over, not detected again
+        (track,) = tracker.update([doubtful], [np.eye(7)[0]], detected=False)
+    assert not track.confirmed
+
+
+def test_a_face_flashed_for_one_frame_never_reaches_the_jsonl(tmp_path, head):
+    """The ghost case: a real face throughout, a second face in one frame only (as Haar's background ghosts are)."""
+    video, log = tmp_path / "ghost.avi", tmp_path / "ghost.jsonl"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    small = cv2.resize(head, (140, 140))
+    for t in range(12):
+        frame = np.full((480, 640, 3), 100, np.uint8)
+        frame[100:380, 20:300] = head
+        if t == 5:
+            frame[300:440, 460:600] = small
+        writer.write(frame)
+    writer.release()
+    model = untrained_model(tmp_path / "tiny.npz")
+    assert live.main(["--source", str(video), "--model", str(model), "--no-display", "--jsonl", str(log),
+                      "--detector", "haar", "--detect-every", "1"]) == 0
+    frames = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(frames) == 12
+    boxes = [face["box"] for f in frames for face in f["faces"]]
+    assert boxes and all(x < 320 for x, y, w, h in boxes)          # only the real face, on the left
+    assert {face["track_id"] for f in frames for face in f["faces"]} == {0}
