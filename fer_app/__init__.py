@@ -3,7 +3,9 @@
     from fer_app import EmotionRecognizer
     EmotionRecognizer().detect_emotions(bgr_image)
 """
-CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+from .labels import CLASSES
+
+__all__ = ["CLASSES", "EmotionRecognizer"]
 
 
 def __getattr__(name):

@@ -13,6 +13,10 @@ class UserError(Exception):
     and keeps its traceback."""
 
 
+class DataError(UserError):
+    """Bad input data (a dataset, an image file, a class name); the message names the file or row."""
+
+
 class Range:
     """The numbers an option or argument accepts, e.g. ``Range(0, 1, high_open=True)`` for [0, 1).
 

@@ -10,7 +10,7 @@ import numpy as np
 import minicnn
 from minicnn.losses import softmax
 
-from . import CLASSES
+from .labels import CLASSES
 from .preprocess import FACE_SIZE, Preprocessing
 
 SHIPPED_MODEL = Path(__file__).with_name("weights") / "fer2013_vgg.npz"

@@ -20,42 +20,18 @@ import hashlib
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
-import PIL.Image
 
 from minicnn.model import ModelFileError, atomic_savez, read_npz
 
-from .checks import UserError
+from .checks import DataError
 from .detect import DEFAULT_DETECTOR, largest_face, make_detector
+from .images import IMAGE_SUFFIXES, read_image
+from .labels import CLASSES, class_id
 from .preprocess import FACE_SIZE, to_face48
 
-from . import CLASSES  # noqa: E402  -- one definition, in the package root
-SYNONYMS = {
-    "angry": "angry", "anger": "angry", "mad": "angry",
-    "disgust": "disgust", "disgusted": "disgust", "contempt": "disgust",
-    "fear": "fear", "fearful": "fear", "afraid": "fear", "scared": "fear",
-    "happy": "happy", "happiness": "happy", "joy": "happy", "smile": "happy",
-    "sad": "sad", "sadness": "sad", "unhappy": "sad",
-    "surprise": "surprise", "surprised": "surprise",
-    "neutral": "neutral", "neutrality": "neutral", "calm": "neutral",
-}
-MAX_IMAGE_PIXELS = 100_000_000      # 100 megapixels: more than any camera photo fer_app would see
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp"}
 USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 CACHE_VERSION = "1"
-
-
-class DataError(UserError):
-    """Bad dataset input; the message names the file or row."""
-
-
-def class_id(name, where=""):
-    key = name.strip().lower()
-    if key not in SYNONYMS:
-        raise DataError(f"{where or name}: unknown class name {name!r} (expected one of {', '.join(CLASSES)} "
-                        f"or a synonym such as anger, happiness, sadness)")
-    return CLASSES.index(SYNONYMS[key])
 
 
 class Report:
@@ -130,40 +106,6 @@ def _stack(faces, labels):
 
 
 # ---------------------------------------------------------------- folders
-
-def check_image_size(path):
-    """DataError when the file's header declares more than MAX_IMAGE_PIXELS; read with Pillow, which opens
-    the header without decoding a pixel (formats Pillow doesn't know are left to OpenCV's own limit)."""
-    too_big = f"{path}: declares more than the {MAX_IMAGE_PIXELS // 10**6} megapixels fer_app reads"
-    try:
-        with PIL.Image.open(path) as image:
-            width, height = image.size
-    except PIL.Image.DecompressionBombError:
-        raise DataError(too_big) from None
-    except (OSError, ValueError, SyntaxError):
-        return
-    if width * height > MAX_IMAGE_PIXELS:
-        raise DataError(f"{too_big} ({width}x{height})")
-
-
-def read_image(path):
-    """Decode an image file (unicode paths too); DataError if it is not a readable image or declares more
-    than MAX_IMAGE_PIXELS (checked before any pixel is decoded)."""
-    check_image_size(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
-    try:
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    except cv2.error:           # OpenCV's own limits (e.g. a header it finds too large)
-        image = None
-    if image is None:
-        raise DataError(f"{path}: not a readable image (corrupt or unsupported format)")
-    if image.dtype != np.uint8:        # 16-bit PNGs and the like
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
-    return image
-
 
 def _class_folders(root):
     folders = sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -12,7 +12,7 @@ import numpy as np
 from . import cli
 from .checks import SEED, Range, check_outputs
 from .cli import run_command
-from .data import CLASSES
+from .labels import CLASSES
 from .plots import write_png
 from .preprocess import FACE_SIZE
 

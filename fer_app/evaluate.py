@@ -13,7 +13,9 @@ from .classifier import SHIPPED_MODEL, ExpressionClassifier
 from . import cli
 from .checks import check_outputs
 from .cli import run_command
-from .data import CLASSES, DataError, load_dataset
+from .checks import DataError
+from .data import load_dataset
+from .labels import CLASSES
 from .demo import demo_splits
 from .detect import DEFAULT_DETECTOR, DETECTORS
 from .plots import confusion_matrix_image

@@ -23,7 +23,7 @@ from .classifier import SHIPPED_MODEL, ExpressionClassifier
 from . import cli
 from .checks import UserError, check_outputs
 from .cli import run_command
-from .data import read_image
+from .images import read_image
 from .detect import DEFAULT_DETECTOR, DETECTORS, largest_face, make_detector
 from .plots import explain_overview, probability_chart, write_png
 

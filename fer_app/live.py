@@ -19,7 +19,8 @@ import numpy as np
 from . import cli
 from .checks import FRACTION, POSITIVE_INT, PROBABILITY, Range, UserError, check_outputs
 from .cli import run_command
-from .data import IMAGE_SUFFIXES, DataError, read_image
+from .checks import DataError
+from .images import IMAGE_SUFFIXES, read_image
 from .detect import DEFAULT_DETECTOR, DETECTOR_RANGES, DETECTORS
 from .recognizer import EmotionRecognizer
 from .track import FaceTracker

@@ -10,7 +10,9 @@ tiny    14 thousand parameters, 1.5 M multiply-adds: for the demo data and the t
 from minicnn import Sequential
 from minicnn import layers as L
 
-NUM_CLASSES = 7
+from .labels import CLASSES
+
+NUM_CLASSES = len(CLASSES)
 
 
 def conv_bn_relu(c_in, c_out, rng):

@@ -23,15 +23,15 @@ from minicnn import optim, set_num_threads
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.model import ModelFileError, atomic_savez, read_npz
 
-from . import models
+from . import cli, models
 from .augment import Augmentation
-from . import cli
-from .checks import (FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, SEED, Range,
+from .checks import (FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, SEED, DataError, Range,
                      UserError, check_outputs)
 from .cli import run_command
-from .data import CLASSES, DataError, describe, load_dataset
+from .data import describe, load_dataset
 from .demo import demo_splits
 from .detect import DEFAULT_DETECTOR, DETECTORS
+from .labels import CLASSES
 from .plots import training_curves
 from .preprocess import EQUALIZATIONS, Preprocessing
 

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
+import fer_app.labels
+
 from fer_app import models
 from fer_app.preprocess import Preprocessing
 from minicnn import Sequential
 from minicnn import layers as L
 
-CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+CLASSES = list(fer_app.labels.CLASSES)
 
 
 ROOT = Path(__file__).resolve().parents[1]

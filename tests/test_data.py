@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from fer_app import CLASSES
-from fer_app.data import DataError, class_id, load_dataset, read_cache
+from fer_app.checks import DataError
+from fer_app.data import load_dataset, read_cache
+from fer_app.labels import class_id
 
 # FER-2013 in the Kaggle layout: $FER2013_DIR, else data/fer2013 in the project
 FER_DIR = Path(os.environ.get("FER2013_DIR") or Path(__file__).resolve().parents[1] / "data" / "fer2013")
