@@ -59,6 +59,7 @@ def check_layer(layer, x, training=False, seed=0, h=1e-6):
     rewind()
     y = layer.forward(x, training=training)
     weights = np.random.default_rng(seed).standard_normal(y.shape)
+    layer.zero_grad()
     dx = layer.backward(weights)
     analytic = {"input": dx, **{name: g.copy() for name, g in layer.grads.items()}}
 
@@ -87,6 +88,7 @@ def check_model(model, x, labels, loss_fn, training=False, h=1e-6):
         return loss_fn.forward(model.forward(x, training=training), labels)
 
     loss()
+    model.zero_grad()
     dx = model.backward(loss_fn.backward())
     errors = {"input": relative_error(dx, numerical_gradient(loss, x, h))}
     for i, layer in enumerate(model.layers):

@@ -25,9 +25,25 @@ class ModelFileError(ValueError):
     """A file that is not a readable minicnn model."""
 
 
+class Parameters:
+    """A model's (value, grad) pairs, looked up in its layers whenever they are iterated."""
+
+    def __init__(self, layers):
+        self._layers = layers
+
+    def __iter__(self):
+        return ((layer.params[k], layer.grads[k]) for layer in self._layers for k in layer.params)
+
+    def __len__(self):
+        return sum(len(layer.params) for layer in self._layers)
+
+
 class Sequential:
     def __init__(self, layers, metadata=None):
         self.layers = list(layers)
+        if len({id(layer) for layer in self.layers}) < len(self.layers):
+            # backward reads what the layer's latest forward kept, so a second use would overwrite the first's
+            raise ValueError("a layer appears twice in the Sequential; give each place its own layer")
         self.metadata = dict(metadata or {})
 
     def forward(self, x, training=False):
@@ -56,8 +72,13 @@ class Sequential:
         return dy
 
     def parameters(self):
-        """(value, grad) pairs in a fixed order; optimizers update the values in place."""
-        return [(layer.params[k], layer.grads[k]) for layer in self.layers for k in layer.params]
+        """(value, grad) pairs in a fixed order, read from the layers each time they are iterated (so an
+        optimizer built before ``astype`` updates the converted arrays); optimizers update values in place."""
+        return Parameters(self.layers)
+
+    def zero_grad(self):
+        for layer in self.layers:
+            layer.zero_grad()
 
     def astype(self, dtype):
         for layer in self.layers:

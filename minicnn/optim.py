@@ -19,14 +19,24 @@ import numpy as np
 
 
 class Optimizer:
-    def __init__(self, params, lr):
-        self.params = list(params)
-        self.lr = lr
+    def __init__(self, params, lr, weight_decay=0.0):
+        # model.parameters() is kept as it is: it looks the arrays up in the layers at every step
+        self.params = params if hasattr(params, "__len__") else list(params)
+        self.lr, self.weight_decay = lr, weight_decay
         self.state = [{} for _ in self.params]
 
     def zero_grad(self):
         for _, grad in self.params:
             grad[...] = 0
+
+    def _pairs(self):
+        """(value, grad, state) per parameter, the state in the value's dtype (a model converted with astype
+        after this optimizer was built keeps its momentum, converted too)."""
+        for (value, grad), state in zip(self.params, self.state):
+            for key, saved in state.items():
+                if saved.shape == value.shape and saved.dtype != value.dtype:
+                    state[key] = saved.astype(value.dtype)
+            yield value, grad, state
 
     def _grad(self, value, grad):
         if self.weight_decay:
@@ -40,12 +50,13 @@ class Optimizer:
 
     def load_state_dict(self, state):
         """Restore what state_dict gave; ValueError (before anything changes) when it does not fit these params."""
-        lr, restored = float(state["lr"]), [{} for _ in self.params]
+        values = [value for value, _ in self.params]
+        lr, restored = float(state["lr"]), [{} for _ in values]
         for key, value in state["arrays"].items():
             i, _, name = key.partition(".")
-            if not (i.isdigit() and int(i) < len(self.params) and name):
-                raise ValueError(f"optimizer state {key!r} belongs to no parameter (there are {len(self.params)})")
-            expected = self.params[int(i)][0]
+            if not (i.isdigit() and int(i) < len(values) and name):
+                raise ValueError(f"optimizer state {key!r} belongs to no parameter (there are {len(values)})")
+            expected = values[int(i)]
             if np.shape(value) != expected.shape and np.ndim(value) != 0:
                 raise ValueError(f"optimizer state {key!r} has shape {np.shape(value)}, its parameter {expected.shape}")
             restored[int(i)][name] = np.array(value)
@@ -54,13 +65,13 @@ class Optimizer:
 
 class SGD(Optimizer):
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-        super().__init__(params, lr)
+        super().__init__(params, lr, weight_decay)
         if nesterov and momentum <= 0:
             raise ValueError("Nesterov momentum requires momentum > 0")
-        self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
+        self.momentum, self.nesterov = momentum, nesterov
 
     def step(self):
-        for (value, grad), state in zip(self.params, self.state):
+        for value, grad, state in self._pairs():
             g = self._grad(value, grad)
             if self.momentum:
                 if "momentum" not in state:
@@ -75,12 +86,12 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, lr)
-        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+        super().__init__(params, lr, weight_decay)
+        self.betas, self.eps = tuple(betas), eps
 
     def step(self):
         b1, b2 = self.betas
-        for (value, grad), state in zip(self.params, self.state):
+        for value, grad, state in self._pairs():
             g = self._grad(value, grad)
             if "m" not in state:
                 state["m"], state["v"], state["t"] = np.zeros_like(value), np.zeros_like(value), np.zeros(())

@@ -165,3 +165,60 @@ def test_batchnorm_running_statistics_follow_pytorch_convention():
     per_channel = x.transpose(1, 0, 2, 3).reshape(3, -1)
     assert np.allclose(bn.buffers["running_mean"], 0.1 * per_channel.mean(1), atol=1e-6)
     assert np.allclose(bn.buffers["running_var"], 0.9 + 0.1 * per_channel.var(1, ddof=1), atol=1e-5)
+
+
+def test_backward_adds_to_the_gradients_until_zero_grad():
+    """Two forward/backward pairs through one layer leave the sum of both gradients (PyTorch's rule)."""
+    rng = np.random.default_rng(4)
+    layer = L.Dense(6, 3, rng=rng)
+    x1, x2, d1, d2 = rng.standard_normal((4, 6)), rng.standard_normal((4, 6)), rng.standard_normal((4, 3)), \
+        rng.standard_normal((4, 3))
+    layer.astype(np.float64)
+    layer.forward(x1)
+    layer.backward(d1)
+    layer.forward(x2)
+    layer.backward(d2)
+    np.testing.assert_allclose(layer.grads["weight"], x1.T @ d1 + x2.T @ d2)
+    np.testing.assert_allclose(layer.grads["bias"], d1.sum(0) + d2.sum(0))
+    layer.zero_grad()
+    assert not layer.grads["weight"].any() and not layer.grads["bias"].any()
+
+
+def test_a_layer_cannot_appear_twice_in_a_sequential():
+    shared = L.Dense(6, 6)
+    with pytest.raises(ValueError, match="a layer appears twice"):
+        Sequential([shared, L.ReLU(), shared])
+
+
+def test_two_half_batches_accumulate_to_the_full_batch_gradient():
+    rng = np.random.default_rng(7)
+    model = Sequential([L.Conv2D(1, 4, 3, padding=1, rng=rng), L.ReLU(), L.Flatten(), L.Dense(4 * 6 * 6, 3, rng=rng)])
+    x, labels = rng.standard_normal((8, 1, 6, 6)).astype(np.float32), rng.integers(0, 3, 8)
+    loss = SoftmaxCrossEntropy()
+    loss.forward(model.forward(x, training=True), labels)
+    model.zero_grad()
+    model.backward(loss.backward())
+    full = [g.copy() for _, g in model.parameters()]
+    model.zero_grad()
+    for half in (slice(0, 4), slice(4, 8)):                   # each half's mean loss: half the full batch's weight
+        loss.forward(model.forward(x[half], training=True), labels[half])
+        model.backward(loss.backward())
+    for (_, accumulated), g in zip(model.parameters(), full):
+        np.testing.assert_allclose(accumulated, 2 * g, rtol=1e-4, atol=1e-6)
+
+
+def test_an_optimizer_built_before_astype_updates_the_converted_model():
+    model = small_net(np.random.default_rng(8))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, labels = bars(8, np.random.default_rng(9))
+    loss = SoftmaxCrossEntropy()
+    for dtype in (np.float32, np.float64):
+        model.astype(dtype)
+        before = [v.copy() for v, _ in model.parameters()]
+        loss.forward(model.forward(x.astype(dtype), training=True), labels)
+        opt.zero_grad()
+        model.backward(loss.backward())
+        opt.step()
+        assert all(v.dtype == dtype and not np.array_equal(v, b) for (v, _), b in zip(model.parameters(), before)
+                   if v.ndim > 1)
+    assert all(s["momentum"].dtype == np.float64 for s in opt.state)

@@ -1,11 +1,14 @@
 """The contract every layer keeps.
 
 A layer maps a batch ``x`` to ``y = forward(x)`` and, given dL/dy, returns
-dL/dx from ``backward(dy)`` while storing dL/dθ in ``grads``.  ``backward``
-uses what the most recent ``forward`` cached, so call them in pairs.
+dL/dx from ``backward(dy)`` while *adding* dL/dθ to ``grads``, as PyTorch does:
+a layer used twice gets the sum of both gradients, and several small batches can
+be accumulated before one optimizer step; ``zero_grad()`` (or the optimizer's)
+starts afresh.  ``backward`` uses what the most recent ``forward`` cached, so call
+them in pairs.
 
 * ``params``  : dict name -> array, the trainable tensors (updated in place).
-* ``grads``   : dict with the same keys and shapes, filled by ``backward``.
+* ``grads``   : dict with the same keys and shapes, added to by ``backward``.
 * ``buffers`` : dict of non-trainable state that is saved with the model
   (BatchNorm's running statistics).
 """
@@ -27,6 +30,10 @@ class Layer:
 
     def backward(self, dy):
         raise NotImplementedError
+
+    def zero_grad(self):
+        for grad in self.grads.values():
+            grad[...] = 0
 
     def config(self):
         """Constructor arguments, as JSON-friendly values, to rebuild the layer."""

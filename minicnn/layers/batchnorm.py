@@ -87,12 +87,15 @@ class _BatchNorm(Layer):
         x3 = self._x3
         dy3 = np.ascontiguousarray(dy).reshape(x3.shape)
         dx = np.empty_like(dy3)
-        gamma, dgamma, dbeta = self.params["gamma"], self.grads["gamma"], self.grads["beta"]
+        gamma = self.params["gamma"]
+        dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
         parallel.for_each_chunk(
             lambda lo, hi: kernels.batchnorm_backward(dy3[:, lo:hi], x3[:, lo:hi], self._mean[lo:hi],
                                                       self._inv_std[lo:hi], gamma[lo:hi], self._training,
                                                       dx[:, lo:hi], dgamma[lo:hi], dbeta[lo:hi]),
             self.num_features, self._channels_per_chunk())
+        self.grads["gamma"] += dgamma
+        self.grads["beta"] += dbeta
         return dx.reshape(dy.shape)
 
     def _channels_per_chunk(self):

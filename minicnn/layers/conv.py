@@ -117,8 +117,8 @@ class Conv2D(Layer):
             chunk = self._direct_backward_chunk if algorithm == "direct" else self._im2col_backward_chunk
             images = parallel.chunk_size(x.shape[0], 1) if algorithm == "direct" else self._images_per_chunk(dy)
             dw, db = parallel.sum_over_chunks(lambda lo, hi: chunk(x[lo:hi], dy[lo:hi], dx[lo:hi]), x.shape[0], images)
-        self.grads["weight"][...] = dw.reshape(w.shape)
-        self.grads["bias"][...] = db
+        self.grads["weight"] += dw.reshape(w.shape)
+        self.grads["bias"] += db
         return dx
 
     # --- im2col: a chunk of images at a time, one matrix product each -----------------------------

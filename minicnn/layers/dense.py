@@ -58,9 +58,9 @@ class Dense(Layer):
         x, w, dw = self._x, self.params["weight"], self.grads["weight"]
         dx = np.empty(x.shape, dtype=np.result_type(dy, w))
 
-        def input_rows(lo, hi):       # the rows lo:hi of W: their gradient, and the inputs they read
-            np.matmul(x[:, lo:hi].T, dy, out=dw[lo:hi])
+        def input_rows(lo, hi):       # the rows lo:hi of W: their gradient (added), and the inputs they read
+            dw[lo:hi] += x[:, lo:hi].T @ dy
             np.matmul(dy, w[lo:hi].T, out=dx[:, lo:hi])
         parallel.for_each_chunk(input_rows, self.in_features, parallel.chunk_size(self.in_features, 512, 64))
-        self.grads["bias"][...] = dy.sum(axis=0)
+        self.grads["bias"] += dy.sum(axis=0)
         return dx

@@ -3,6 +3,10 @@
 Training:  m ~ Bernoulli(1 − p) element-wise,  y = x · m / (1 − p),  dx = dy · m / (1 − p).
 Inference: y = x (the 1/(1 − p) scaling at training time keeps expectations equal,
 so nothing needs rescaling at test time).  Shapes are unchanged.
+
+``rng`` (public) is the NumPy Generator the masks are drawn from: give it at construction,
+or assign another to replay a stream — fer_app's trainer gives every dropout layer its own
+generator per epoch, so that a resumed run draws the same masks as an uninterrupted one.
 """
 import numpy as np
 
