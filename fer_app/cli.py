@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from minicnn.model import ModelFileError
+from minicnn.serialization import ModelFileError
 from minicnn.runtime import keep_freed_memory
 
 from .checks import UserError

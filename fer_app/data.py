@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minicnn.model import ModelFileError, atomic_savez, read_npz
+from minicnn.serialization import ModelFileError, atomic_savez, read_npz
 
 from .checks import DataError
 from .detect import DEFAULT_DETECTOR, largest_face, make_detector

@@ -21,7 +21,7 @@ import numpy as np
 import minicnn
 from minicnn import optim, set_num_threads
 from minicnn.losses import SoftmaxCrossEntropy
-from minicnn.model import ModelFileError, atomic_savez, read_npz
+from minicnn.serialization import ModelFileError, read_training, restore_training, save_training
 
 from . import cli, models
 from .augment import Augmentation
@@ -247,27 +247,19 @@ class Trainer:
                                                       for i in range(len(self.dropouts))]
 
     def save_checkpoint(self, data_rng=None):
-        """Atomic write of everything needed to continue from the current position."""
+        """Atomic write of everything needed to continue from the current position (minicnn's training state
+        file, with the trainer's own position, history, options and random streams as its JSON)."""
         state = {"epoch": self.epoch, "batch": self.batch, "sums": self.sums, "best_acc": self.best_acc,
                  "best_epoch": self.best_epoch, "history": self.history, "args": vars(self.args),
-                 "preprocessing": self.preprocessing.to_dict(), "lr": self.optimizer.lr,
-                 "schedule": self.schedule.state_dict() if self.schedule else None,
+                 "preprocessing": self.preprocessing.to_dict(),
                  "rng_states": None if data_rng is None else
                  [data_rng.bit_generator.state] + [d.rng.bit_generator.state for d in self.dropouts]}
-        opt_state = self.optimizer.state_dict()
-        arrays = {f"model/{k}": v for k, v in self.model.state_arrays().items()}
-        arrays.update({f"optim/{k}": v for k, v in opt_state["arrays"].items()})
-        arrays["__state__"] = np.array(json.dumps(state))
-        atomic_savez(self.checkpoint_path, arrays)
+        save_training(self.checkpoint_path, self.model, self.optimizer, self.schedule, state)
 
-    def load_checkpoint(self, path, state, arrays):
-        """Continue from a checkpoint read by read_checkpoint; the log is rewritten to the epochs it holds."""
+    def load_checkpoint(self, path, read):
+        """Continue from a checkpoint as read_checkpoint read it; the log is rewritten to the epochs it holds."""
+        state = restore_training(path, read, self.model, self.optimizer, self.schedule)
         try:
-            self.model.load_state_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
-            self.optimizer.load_state_dict({"lr": state["lr"], "arrays": {
-                k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}})
-            if self.schedule and state["schedule"]:
-                self.schedule.load_state_dict(state["schedule"])
             self.preprocessing = Preprocessing.from_dict(state["preprocessing"])
         except (KeyError, TypeError, ValueError) as e:
             raise ModelFileError(f"{path}: the training state does not fit the model it describes: {e}") from None
@@ -426,19 +418,14 @@ def run_files(out):
 
 
 CHECKPOINT_STATE = {"epoch": int, "batch": int, "sums": dict, "best_acc": (int, float), "best_epoch": int,
-                    "history": list, "args": dict, "preprocessing": dict, "lr": (int, float),
-                    "schedule": (dict, type(None)), "rng_states": (list, type(None))}
+                    "history": list, "args": dict, "preprocessing": dict, "rng_states": (list, type(None))}
 
 
 def read_checkpoint(path):
-    """(state, arrays) of a checkpoint that Trainer.save_checkpoint wrote; ModelFileError naming the file."""
-    arrays = read_npz(path)
-    if "__state__" not in arrays:
-        raise ModelFileError(f"{path}: not a fer_app training checkpoint (no training state)")
-    try:
-        state = json.loads(str(arrays.pop("__state__")))
-    except ValueError as e:
-        raise ModelFileError(f"{path}: the training state is not valid JSON ({e})") from None
+    """(the trainer's state, what minicnn's read_training read) of a checkpoint that Trainer.save_checkpoint
+    wrote, the file read once; ModelFileError naming the file."""
+    read = read_training(path)
+    state = read[1]["state"]
     if not isinstance(state, dict):
         raise ModelFileError(f"{path}: the training state is not a JSON object")
     missing = [k for k in CHECKPOINT_STATE if k not in state]
@@ -447,7 +434,7 @@ def read_checkpoint(path):
     wrong = [k for k, kind in CHECKPOINT_STATE.items() if not isinstance(state[k], kind) or isinstance(state[k], bool)]
     if wrong:
         raise ModelFileError(f"{path}: the training state has values of the wrong type for {', '.join(wrong)}")
-    return state, arrays
+    return state, read
 
 
 def load_splits(args, data, log):
@@ -513,7 +500,7 @@ def run(args):
     if args.threads:
         set_num_threads(args.threads)
     if args.resume:
-        state, arrays = read_checkpoint(args.resume)
+        state, read = read_checkpoint(args.resume)
         saved = {k: v for k, v in state["args"].items() if k not in NOT_IN_CONFIG}
         check_option_values(saved, build_parser(), f"--resume {args.resume}")
         overrides = {k: v for k, v in vars(args).items() if k in ("epochs", "quiet", "threads") and v}
@@ -527,7 +514,7 @@ def run(args):
     log(f"data: {data}: {describe(splits)}")
     trainer = Trainer(args, splits, log)
     if args.resume:
-        trainer.load_checkpoint(args.resume, state, arrays)
+        trainer.load_checkpoint(args.resume, read)
         log(f"resumed from {args.resume} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
     log(f"model: {args.arch}, {trainer.model.num_parameters():,} parameters; {args.optimizer} lr {args.lr:g}, "
         f"{args.epochs} epochs, batch {args.batch_size}; out: {args.out}")

@@ -2,10 +2,11 @@
 
     from minicnn import Sequential, load, layers, losses, optim
 """
-from . import gradcheck, layers, losses, optim
-from .model import ModelFileError, Sequential, load
+from . import gradcheck, layers, losses, optim, serialization
+from .model import Sequential
+from .serialization import ModelFileError, load
 from .parallel import num_threads, set_num_threads
 
 __version__ = "0.1.0"
-__all__ = ["Sequential", "load", "ModelFileError", "layers", "losses", "optim", "gradcheck", "set_num_threads",
+__all__ = ["Sequential", "load", "ModelFileError", "layers", "losses", "optim", "gradcheck", "serialization", "set_num_threads",
            "num_threads"]

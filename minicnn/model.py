@@ -1,28 +1,8 @@
-"""Sequential models and the .npz model file.
-
-A model file is one NumPy ``.npz`` archive holding only plain arrays, so it is
-read with ``allow_pickle=False`` and can never run code:
-
-* ``__format__``  : the string ``"minicnn-1"``;
-* ``__arch__``    : JSON list of ``{"type": LayerName, "config": {...}}``;
-* ``__meta__``    : JSON object of free-form metadata (class names, normalisation, …);
-* ``{i}.{name}``  : every parameter and buffer of layer i.
-"""
-import json
-import os
-import tempfile
-import zipfile
-
+"""Sequential: layers applied in turn, their parameters, and their state as a dict of arrays
+(``state_dict``, as optimizers have one); files are minicnn/serialization.py's."""
 import numpy as np
 
-from .layers import LAYER_TYPES, ReLU
-
-FORMAT = "minicnn-1"
-MAX_FILE_BYTES = 1 << 30       # a model or checkpoint file may unpack to at most this (1 GiB)
-
-
-class ModelFileError(ValueError):
-    """A file that is not a readable minicnn model."""
+from .layers import ReLU
 
 
 class Parameters:
@@ -113,142 +93,30 @@ class Sequential:
     def architecture(self):
         return [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers]
 
-    def state_arrays(self):
-        """Every parameter and buffer, keyed '{layer index}.{name}'."""
+    def state_dict(self):
+        """Every parameter and buffer, keyed '{layer index}.{name}' (the arrays themselves, not copies)."""
         return {f"{i}.{name}": value
                 for i, layer in enumerate(self.layers)
                 for store in (layer.params, layer.buffers)
                 for name, value in store.items()}
 
-    def load_state_arrays(self, arrays):
+    def load_state_dict(self, arrays):
+        """Copy ``arrays`` (as state_dict gives them) into the layers; ValueError naming the first that does not fit."""
         for i, layer in enumerate(self.layers):
             for store in (layer.params, layer.buffers):
                 for name, value in store.items():
                     key = f"{i}.{name}"
                     if key not in arrays:
-                        raise ModelFileError(f"missing array {key!r}")
+                        raise ValueError(f"missing array {key!r}")
                     if arrays[key].shape != value.shape:
-                        raise ModelFileError(f"array {key!r} has shape {arrays[key].shape}, expected {value.shape}")
+                        raise ValueError(f"array {key!r} has shape {arrays[key].shape}, expected {value.shape}")
                     if arrays[key].dtype.kind not in "fiu":
-                        raise ModelFileError(f"array {key!r} holds {arrays[key].dtype} values, not numbers")
+                        raise ValueError(f"array {key!r} holds {arrays[key].dtype} values, not numbers")
                     if not np.isfinite(arrays[key]).all():
-                        raise ModelFileError(f"array {key!r} holds NaN or infinite values")
+                        raise ValueError(f"array {key!r} holds NaN or infinite values")
                     value[...] = arrays[key]
 
     def save(self, path, metadata=None):
-        """Write the model atomically (temp file, then rename) so a crash never leaves half a file."""
-        meta = dict(self.metadata, **(metadata or {}))
-        arrays = dict(self.state_arrays(),
-                      __format__=np.array(FORMAT),
-                      __arch__=np.array(json.dumps(self.architecture())),
-                      __meta__=np.array(json.dumps(meta)))
-        atomic_savez(path, arrays)
-
-
-def atomic_savez(path, arrays):
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except OSError as e:           # a full disk says so without naming the file: name it
-        os.unlink(tmp)
-        raise OSError(e.errno, e.strerror or str(e), e.filename or path) from e
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def npz_headers(path, max_bytes=MAX_FILE_BYTES):
-    """{name: (shape, dtype)} of every array in an .npz file, read from the headers alone (nothing is
-    unpacked); ModelFileError for a file that is no .npz, holds objects, or would unpack to over max_bytes."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ModelFileError(f"{path}: no such file")
-    if not zipfile.is_zipfile(path):      # np.load would take any other file for a pickle
-        raise ModelFileError(f"{path}: not a readable .npz file (truncated or foreign?)")
-    headers, total = {}, 0
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for member in archive.namelist():
-                with archive.open(member) as f:
-                    version = np.lib.format.read_magic(f)
-                    if version == (1, 0):
-                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-                    elif version == (2, 0):
-                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-                    else:
-                        raise ValueError(f"unsupported array format {version}")
-                if dtype.hasobject:
-                    raise ModelFileError(f"{path}: holds Python objects in {member!r}; refused (they would need pickle)")
-                total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-                if total > max_bytes:
-                    raise ModelFileError(f"{path}: its arrays would unpack to over {max_bytes / 2**20:.0f} MiB; refused")
-                headers[member[:-4] if member.endswith(".npy") else member] = (tuple(shape), dtype)
-    except ModelFileError:
-        raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, RuntimeError) as e:
-        raise ModelFileError(f"{path}: not a readable .npz file (truncated or foreign?): {e}") from None
-    return headers
-
-
-def read_npz(path, max_bytes=MAX_FILE_BYTES):
-    """Every array of an .npz file, read without pickle after npz_headers checked it; ModelFileError for
-    anything else."""
-    npz_headers(path, max_bytes)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
-        raise ModelFileError(f"{path}: not a readable .npz file (truncated or foreign?): {e}") from None
-
-
-def load(path, max_bytes=MAX_FILE_BYTES):
-    """Read a model written by ``Sequential.save``; raises ModelFileError on any bad file.
-
-    The architecture is checked against the file's array headers before any layer is built, so a crafted
-    file can make load allocate no more than its arrays' size (at most ``max_bytes``)."""
-    headers = npz_headers(path, max_bytes)
-    if "__format__" not in headers or "__arch__" not in headers or "__meta__" not in headers:
-        raise ModelFileError(f"{path}: not a minicnn model file (no '{FORMAT}' marker)")
-    arrays = read_npz(path, max_bytes)
-    if str(arrays["__format__"]) != FORMAT:
-        raise ModelFileError(f"{path}: not a minicnn model file (no '{FORMAT}' marker)")
-    try:
-        arch = json.loads(str(arrays["__arch__"]))
-        metadata = json.loads(str(arrays["__meta__"]))
-        if not isinstance(arch, list) or not isinstance(metadata, dict):
-            raise ValueError("expected a list of layers and an object of metadata")
-        layers = []
-        for i, spec in enumerate(arch):
-            if spec["type"] not in LAYER_TYPES:
-                raise ModelFileError(f"{path}: unknown layer type {spec['type']!r}")
-            cls, config = LAYER_TYPES[spec["type"]], spec["config"]
-            for name, shape in cls.state_shapes(**config).items():
-                key = f"{i}.{name}"
-                if key not in headers:
-                    raise ModelFileError(f"{path}: missing array {key!r}")
-                if headers[key][0] != tuple(shape):
-                    raise ModelFileError(f"{path}: array {key!r} has shape {headers[key][0]}, "
-                                         f"layer {i} ({spec['type']}) declares {tuple(shape)}")
-            layers.append(cls(**config))
-    except ModelFileError:
-        raise
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelFileError(f"{path}: malformed architecture: {e}") from None
-    model = Sequential(layers, metadata)
-    try:
-        model.load_state_arrays(arrays)
-    except ModelFileError as e:
-        raise ModelFileError(f"{path}: {e}") from None
-    return model
+        """Write the model file (minicnn/serialization.py), atomically."""
+        from .serialization import save        # (serialization builds Sequentials: imported here, not above)
+        save(self, path, metadata)

@@ -83,7 +83,7 @@ def test_save_load_round_trip_is_bit_exact(tmp_path):
     assert loaded.metadata == {"classes": ["a", "b", "c", "d"], "mean": 0.5}
     assert loaded.architecture() == model.architecture()
     assert np.array_equal(loaded.forward(x), model.forward(x))
-    for a, b in zip(model.state_arrays().values(), loaded.state_arrays().values()):
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert a.dtype == b.dtype and np.array_equal(a, b)
 
 
@@ -222,3 +222,39 @@ def test_an_optimizer_built_before_astype_updates_the_converted_model():
         assert all(v.dtype == dtype and not np.array_equal(v, b) for (v, _), b in zip(model.parameters(), before)
                    if v.ndim > 1)
     assert all(s["momentum"].dtype == np.float64 for s in opt.state)
+
+
+def test_a_training_state_resumes_exactly_without_fer_app(tmp_path):
+    """minicnn.serialization alone: stop after 3 steps, save, rebuild, load, 3 more = 6 steps straight.
+    (No dropout here: its random stream is the caller's to keep, as fer_app's trainer does.)"""
+    def setup():
+        rng = np.random.default_rng(10)
+        model = Sequential([L.Conv2D(1, 4, 3, padding=1, rng=rng), L.BatchNorm2D(4), L.ReLU(), L.MaxPool2D(2),
+                            L.Flatten(), L.Dense(4 * 8 * 8, 4, rng=rng)])
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        return model, opt, optim.StepLR(opt, step_size=1, gamma=0.5)
+
+    x, labels = bars(16, np.random.default_rng(11))
+    loss = SoftmaxCrossEntropy()
+
+    def steps(model, opt, schedule, n):
+        for _ in range(n):
+            loss.forward(model.forward(x, training=True), labels)
+            opt.zero_grad()
+            model.backward(loss.backward())
+            opt.step()
+            schedule.step()
+
+    straight = setup()
+    steps(*straight, 6)
+    first = setup()
+    steps(*first, 3)
+    minicnn.serialization.save_training(tmp_path / "t.npz", *first, state={"step": 3})
+    second = setup()
+    assert minicnn.serialization.load_training(tmp_path / "t.npz", *second) == {"step": 3}
+    steps(*second, 3)
+    for a, b in zip(straight[0].state_dict().values(), second[0].state_dict().values()):
+        assert np.array_equal(a, b)
+    other = Sequential([L.Flatten(), L.Dense(256, 4)])
+    with pytest.raises(minicnn.ModelFileError, match="t.npz: the training state does not fit"):
+        minicnn.serialization.load_training(tmp_path / "t.npz", other, optim.SGD(other.parameters(), lr=0.1))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fer_app import evaluate, train
-from minicnn.model import read_npz
+from minicnn.serialization import read_npz
 
 from .helpers import constant_model, run_module, start_module
 

@@ -21,7 +21,7 @@ from fer_app.preprocess import Preprocessing
 from fer_app.recognizer import EmotionRecognizer
 from minicnn import Sequential
 from minicnn import layers as L
-from minicnn.model import read_npz
+from minicnn.serialization import read_npz
 
 from .helpers import CLASSES, constant_model, untrained_model
 
@@ -41,7 +41,7 @@ def model_file(path, layers, meta=None, arrays=None, arch=None):
     """A model file written by hand: the layers' own arrays unless ``arrays`` replaces some, ``arch`` the
     architecture JSON."""
     model = Sequential(layers)
-    content = dict(model.state_arrays(), __format__=np.array("minicnn-1"),
+    content = dict(model.state_dict(), __format__=np.array("minicnn-1"),
                    __arch__=np.array(json.dumps(model.architecture() if arch is None else arch)),
                    __meta__=np.array(json.dumps({"classes": CLASSES, "preprocessing": Preprocessing().to_dict()}
                                                 if meta is None else meta)))
@@ -209,13 +209,13 @@ CASES = {
         ("--data demo --out {w}/photos", "--out {w}/photos: is a folder"),
         ("--resume {w}/missing.ckpt.npz", "missing.ckpt.npz: no such file"),
         ("--resume {w}/faces.csv", "faces.csv: not a readable .npz file"),
-        ("--resume {w}/model.npz", "model.npz: not a fer_app training checkpoint"),
+        ("--resume {w}/model.npz", "model.npz: not a minicnn training state"),
         ("--resume {w}/ckpt_json.npz", "ckpt_json.npz: the training state is not valid JSON"),
         ("--resume {w}/ckpt_keys.npz", "ckpt_keys.npz: the training state lacks history"),
         ("--resume {w}/ckpt_type.npz", "ckpt_type.npz: the training state has values of the wrong type for epoch"),
         ("--resume {w}/ckpt_args.npz", "ckpt_args.npz: 'batch_size' must be in [1, 4096], got -5"),
         ("--resume {w}/ckpt_optim.npz", "ckpt_optim.npz: the training state does not fit"),
-        ("--resume {w}/ckpt_model.npz", "ckpt_model.npz: the training state does not fit"),
+        ("--resume {w}/ckpt_model.npz", "ckpt_model.npz: missing array 'model/0.weight'"),
         ("--resume {w}/ckpt_preprocessing.npz", "ckpt_preprocessing.npz: the training state does not fit"),
         ("--resume {w}/model_pickle.npz", "model_pickle.npz: holds Python objects"),
     ],
@@ -239,7 +239,7 @@ CASES = {
         ("--model {w}/model_arch_dict.npz --data demo", "model_arch_dict.npz: malformed architecture"),
         ("--model {w}/model_missing_array.npz --data demo", "model_missing_array.npz: missing array '0.weight'"),
         ("--model {w}/model_bad_arg.npz --data demo", "model_bad_arg.npz: malformed architecture"),
-        ("--model {w}/run.ckpt.npz --data demo", "run.ckpt.npz: not a minicnn model file"),
+        ("--model {w}/run.ckpt.npz --data demo", "run.ckpt.npz: is a training state (a checkpoint), not a model file"),
         ("--model {w}/model.npz --data {w}/missing", "missing: no such file or folder"),
         ("--model {w}/model.npz --data {w}/faces.csv --split test", "faces.csv: has no test split"),
         ("--model {w}/model.npz --data demo --json {w}/faces.csv", "--json {w}/faces.csv: {w}/faces.csv already "

@@ -1,0 +1,213 @@
+"""Files: a model, and a whole training state, each one NumPy ``.npz`` of plain arrays, read with
+``allow_pickle=False`` so that loading a file can never run code.
+
+A model file:
+* ``__format__``  : the string ``"minicnn-1"``;
+* ``__arch__``    : JSON list of ``{"type": LayerName, "config": {...}}``;
+* ``__meta__``    : JSON object of free-form metadata (class names, normalisation, …);
+* ``{i}.{name}``  : every parameter and buffer of layer i (``Sequential.state_dict``).
+
+A training state (``save_training`` / ``load_training``: continue training exactly where it stopped) holds
+the same model entries, each array prefixed ``model/``, and
+* ``optim/{i}.{name}`` : the optimizer's arrays (momentum, Adam's moments) for parameter i;
+* ``__training__``     : JSON ``{"lr": …, "schedule": the schedule's state_dict or null}``;
+* ``__state__``        : JSON of the caller's own (position in the data, history, random streams …).
+
+Reading checks the arrays' headers first (no unpacking, no object arrays, at most ``max_bytes`` in all)
+and every layer's configuration and declared shapes against them before anything is built.
+"""
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .layers import LAYER_TYPES
+from .model import Sequential
+
+FORMAT = "minicnn-1"
+MAX_FILE_BYTES = 1 << 30       # a model or checkpoint file may unpack to at most this (1 GiB)
+
+
+class ModelFileError(ValueError):
+    """A file that is not a readable minicnn model or training state; the message names it."""
+
+
+def save(model, path, metadata=None):
+    """Write a model file atomically (temp file, then rename) so a crash never leaves half a file."""
+    atomic_savez(path, _model_arrays(model, metadata))
+
+
+def _model_arrays(model, metadata=None, prefix=""):
+    meta = dict(model.metadata, **(metadata or {}))
+    return dict({prefix + k: v for k, v in model.state_dict().items()},
+                __format__=np.array(FORMAT), __arch__=np.array(json.dumps(model.architecture())),
+                __meta__=np.array(json.dumps(meta)))
+
+
+def save_training(path, model, optimizer, schedule=None, state=None):
+    """Write everything needed to continue training, atomically: the model (as in a model file), the
+    optimizer's arrays and learning rate, the schedule's position, and ``state``, any JSON of the caller's."""
+    arrays = _model_arrays(model, prefix="model/")
+    opt = optimizer.state_dict()
+    arrays.update({f"optim/{k}": v for k, v in opt["arrays"].items()})
+    arrays["__training__"] = np.array(json.dumps({"lr": opt["lr"],
+                                                  "schedule": schedule.state_dict() if schedule else None}))
+    arrays["__state__"] = np.array(json.dumps(state))
+    atomic_savez(path, arrays)
+
+
+def read_training(path, max_bytes=MAX_FILE_BYTES):
+    """(the model, {"lr", "schedule", "state", "optim": arrays}) of a training state file, read and checked
+    without building an optimizer; ModelFileError naming the file."""
+    headers = npz_headers(path, max_bytes)
+    if "__training__" not in headers or "__state__" not in headers:
+        raise ModelFileError(f"{path}: not a minicnn training state (no __training__ / __state__ entries)")
+    arrays = read_npz(path, max_bytes)
+    try:
+        training, state = json.loads(str(arrays["__training__"])), json.loads(str(arrays["__state__"]))
+    except ValueError as e:
+        raise ModelFileError(f"{path}: the training state is not valid JSON ({e})") from None
+    if not isinstance(training, dict) or "lr" not in training or "schedule" not in training:
+        raise ModelFileError(f"{path}: the training state lacks the learning rate or the schedule")
+    model = _build(path, headers, arrays, prefix="model/")
+    return model, dict(training, state=state,
+                       optim={k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})
+
+
+def load_training(path, model, optimizer, schedule=None, max_bytes=MAX_FILE_BYTES):
+    """Restore a training state into ``model``, ``optimizer`` and ``schedule`` (built as when it was saved);
+    returns the caller's ``state``.  ModelFileError, naming the file, when it does not fit them."""
+    return restore_training(path, read_training(path, max_bytes), model, optimizer, schedule)
+
+
+def restore_training(path, read, model, optimizer, schedule=None):
+    """load_training's second half, for a caller that has looked at read_training's result first."""
+    saved, training = read
+    try:
+        if saved.architecture() != model.architecture():
+            raise ValueError("its architecture differs from the model's")
+        model.load_state_dict(saved.state_dict())
+        optimizer.load_state_dict({"lr": training["lr"], "arrays": training["optim"]})
+        if schedule and training["schedule"]:
+            schedule.load_state_dict(training["schedule"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: the training state does not fit the model it describes: {e}") from None
+    return training["state"]
+
+
+def atomic_savez(path, arrays):
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except OSError as e:           # a full disk says so without naming the file: name it
+        os.unlink(tmp)
+        raise OSError(e.errno, e.strerror or str(e), e.filename or path) from e
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def npz_headers(path, max_bytes=MAX_FILE_BYTES):
+    """{name: (shape, dtype)} of every array in an .npz file, read from the headers alone (nothing is
+    unpacked); ModelFileError for a file that is no .npz, holds objects, or would unpack to over max_bytes."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):      # np.load would take any other file for a pickle
+        raise ModelFileError(f"{path}: not a readable .npz file (truncated or foreign?)")
+    headers, total = {}, 0
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                with archive.open(member) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    else:
+                        raise ValueError(f"unsupported array format {version}")
+                if dtype.hasobject:
+                    raise ModelFileError(f"{path}: holds Python objects in {member!r}; refused (they would need pickle)")
+                total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if total > max_bytes:
+                    raise ModelFileError(f"{path}: its arrays would unpack to over {max_bytes / 2**20:.0f} MiB; refused")
+                headers[member[:-4] if member.endswith(".npy") else member] = (tuple(shape), dtype)
+    except ModelFileError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, RuntimeError) as e:
+        raise ModelFileError(f"{path}: not a readable .npz file (truncated or foreign?): {e}") from None
+    return headers
+
+
+def read_npz(path, max_bytes=MAX_FILE_BYTES):
+    """Every array of an .npz file, read without pickle after npz_headers checked it; ModelFileError for
+    anything else."""
+    npz_headers(path, max_bytes)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise ModelFileError(f"{path}: not a readable .npz file (truncated or foreign?): {e}") from None
+
+
+def load(path, max_bytes=MAX_FILE_BYTES):
+    """Read a model written by ``Sequential.save``; raises ModelFileError on any bad file.
+
+    The architecture is checked against the file's array headers before any layer is built, so a crafted
+    file can make load allocate no more than its arrays' size (at most ``max_bytes``)."""
+    headers = npz_headers(path, max_bytes)
+    if "__training__" in headers:
+        raise ModelFileError(f"{path}: is a training state (a checkpoint), not a model file; give the model that "
+                             f"training keeps beside it")
+    return _build(path, headers, read_npz(path, max_bytes))
+
+
+def _build(path, headers, arrays, prefix=""):
+    """The Sequential an archive's architecture describes, its arrays (named prefix + '{i}.{name}') loaded."""
+    if "__format__" not in headers or "__arch__" not in headers or "__meta__" not in headers:
+        raise ModelFileError(f"{path}: not a minicnn model file (no '{FORMAT}' marker)")
+    if str(arrays["__format__"]) != FORMAT:
+        raise ModelFileError(f"{path}: not a minicnn model file (no '{FORMAT}' marker)")
+    try:
+        arch = json.loads(str(arrays["__arch__"]))
+        metadata = json.loads(str(arrays["__meta__"]))
+        if not isinstance(arch, list) or not isinstance(metadata, dict):
+            raise ValueError("expected a list of layers and an object of metadata")
+        layers = []
+        for i, spec in enumerate(arch):
+            if spec["type"] not in LAYER_TYPES:
+                raise ModelFileError(f"{path}: unknown layer type {spec['type']!r}")
+            cls, config = LAYER_TYPES[spec["type"]], spec["config"]
+            for name, shape in cls.state_shapes(**config).items():
+                key = f"{prefix}{i}.{name}"
+                if key not in headers:
+                    raise ModelFileError(f"{path}: missing array {key!r}")
+                if headers[key][0] != tuple(shape):
+                    raise ModelFileError(f"{path}: array {key!r} has shape {headers[key][0]}, "
+                                         f"layer {i} ({spec['type']}) declares {tuple(shape)}")
+            layers.append(cls(**config))
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: malformed architecture: {e}") from None
+    model = Sequential(layers, metadata)
+    try:
+        model.load_state_dict({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+    except ValueError as e:
+        raise ModelFileError(f"{path}: {e}") from None
+    return model
