@@ -16,10 +16,9 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +32,10 @@ from .cli import run_command
 from .data import detect_layout, stratified_split
 from .models import ARCHITECTURES
 from .plots import importance_chart, search_history
-from .train import Trainer, TrainingError, fill_defaults, load_splits, resolve_data
-from .train import parse_args as parse_train_args
+from .config import TrainConfig
+from .train import Trainer, TrainingError, load_splits, resolve_data
 
+STORAGE_ATTEMPTS = 4       # opening a new shared database, for workers that start at the same moment
 MAX_AUG_STRENGTH = 4       # beyond this, shift and contrast leave the ranges fer_app.train accepts
 AUG_FIELDS = ("rotation", "shift", "zoom", "brightness", "contrast", "noise", "erase")
 # what a trial may vary, and the values fer_app.train accepts for each
@@ -176,14 +176,10 @@ def import_optuna():
 
 def settle(args):
     """Fill in the data, study name, output folder and storage URL that were left to their defaults."""
-    train_args = parse_train_args(["--data", args.data] if args.data else [])
-    args.data = resolve_data(train_args, print)
+    args.data = resolve_data(TrainConfig(data=args.data), print)
     if args.data != "demo":
         detect_layout(args.data)             # a missing or foreign path: say so before a study is made for it
-    if args.arch is None:
-        defaults = parse_train_args(["--data", args.data])
-        fill_defaults(defaults, args.data)
-        args.arch = defaults.arch
+    args.arch = args.arch or TrainConfig().for_data(args.data).arch
     args.study = args.study or f"{Path(args.data).name.split('.')[0]}-{args.arch}"
     args.out = args.out or str(Path("runs") / "tune" / args.study)
     if args.storage is None:
@@ -197,13 +193,19 @@ def open_study(args, optuna):
     if args.storage.startswith("sqlite:"):
         Path(args.out).mkdir(parents=True, exist_ok=True)
     engine = {"connect_args": {"timeout": 60}} if args.storage.startswith("sqlite:") else None   # workers queue
-    try:
-        with warnings.catch_warnings():       # the heartbeat is "experimental" in Optuna since 2.9; we rely on it
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(args.storage, engine_kwargs=engine,
-                                                 heartbeat_interval=args.heartbeat)
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as e:
-        raise UserError(f"--storage {args.storage}: cannot use it ({str(e).splitlines()[0]})") from None
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():   # the heartbeat is "experimental" in Optuna since 2.9; we rely on it
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(args.storage, engine_kwargs=engine,
+                                                     heartbeat_interval=args.heartbeat)
+            break
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as e:
+            # workers started together on a new database race to create its tables: the loser tries again
+            racing = isinstance(e, sqlalchemy.exc.IntegrityError) or "already exists" in str(e) or "locked" in str(e)
+            if not racing or attempt == STORAGE_ATTEMPTS - 1:
+                raise UserError(f"--storage {args.storage}: cannot use it ({str(e).splitlines()[0]})") from None
+            time.sleep(1 + attempt)
     # the sampler draws from fresh entropy: workers that share a study (or a worker resuming it) must not
     # repeat each other's draws, as one seed would make them
     sampler = {"tpe": optuna.samplers.TPESampler,
@@ -235,9 +237,9 @@ def work(args, optuna):
         set_num_threads(args.threads)
     study = open_study(args, optuna)
     log = lambda *a: print(*a, flush=True)      # noqa: E731
-    base = ["--data", args.data, "--arch", args.arch, "--epochs", str(args.epochs), "--optimizer", args.optimizer,
-            "--seed", str(args.seed), "--quiet", "--checkpoint-minutes", "0"]
-    splits = load_splits(parse_train_args(base), args.data, log)
+    base = TrainConfig(data=args.data, arch=args.arch, epochs=args.epochs, optimizer=args.optimizer, seed=args.seed,
+                       quiet=True)
+    splits = load_splits(base, args.data, log)
     if args.subset and args.subset < len(splits["train"][1]):
         _, splits["train"] = stratified_split(*splits["train"], args.subset / len(splits["train"][1]), args.seed)
     seconds = []
@@ -245,30 +247,26 @@ def work(args, optuna):
     def objective(trial):
         params = {p.name: p.suggest(trial) for p in args.space}
         options = trial_options(params)
-        targs = parse_train_args(base)
-        vars(targs).update(options)
-        fill_defaults(targs, args.data)
-        trial.set_user_attr("config", dict(options, arch=targs.arch, optimizer=targs.optimizer,
-                                           epochs=args.epochs))
+        config = replace(base, **options).for_data(args.data)
+        trial.set_user_attr("config", dict(options, arch=config.arch, optimizer=config.optimizer, epochs=args.epochs))
         start = time.perf_counter()
 
-        def report(record):
-            trial.report(record["val_acc"], record["epoch"])
-            if record["epoch"] < args.epochs and trial.should_prune():      # (after the last epoch, nothing to save)
-                raise optuna.TrialPruned(f"val acc {record['val_acc']:.4f} after epoch {record['epoch']}")
+        class Report:           # each epoch's val accuracy to Optuna, which may stop the trial
+            def on_epoch(self, trainer, record, improved):
+                trial.report(record["val_acc"], record["epoch"])
+                if record["epoch"] < args.epochs and trial.should_prune():   # (after the last epoch, nothing to save)
+                    raise optuna.TrialPruned(f"val acc {record['val_acc']:.4f} after epoch {record['epoch']}")
 
-        with tempfile.TemporaryDirectory() as tmp:
-            targs.out = str(Path(tmp) / "trial.npz")
-            trainer = Trainer(targs, splits, log=lambda *a: None, on_epoch=report)
-            try:
-                trainer.run()
-            finally:
-                seconds.append(time.perf_counter() - start)
-                left = args.trials - len(seconds)
-                estimate = f"; about {np.mean(seconds) * left / 60:.1f} min for this worker's {left} left" if left else ""
-                result = (f"val acc {trainer.best_acc:.4f} after {len(trainer.history)} epoch(s)" if trainer.history
-                          else "stopped in its first epoch")
-                log(f"trial {trial.number} {json.dumps(params)}: {result} ({seconds[-1]:.0f} s{estimate})")
+        trainer = Trainer(config, splits, log=lambda *a: None)
+        try:
+            trainer.fit([Report()])
+        finally:
+            seconds.append(time.perf_counter() - start)
+            left = args.trials - len(seconds)
+            estimate = f"; about {np.mean(seconds) * left / 60:.1f} min for this worker's {left} left" if left else ""
+            result = (f"val acc {trainer.best_acc:.4f} after {len(trainer.history)} epoch(s)" if trainer.history
+                      else "stopped in its first epoch")
+            log(f"trial {trial.number} {json.dumps(params)}: {result} ({seconds[-1]:.0f} s{estimate})")
         return trainer.best_acc
 
     log(f"study {args.study} in {args.storage}: {len(study.trials)} trial(s) so far; this worker runs "

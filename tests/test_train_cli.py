@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from fer_app import evaluate, train
+from fer_app import callbacks, evaluate, train
 from minicnn.serialization import read_npz
 
 from .helpers import constant_model, run_module, start_module
@@ -26,8 +26,8 @@ def test_demo_training_reaches_high_validation_accuracy(tmp_path, capsys):
 
 
 def test_without_a_terminal_progress_comes_as_lines_and_a_slow_first_step_is_explained(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(train, "PROGRESS_LINE_SECONDS", 0)
-    monkeypatch.setattr(train, "COMPILE_NOTE_SECONDS", 0)
+    monkeypatch.setattr(callbacks, "PROGRESS_LINE_SECONDS", 0)
+    monkeypatch.setattr(callbacks, "COMPILE_NOTE_SECONDS", 0)
     not_quiet = [a for a in FAST if a != "--quiet"]
     assert train.main(not_quiet + ["--epochs", "1", "--out", str(tmp_path / "m.npz")]) == 0
     out = capsys.readouterr().out

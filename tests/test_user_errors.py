@@ -17,6 +17,7 @@ import pytest
 
 import minicnn
 from fer_app import cli, demo, evaluate, explain, live, train, tune
+from fer_app.config import TrainConfig
 from fer_app.preprocess import Preprocessing
 from fer_app.recognizer import EmotionRecognizer
 from minicnn import Sequential
@@ -134,11 +135,11 @@ def w(tmp_path_factory):
              __meta__=np.array("{}"))
     (w / "model_truncated.npz").write_bytes((w / "model.npz").read_bytes()[:300])
     ckpt = w / "run.ckpt.npz"
-    rewrite_checkpoint(ckpt, w / "half.ckpt.npz", change_state=lambda s: s["args"].update(epochs=3))   # unfinished
+    rewrite_checkpoint(ckpt, w / "half.ckpt.npz", change_state=lambda s: s["config"].update(epochs=3))   # unfinished
     rewrite_checkpoint(ckpt, w / "ckpt_json.npz", state_text="{not json")
     rewrite_checkpoint(ckpt, w / "ckpt_keys.npz", change_state=lambda s: s.pop("history"))
     rewrite_checkpoint(ckpt, w / "ckpt_type.npz", change_state=lambda s: s.update(epoch="three"))
-    rewrite_checkpoint(ckpt, w / "ckpt_args.npz", change_state=lambda s: s["args"].update(batch_size=-5))
+    rewrite_checkpoint(ckpt, w / "ckpt_args.npz", change_state=lambda s: s["config"].update(batch_size=-5))
     rewrite_checkpoint(ckpt, w / "ckpt_optim.npz", replace={"optim/0.momentum": np.zeros(3, np.float32)})
     rewrite_checkpoint(ckpt, w / "ckpt_model.npz", drop=["model/0.weight"])
     rewrite_checkpoint(ckpt, w / "ckpt_preprocessing.npz",
@@ -179,7 +180,7 @@ CASES = {
         ("--checkpoint-minutes -5", "argument --checkpoint-minutes: must be at least 0"),
         ("--arch resnet", "argument --arch: invalid choice: 'resnet'"),
         ("--optimizer rmsprop", "argument --optimizer: invalid choice: 'rmsprop'"),
-        ("--nesterov --momentum 0", "--nesterov needs --momentum above 0"),
+        ("--nesterov --momentum 0", "nesterov needs a momentum above 0"),
         ("--frobnicate", "unrecognized arguments: --frobnicate"),
         ("--data {empty}", "argument --data: must not be empty"),
         ("--data demo --out /proc/version/model.npz", "/proc/version"),
@@ -449,10 +450,8 @@ def test_a_run_left_to_its_default_name_takes_the_next_free_number(tmp_path, mon
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "demo-tiny.ckpt.npz").write_bytes(b"an earlier, unfinished run")
     (tmp_path / "runs" / "demo-tiny-2.npz").write_bytes(b"an earlier model")
-    args = train.parse_args(["--data", "demo"])
-    train.fill_defaults(args, "demo")
-    train.claim_run_files(args, "demo", out_named=False)
-    assert args.out == "runs/demo-tiny-3.npz"
+    config = train.claim_run_files(TrainConfig().for_data("demo"), "demo", out_named=False)
+    assert config.out == "runs/demo-tiny-3.npz"
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["demo-tiny-2.npz", "demo-tiny.ckpt.npz"]
 
 
@@ -460,9 +459,7 @@ def test_overwrite_clears_the_earlier_runs_checkpoint_log_and_curves(tmp_path):
     files = train.run_files(tmp_path / "m.npz")
     for path in files.values():
         path.write_bytes(b"earlier run")
-    args = train.parse_args(["--data", "demo", "--out", str(files["model"]), "--overwrite"])
-    train.fill_defaults(args, "demo")
-    train.claim_run_files(args, "demo", out_named=True)
+    train.claim_run_files(TrainConfig(out=str(files["model"])).for_data("demo"), "demo", out_named=True, overwrite=True)
     assert [name for name, path in files.items() if path.exists()] == ["model"]   # replaced by the first best epoch
 
 
