@@ -5,8 +5,8 @@ Two detectors, one interface (``find(image)`` → faces, largest first; ``detect
 * ``"yunet"``: libfacedetection's YuNet, a small CNN (BSD-3-Clause) compiled into the ``yuface`` wheel, so
   nothing is downloaded at run time.  It gives a confidence and five landmarks (eyes, nose, mouth
   corners), finds faces tilted to ±45° and turned toward profile, and fires on far fewer face-like
-  patterns (benchmarks/bench_detect.py).  It runs on a copy shrunk to ``max_side`` (320 px: about 13 ms on
-  one core) with its OpenMP pool held to one thread while it runs — wider, its idle threads spin against
+  patterns (benchmarks/bench_detect.py).  It runs on a copy shrunk to ``max_side`` (320 px: about 20 ms a
+  frame on the 2-core VM, docs/detection.md) with its OpenMP pool held to one thread while it runs — wider, its idle threads spin against
   minicnn's pool.
 * ``"haar"``: OpenCV's frontal-face Haar cascade; no score, no landmarks; misses faces tilted beyond ~15°.
 
