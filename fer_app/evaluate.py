@@ -60,7 +60,9 @@ def build_parser():
     p.add_argument("--data", default="data/fer2013", help="dataset path, as for fer_app.train, or 'demo'")
     p.add_argument("--split", choices=("test", "val", "train"), help="which split (default: test if the data has it, "
                                                                       "else val)")
-    p.add_argument("--tta", action="store_true", help="average each prediction over the face and its mirror "
+    p.add_argument("--tta", nargs="?", const="mirror", choices=("mirror", "crops"),
+                   help="average each prediction over test-time views: mirror (the face and its mirror image; "
+                        "--tta alone) or crops (ten views: the face moved by 2 px four ways, each mirrored too) "
                                                       "(default: the face alone)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON (default: print only)")
     p.add_argument("--plot", metavar="CM.png", help="draw the confusion matrix (default: none)")
@@ -92,7 +94,7 @@ def run(args):
     probs = probs[:, [classifier.classes.index(c) for c in CLASSES]]      # the model's class order → the data's
     result = report(confusion_matrix(labels, probs.argmax(1), len(CLASSES)), CLASSES)
     result.update(split=split, model=str(classifier.path), tta=args.tta)
-    print(f"{classifier.path} on {args.data} [{split}]{' with mirror TTA' if args.tta else ''}")
+    print(f"{classifier.path} on {args.data} [{split}]{f' with {args.tta} TTA' if args.tta else ''}")
     print(format_report(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,7 @@ def run(args):
     if args.plot:
         confusion_matrix_image(np.array(result["confusion"]), CLASSES, args.plot,
                                title=f"{split}: accuracy {100 * result['accuracy']:.1f}%, "
-                                     + ("with mirror TTA" if args.tta else "no TTA"))
+                                     + (f"with {args.tta} TTA" if args.tta else "no TTA"))
     return 0
 
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from fer_app import live
+from fer_app.classifier import ExpressionClassifier, tta_views
 from fer_app.recognizer import EmotionRecognizer
 from fer_app.track import FaceTracker, iou
 
-from .helpers import CLASSES, untrained_model
+from .helpers import CLASSES, constant_model, untrained_model
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +153,22 @@ def test_a_face_at_the_top_edge_keeps_its_label_inside_the_frame():
     label_colour = np.array(live.COLOURS[CLASSES[0]], np.uint8)
     band = frame[4:20, 152:228]                       # inside the box, where the label now goes
     assert (band == label_colour).all(axis=-1).mean() > 0.3
+
+
+def test_crop_views_are_the_face_moved_two_pixels_and_mirrored():
+    x = np.arange(2 * 1 * 6 * 6, dtype=np.float32).reshape(2, 1, 6, 6)
+    assert len(tta_views(x, None)) == 1 and len(tta_views(x, "mirror")) == 2
+    views = tta_views(x, "crops")
+    assert len(views) == 10 and all(v.shape == x.shape for v in views)
+    left = views[1]                                   # moved by dx = -2: column j shows column j - 2
+    assert np.array_equal(left[..., 2:], x[..., :-2]) and np.array_equal(left[..., 0], x[..., 2])  # reflected edge
+    assert np.array_equal(views[5], x[..., ::-1])     # the second half: the first half mirrored
+
+
+def test_every_test_time_view_of_a_constant_model_gives_its_answer(tmp_path):
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    classifier = ExpressionClassifier(constant_model(tmp_path / "happy.npz", favourite=3))
+    for tta in (None, "mirror", "crops"):
+        assert (classifier.predict_proba(faces, tta=tta).argmax(1) == 3).all()
+    with pytest.raises(ValueError, match="tta must be one of None, mirror, crops, got 'all'"):
+        classifier.predict_proba(faces, tta="all")

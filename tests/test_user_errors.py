@@ -250,6 +250,7 @@ CASES = {
         ("--model {w}/model.npz --data demo --plot {w}/model.npz --overwrite", "would write over --model"),
         ("--model {w}/model.npz --data demo --json {w}/r.json --plot {w}/r.json", "are the same place"),
         ("--model {w}/model.npz --data demo --split everything", "argument --split: invalid choice"),
+        ("--model {w}/model.npz --data demo --tta all", "argument --tta: invalid choice: 'all'"),
         ("--model {w}/model.npz --data demo --plot /proc/version/cm.png", "/proc/version"),
     ],
     "tune": [
@@ -393,6 +394,7 @@ API_CASES = [
     (lambda w: EmotionRecognizer(w / "model.npz", "haar", min_score=0.5), "min_score: not an option of the haar"),
     (lambda w: EmotionRecognizer(w / "model.npz", margin=-0.5), "margin must be in [0, 1]"),
     (lambda w: EmotionRecognizer(w / "model.npz", detector="yolo"), "unknown detector 'yolo'"),
+    (lambda w: EmotionRecognizer(w / "model.npz", tta="ten"), "tta must be one of None, mirror, crops, got 'ten'"),
     (lambda w: EmotionRecognizer(w / "missing.npz"), "missing.npz: no such file"),
     (lambda w: EmotionRecognizer(w / "model_ten_outputs.npz"), "gives outputs of shape (10,)"),
     (lambda w: EmotionRecognizer(w / "model.npz").detect_emotions(None), "expected an image as a uint8 NumPy array"),
