@@ -11,7 +11,8 @@ The output has the same shape as the popular ``fer`` package's, so code can swit
 is turned level before it is classified, and rarely fires on face-like patterns) or "haar" (OpenCV's
 cascade: frontal faces only, no alignment).  ``min_score`` applies to yunet, ``scale_factor`` and
 ``min_neighbors`` to haar; ``min_face`` and ``max_side`` (the side frames are shrunk to for detection) to
-both; None means the detector's default (fer_app/detect.py).  ``tta``: None, "mirror" or "crops"
+both; None means the detector's default (fer_app/detect.py).  Each face is cropped as FER-2013 frames its
+faces (measured per detector); ``margin`` replaces that by the box plus that share of it on each side.  ``tta``: None, "mirror" or "crops"
 (ExpressionClassifier.predict_proba).
 """
 import numpy as np
@@ -29,10 +30,11 @@ def check_image(image):
 
 class EmotionRecognizer:
     def __init__(self, model_path=None, detector=DEFAULT_DETECTOR, min_face=None, max_side=None, min_score=None,
-                 scale_factor=None, min_neighbors=None, margin=0.1, align=True, tta=None):
+                 scale_factor=None, min_neighbors=None, margin=None, align=True, tta=None):
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r}: choose from {', '.join(DETECTORS)}")
-        Range(0, 1).check("margin", margin)
+        if margin is not None:
+            Range(-0.2, 1).check("margin", margin)
         tta = tta_kind(tta)
         self.detector = make_detector(detector, min_face=min_face, max_side=max_side, min_score=min_score,
                                       scale_factor=scale_factor, min_neighbors=min_neighbors)

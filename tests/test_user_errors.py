@@ -392,7 +392,7 @@ API_CASES = [
     (lambda w: EmotionRecognizer(w / "model.npz", "yunet", scale_factor=1.2), "scale_factor: not an option of the "
                                                                                "yunet detector"),
     (lambda w: EmotionRecognizer(w / "model.npz", "haar", min_score=0.5), "min_score: not an option of the haar"),
-    (lambda w: EmotionRecognizer(w / "model.npz", margin=-0.5), "margin must be in [0, 1]"),
+    (lambda w: EmotionRecognizer(w / "model.npz", margin=-0.5), "margin must be in [-0.2, 1], got -0.5"),
     (lambda w: EmotionRecognizer(w / "model.npz", detector="yolo"), "unknown detector 'yolo'"),
     (lambda w: EmotionRecognizer(w / "model.npz", tta="ten"), "tta must be one of None, mirror, crops, got 'ten'"),
     (lambda w: EmotionRecognizer(w / "missing.npz"), "missing.npz: no such file"),
