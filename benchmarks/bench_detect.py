@@ -94,12 +94,38 @@ def found(faces, centre, side):
     return None
 
 
+def framing(root, n=480):
+    """Where each detector's box lies on FER-2013 Training faces (enlarged 4×, their edges mirrored around
+    them): the median box relative to the FER crop, and the square that reproduces the FER crop."""
+    files = sorted(glob.glob(os.path.join(root, "train", "*", "*.png")))
+    files = files[::max(1, len(files) // n)]
+    print(f"\nframing on {len(files)} FER-2013 Training faces (box relative to the 48x48 crop, median):")
+    for name in ("yunet", "haar"):
+        detector, rel = make_detector(name, min_face=20, max_side=640), []
+        for path in files:
+            side = 192
+            face = cv2.resize(cv2.imread(path, cv2.IMREAD_GRAYSCALE), (side, side), interpolation=cv2.INTER_CUBIC)
+            frame = cv2.cvtColor(cv2.copyMakeBorder(face, 96, 96, 96, 96, cv2.BORDER_REFLECT_101), cv2.COLOR_GRAY2BGR)
+            near = [f for f in detector.find(frame) if abs(f.box[0] + f.box[2] / 2 - 192) < 48
+                    and abs(f.box[1] + f.box[3] / 2 - 192) < 48]
+            if near:
+                x, y, w, h = near[0].box
+                rel.append(((x - 96) / side, (y - 96) / side, w / side, h / side))
+        x0, y0, w, h = np.median(rel, axis=0)
+        print(f"{name:<6} found {len(rel)}: x0 {x0:.3f} y0 {y0:.3f} w {w:.3f} h {h:.3f} -> the FER square is "
+              f"{1 / max(w, h):.2f} of the box's longer side, its centre {(0.5 - y0 - h / 2) / max(w, h):+.3f} "
+              f"of it below the box's")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--faces", type=int, default=60, help="FER-2013 faces (each at every angle)")
     p.add_argument("--fer", default="../shared/data/fer2013", help="FER-2013 folder (Kaggle layout)")
     p.add_argument("--empty", type=int, default=100, help="face-free frames")
+    p.add_argument("--framing", action="store_true", help="only measure how each detector frames FER-2013 faces")
     args = p.parse_args()
+    if args.framing:
+        return framing(args.fer)
     rng = np.random.default_rng(0)
     sources = astronaut() * 4 + (fer_faces(args.fer, args.faces) if os.path.isdir(args.fer) else [])
     detectors = {"yunet @320": make_detector("yunet"), "yunet @640": make_detector("yunet", max_side=640),
