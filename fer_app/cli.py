@@ -72,6 +72,14 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def add_tta_option(parser):
+    """--tta [mirror|crops]: test-time views to average (fer_app.classifier.ExpressionClassifier.predict_proba)."""
+    parser.add_argument("--tta", nargs="?", const="mirror", choices=("mirror", "crops"),
+                        help="average each face over test-time views: mirror (--tta alone: the face and its mirror "
+                             "image, twice the classifier's time) or crops (ten views: the face moved by 2 px four "
+                             "ways, each mirrored too) (default: the face alone)")
+
+
 def parser(prog, description):
     """The argument parser every fer_app command starts from."""
     return Parser(prog=f"python -m fer_app.{prog}", description=description, formatter_class=HelpFormatter)

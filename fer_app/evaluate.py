@@ -60,10 +60,7 @@ def build_parser():
     p.add_argument("--data", default="data/fer2013", help="dataset path, as for fer_app.train, or 'demo'")
     p.add_argument("--split", choices=("test", "val", "train"), help="which split (default: test if the data has it, "
                                                                       "else val)")
-    p.add_argument("--tta", nargs="?", const="mirror", choices=("mirror", "crops"),
-                   help="average each prediction over test-time views: mirror (the face and its mirror image; "
-                        "--tta alone) or crops (ten views: the face moved by 2 px four ways, each mirrored too) "
-                                                      "(default: the face alone)")
+    cli.add_tta_option(p)
     p.add_argument("--json", metavar="OUT", help="write the results as JSON (default: print only)")
     p.add_argument("--plot", metavar="CM.png", help="draw the confusion matrix (default: none)")
     p.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,

@@ -341,9 +341,7 @@ def build_parser():
                    help="video: detections --confirm counts over")
     p.add_argument("--confirm-score", type=PROBABILITY, default=0.9,
                    help="video, yunet: a detection this confident is shown at once")
-    p.add_argument("--tta", nargs="?", const="mirror", choices=("mirror", "crops"),
-                   help="average each face over test-time views: mirror (--tta alone; twice the classifier's "
-                        "time) or crops (ten views) (default: the face alone)")
+    cli.add_tta_option(p)
     p.add_argument("--pause", action="store_true", help="with images and a window: wait for a key on each "
                                                         "(default: move on)")
     return p
