@@ -1,7 +1,9 @@
 """A trained model file plus its own preprocessing: faces in, class probabilities out.
 
 Evaluation, the Python API and live recognition all classify through this class,
-so each of them prepares faces exactly as the model saw them in training.
+so each of them prepares faces exactly as the model saw them in training.  The file may
+also be an ensemble (``python -m fer_app.ensemble``): several networks, each with its own
+preprocessing, whose probabilities are averaged.
 """
 from pathlib import Path
 
@@ -18,41 +20,60 @@ TTA_KINDS = (None, "mirror", "crops")
 CROP_SHIFT = 2        # pixels each "crops" view is moved by (training shifts faces by up to 10 % = 5 px)
 
 
+class Member:
+    """One network of a model file, checked: its preprocessing, its class order, faces in → probabilities."""
+
+    def __init__(self, model, where):
+        meta = model.metadata
+        try:
+            self.preprocessing = Preprocessing.from_dict(meta["preprocessing"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise minicnn.ModelFileError(f"{where}: model metadata lacks usable preprocessing settings ({e})") from None
+        classes = meta.get("classes", CLASSES)
+        if not isinstance(classes, (list, tuple)) or sorted(map(str, classes)) != sorted(CLASSES):
+            raise minicnn.ModelFileError(f"{where}: expected the {len(CLASSES)} expression classes "
+                                         f"({', '.join(CLASSES)}) in its metadata, got {classes!r}")
+        self.model, self.classes = model, tuple(classes)
+        try:                     # one blank face through the net: a model that can't take faces fails here, not later
+            out = model.predict(np.zeros((1, 1, FACE_SIZE, FACE_SIZE), model.dtype))
+        except (ValueError, MemoryError) as e:
+            raise minicnn.ModelFileError(f"{where}: does not take {FACE_SIZE}x{FACE_SIZE} grey faces: {e}") from None
+        if out.shape != (1, len(CLASSES)):
+            raise minicnn.ModelFileError(f"{where}: gives outputs of shape {out.shape[1:]} per face, "
+                                         f"not one for each of the {len(CLASSES)} classes")
+
+    def predict_proba(self, faces, tta, classes, batch_size):
+        """Probabilities (N, 7) in the order of ``classes``, averaged over the ``tta`` views."""
+        order = [self.classes.index(c) for c in classes]
+        x = self.preprocessing(faces)
+        out = []
+        for i in range(0, len(x), batch_size):
+            views = tta_views(x[i:i + batch_size], tta)
+            out.append(sum(softmax(self.model.predict(v)) for v in views)[:, order] / len(views))
+        return np.concatenate(out) if out else np.zeros((0, len(classes)), np.float32)
+
+
 class ExpressionClassifier:
     def __init__(self, model_path=None):
         path = Path(model_path) if model_path else SHIPPED_MODEL
         self.path = path
-        self.model = minicnn.load(path)
-        meta = self.model.metadata
-        try:
-            self.preprocessing = Preprocessing.from_dict(meta["preprocessing"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise minicnn.ModelFileError(f"{path}: model metadata lacks usable preprocessing settings ({e})") from None
-        classes = meta.get("classes", CLASSES)
-        if not isinstance(classes, (list, tuple)) or sorted(map(str, classes)) != sorted(CLASSES):
-            raise minicnn.ModelFileError(f"{path}: expected the {len(CLASSES)} expression classes "
-                                         f"({', '.join(CLASSES)}) in its metadata, got {classes!r}")
-        self.classes = tuple(classes)
-        try:                     # one blank face through the net: a model that can't take faces fails here, not later
-            out = self.model.predict(np.zeros((1, 1, FACE_SIZE, FACE_SIZE), self.model.dtype))
-        except (ValueError, MemoryError) as e:
-            raise minicnn.ModelFileError(f"{path}: does not take {FACE_SIZE}x{FACE_SIZE} grey faces: {e}") from None
-        if out.shape != (1, len(CLASSES)):
-            raise minicnn.ModelFileError(f"{path}: gives outputs of shape {out.shape[1:]} per face, "
-                                         f"not one for each of the {len(CLASSES)} classes")
+        if "__models__" in minicnn.serialization.npz_headers(path):       # an ensemble
+            models, _ = minicnn.serialization.load_models(path)
+            self.members = [Member(model, f"{path} [{name}]") for name, model in models.items()]
+        else:
+            self.members = [Member(minicnn.load(path), path)]
+        first = self.members[0]
+        # one network's parts, for what looks inside one (explain)
+        self.model, self.preprocessing, self.classes = first.model, first.preprocessing, first.classes
 
     def predict_proba(self, faces, tta=None, batch_size=256):
         """uint8 faces (N, 48, 48) → probabilities (N, 7), averaged over the views ``tta`` names
         (test-time augmentation): None, one view; "mirror", the face and its mirror image; "crops", ten
         views — the face and four copies moved by CROP_SHIFT pixels (the edge mirrored in), each also
-        mirrored: +1.2 points on FER-2013 PublicTest for the shipped model, at ten times the cost."""
+        mirrored: +1.2 points on FER-2013 PublicTest for the shipped model, at ten times the cost.
+        An ensemble averages its members' probabilities."""
         tta = tta_kind(tta)
-        x = self.preprocessing(faces)
-        out = []
-        for i in range(0, len(x), batch_size):
-            views = tta_views(x[i:i + batch_size], tta)
-            out.append(sum(softmax(self.model.predict(v)) for v in views) / len(views))
-        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+        return sum(m.predict_proba(faces, tta, self.classes, batch_size) for m in self.members) / len(self.members)
 
 
 def tta_kind(tta):

@@ -177,6 +177,9 @@ def main(argv=None):
 
 def run(args):
     classifier = ExpressionClassifier(args.model)
+    if len(classifier.members) > 1:
+        raise UserError(f"--model {classifier.path}: is an ensemble of {len(classifier.members)} networks; "
+                        f"explain looks inside one: give one of its models")
     if not conv_layers(classifier.model):
         raise UserError(f"--model {classifier.path}: has no convolutional layer to look inside")
     check_outputs([("--out", args.out, picture_names(classifier.model))],

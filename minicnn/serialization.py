@@ -7,8 +7,11 @@ A model file:
 * ``__meta__``    : JSON object of free-form metadata (class names, normalisation, …);
 * ``{i}.{name}``  : every parameter and buffer of layer i (``Sequential.state_dict``).
 
+A file of several models (``save_models`` / ``load_models``, e.g. an ensemble) holds each model's entries under
+its name (``m0/__arch__``, ``m0/3.weight`` …), ``__models__`` (JSON list of the names) and ``__state__`` (JSON).
+
 A training state (``save_training`` / ``load_training``: continue training exactly where it stopped) holds
-the same model entries, each array prefixed ``model/``, and
+the same model entries, each prefixed ``model/``, and
 * ``optim/{i}.{name}`` : the optimizer's arrays (momentum, Adam's moments) for parameter i;
 * ``__training__``     : JSON ``{"lr": …, "schedule": the schedule's state_dict or null}``;
 * ``__state__``        : JSON of the caller's own (position in the data, history, random streams …).
@@ -40,10 +43,35 @@ def save(model, path, metadata=None):
 
 
 def _model_arrays(model, metadata=None, prefix=""):
+    """A model's entries (as in a model file), every name starting with ``prefix``."""
     meta = dict(model.metadata, **(metadata or {}))
-    return dict({prefix + k: v for k, v in model.state_dict().items()},
-                __format__=np.array(FORMAT), __arch__=np.array(json.dumps(model.architecture())),
-                __meta__=np.array(json.dumps(meta)))
+    arrays = dict(model.state_dict(), __format__=np.array(FORMAT),
+                  __arch__=np.array(json.dumps(model.architecture())), __meta__=np.array(json.dumps(meta)))
+    return {prefix + k: v for k, v in arrays.items()}
+
+
+def save_models(path, models, state=None):
+    """Several models in one file (an ensemble, say), each under its name: ``models`` maps names to
+    Sequentials; ``state`` is any JSON of the caller's (how to combine them)."""
+    arrays = {"__models__": np.array(json.dumps(list(models))), "__state__": np.array(json.dumps(state))}
+    for name, model in models.items():
+        arrays.update(_model_arrays(model, prefix=f"{name}/"))
+    atomic_savez(path, arrays)
+
+
+def load_models(path, max_bytes=MAX_FILE_BYTES):
+    """({name: Sequential}, the caller's state) of a file save_models wrote; ModelFileError naming the file."""
+    headers = npz_headers(path, max_bytes)
+    if "__models__" not in headers:
+        raise ModelFileError(f"{path}: holds no set of models")
+    arrays = read_npz(path, max_bytes)
+    try:
+        names, state = json.loads(str(arrays["__models__"])), json.loads(str(arrays.get("__state__", "null")))
+    except ValueError as e:
+        raise ModelFileError(f"{path}: its list of models is not valid JSON ({e})") from None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ModelFileError(f"{path}: its list of models is not a list of names")
+    return {name: _build(path, headers, arrays, prefix=f"{name}/") for name in names}, state
 
 
 def save_training(path, model, optimizer, schedule=None, state=None):
@@ -174,18 +202,19 @@ def load(path, max_bytes=MAX_FILE_BYTES):
     if "__training__" in headers:
         raise ModelFileError(f"{path}: is a training state (a checkpoint), not a model file; give the model that "
                              f"training keeps beside it")
+    if "__models__" in headers:
+        raise ModelFileError(f"{path}: holds several models (an ensemble); read it with load_models")
     return _build(path, headers, read_npz(path, max_bytes))
 
 
 def _build(path, headers, arrays, prefix=""):
-    """The Sequential an archive's architecture describes, its arrays (named prefix + '{i}.{name}') loaded."""
-    if "__format__" not in headers or "__arch__" not in headers or "__meta__" not in headers:
-        raise ModelFileError(f"{path}: not a minicnn model file (no '{FORMAT}' marker)")
-    if str(arrays["__format__"]) != FORMAT:
-        raise ModelFileError(f"{path}: not a minicnn model file (no '{FORMAT}' marker)")
+    """The Sequential whose entries (a model file's) are named prefix + …, checked and loaded."""
+    if any(prefix + k not in headers for k in ("__format__", "__arch__", "__meta__")) or \
+            str(arrays[prefix + "__format__"]) != FORMAT:
+        raise ModelFileError(f"{path}: not a minicnn model file (no '{FORMAT}' marker{' for ' + prefix if prefix else ''})")
     try:
-        arch = json.loads(str(arrays["__arch__"]))
-        metadata = json.loads(str(arrays["__meta__"]))
+        arch = json.loads(str(arrays[prefix + "__arch__"]))
+        metadata = json.loads(str(arrays[prefix + "__meta__"]))
         if not isinstance(arch, list) or not isinstance(metadata, dict):
             raise ValueError("expected a list of layers and an object of metadata")
         layers = []

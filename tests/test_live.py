@@ -172,3 +172,20 @@ def test_every_test_time_view_of_a_constant_model_gives_its_answer(tmp_path):
         assert (classifier.predict_proba(faces, tta=tta).argmax(1) == 3).all()
     with pytest.raises(ValueError, match="tta must be one of None, mirror, crops, got 'all'"):
         classifier.predict_proba(faces, tta="all")
+
+
+def test_an_ensemble_averages_its_members_and_every_command_takes_it(tmp_path, capsys):
+    from fer_app import ensemble, evaluate
+    happy, sad = constant_model(tmp_path / "happy.npz", favourite=3), constant_model(tmp_path / "sad.npz", favourite=4)
+    out = tmp_path / "both.npz"
+    assert ensemble.main(["--models", str(happy), str(sad), "--out", str(out)]) == 0
+    faces = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    joined = ExpressionClassifier(out)
+    expected = (ExpressionClassifier(happy).predict_proba(faces) + ExpressionClassifier(sad).predict_proba(faces)) / 2
+    assert len(joined.members) == 2 and np.allclose(joined.predict_proba(faces), expected)
+    assert np.allclose(joined.predict_proba(faces)[:, [3, 4]], expected[:, [3, 4]]) and expected[0, 3] == expected[0, 4]
+    assert evaluate.main(["--model", str(out), "--data", "demo", "--json", str(tmp_path / "r.json")]) == 0
+    assert EmotionRecognizer(out).classify_faces(np.zeros((100, 100, 3), np.uint8), [(10, 10, 60, 60)]).shape == (1, 7)
+    capsys.readouterr()
+    assert ensemble.main(["--models", str(happy), "--out", str(tmp_path / "one.npz")]) == 2
+    assert "give at least two models" in capsys.readouterr().err

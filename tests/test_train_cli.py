@@ -107,7 +107,7 @@ def test_nan_loss_stops_cleanly(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("module", ["fer_app.train", "fer_app.evaluate", "fer_app.tune", "fer_app.live", "fer_app.demo",
-                                    "fer_app.explain"])
+                                    "fer_app.explain", "fer_app.ensemble"])
 def test_help(module):
     result = run_module(module, "--help")
     assert result.returncode == 0 and "usage:" in result.stdout

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import minicnn
-from fer_app import cli, demo, evaluate, explain, live, train, tune
+from fer_app import cli, demo, ensemble, evaluate, explain, live, train, tune
 from fer_app.config import TrainConfig
 from fer_app.preprocess import Preprocessing
 from fer_app.recognizer import EmotionRecognizer
@@ -27,7 +27,7 @@ from minicnn.serialization import read_npz
 from .helpers import CLASSES, constant_model, untrained_model
 
 COMMANDS = {"train": train.main, "evaluate": evaluate.main, "tune": tune.main, "live": live.main,
-            "explain": explain.main, "demo": demo.main}
+            "explain": explain.main, "demo": demo.main, "ensemble": ensemble.main}
 
 
 def png_declaring(width, height):
@@ -82,6 +82,7 @@ def w(tmp_path_factory):
     writer.release()
     untrained_model(w / "model.npz")
     constant_model(w / "model_dense.npz", favourite=3)
+    ensemble.write_ensemble([w / "model.npz", w / "model_dense.npz"], w / "ensemble.npz")
     (w / "huge.png").write_bytes(png_declaring(100_000, 100_000))
     (w / "bomb" / "happy").mkdir(parents=True)
     (w / "bomb" / "happy" / "huge.png").write_bytes(png_declaring(100_000, 100_000))
@@ -335,6 +336,18 @@ CASES = {
         ("--image {w}/photos/p1.png --model {w}/model_kernel0.npz --out {w}/e", "kernel_size must be an integer"),
         ("--image {w}/photos/p1.png --model {w}/model_dense.npz --out {w}/e", "has no convolutional layer"),
         ("--image {w}/photos/p1.png --detector retina --out {w}/e", "argument --detector: invalid choice"),
+        ("--image {w}/photos/p1.png --model {w}/ensemble.npz --out {w}/e", "is an ensemble of 2 networks; explain "
+                                                                           "looks inside one"),
+    ],
+    "ensemble": [
+        ("--models {w}/model.npz", "the following arguments are required: --out"),
+        ("--models {w}/model.npz --out {w}/e.npz", "--models: give at least two models to join"),
+        ("--models {w}/model.npz {w}/missing.npz --out {w}/e.npz", "missing.npz: no such file"),
+        ("--models {w}/model.npz {w}/model_ten_outputs.npz --out {w}/e.npz", "gives outputs of shape (10,)"),
+        ("--models {w}/model.npz {w}/run.ckpt.npz --out {w}/e.npz", "is a training state (a checkpoint)"),
+        ("--models {w}/model.npz {w}/model_dense.npz --out {w}/model.npz --overwrite", "--out {w}/model.npz: would "
+                                                                                         "write over --models"),
+        ("--models {w}/model.npz {w}/model_dense.npz --out {w}/ensemble.npz", "ensemble.npz already exists"),
     ],
     "demo": [
         ("--out {w}/model.npz", "--out {w}/model.npz: is a file; it must name a folder"),
