@@ -56,6 +56,7 @@ def test_a_killed_worker_leaves_the_study_usable_and_the_search_resumes(tmp_path
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not ((out / "study.db").exists() and a_trial_is_running(out)):
         time.sleep(0.5)
+    time.sleep(1.5)          # past its first heartbeat: Optuna can only find a trial stale that has beaten once
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     assert [t.state for t in load(out).trials] == [optuna.trial.TrialState.RUNNING]    # killed mid-trial
