@@ -34,12 +34,23 @@ def run_command(body):
         return 130
 
 
-def write_text_atomically(path, text):
-    """Write a text file through a temporary file beside it: a reader (or a second worker) never sees half of it."""
+def write_atomically(path, write, suffix=None):
+    """write(tmp) into a temporary file beside ``path`` (its folder made if need be), then rename it over
+    ``path``: a reader never sees half a file, and two processes writing the same file (tune's workers) never
+    share a temporary one.  The temporary name ends in ``suffix`` (default: path's), for writers that pick
+    the format from it."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix if suffix is None else suffix}")
+    try:
+        write(str(tmp))
+    except OSError as e:         # name the file the user asked for, not the temporary one
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
     os.replace(tmp, path)
+
+
+def write_text_atomically(path, text):
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text))
 
 
 class HelpFormatter(argparse.HelpFormatter):

@@ -5,7 +5,6 @@ optionally writes them as JSON (``--json``) and draws the matrix (``--plot``).
 """
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -94,9 +93,7 @@ def run(args):
     print(f"{classifier.path} on {args.data} [{split}]{f' with {args.tta} TTA' if args.tta else ''}")
     print(format_report(result))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        cli.write_text_atomically(args.json, json.dumps(result, indent=2))
     if args.plot:
         confusion_matrix_image(np.array(result["confusion"]), CLASSES, args.plot,
                                title=f"{split}: accuracy {100 * result['accuracy']:.1f}%, "

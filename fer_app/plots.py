@@ -5,7 +5,6 @@ Figures are built with matplotlib's object interface (Figure + FigureCanvasAgg),
 process-wide setting of the program that imports fer_app (no pyplot state, no backend switch).
 """
 import errno
-import os
 
 import cv2
 import numpy as np
@@ -13,17 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-
-def _write_atomically(path, write):
-    """write(tmp) into a temporary file beside path (its folder made if need be), then rename it: a reader
-    never sees half a picture."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.png"
-    try:
-        write(tmp)
-    except OSError as e:         # name the file the user asked for, not the temporary one
-        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
-    os.replace(tmp, path)
+from .cli import write_atomically
 
 
 def write_png(path, image):
@@ -31,13 +20,13 @@ def write_png(path, image):
     def write(tmp):
         if not cv2.imwrite(tmp, image):
             raise OSError(errno.EIO, "cannot write a PNG file there", str(path))
-    _write_atomically(path, write)
+    write_atomically(path, write, suffix=".png")
 
 
 def save_figure(figure, path):
     """Write a matplotlib figure as PNG, atomically."""
     FigureCanvasAgg(figure)
-    _write_atomically(path, lambda tmp: figure.savefig(tmp, dpi=100))
+    write_atomically(path, lambda tmp: figure.savefig(tmp, dpi=100), suffix=".png")
 
 
 def training_curves(history, path):

@@ -304,7 +304,6 @@ def report(study, out, optuna):
         cells = [t.number, t.state.name.lower(), value, len(t.intermediate_values), *params]
         log("".join(f"{v:>{w}}" for v, w in zip(cells, widths)))
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     trials = [{"trial": t.number, "state": t.state.name.lower(), "val_acc": t.value, "params": t.params,
                "val_acc_per_epoch": {str(k): v for k, v in sorted(t.intermediate_values.items())},
                "config": t.user_attrs.get("config")} for t in rows]
