@@ -64,10 +64,6 @@ class Range:
             raise argparse.ArgumentTypeError(problem)
         return value
 
-    @property
-    def __name__(self):       # argparse names the type in some messages
-        return "integer" if self.integer else "number"
-
 
 POSITIVE_INT = Range(1, integer=True)
 NON_NEGATIVE = Range(0)

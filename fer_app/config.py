@@ -125,7 +125,7 @@ def value_problem(f, value):
         return allowed.problem(value)
     if isinstance(allowed, tuple):
         return None if value in allowed else f"must be one of {', '.join(allowed)}, got {value!r}"
-    if f.type == "bool" or f.type is bool:
+    if f.type is bool:
         return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
     return None if isinstance(value, str) else f"must be a string, got {value!r}"
 
@@ -137,7 +137,7 @@ def add_options(parser):
         meta = f.metadata
         group = groups.get(meta["group"]) or groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
         flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool" or f.type is bool:
+        if f.type is bool:
             group.add_argument(flag, action="store_true", help=meta["help"])
         elif isinstance(meta["allowed"], tuple):
             group.add_argument(flag, choices=meta["allowed"], default=f.default, help=meta["help"])

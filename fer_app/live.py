@@ -56,13 +56,13 @@ def source_images(source):
     return [path] if path.suffix.lower() in IMAGE_SUFFIXES else None
 
 
-def open_source(source):
-    """(kind, frames, fps): frames yields (index, time_s, frame or None, name); None marks an undecodable frame."""
+def open_source(source, images):
+    """(kind, frames, fps) of a source whose image files (source_images) are ``images``: frames yields
+    (index, time_s, frame or None, name); None marks an undecodable frame."""
     if is_camera(source):
         return "camera", *_open_capture(int(source), f"camera {source}", live=True)
     if not Path(source).exists():
         raise SourceError(f"{source}: no such file, folder or camera index")
-    images = source_images(source)
     if images:
         return "images", _image_frames(images, skip_bad=Path(source).is_dir()), 0.0
     return "video", *_open_capture(source, source, live=False)
@@ -214,11 +214,10 @@ class Recorder:
             self.writer.release()
 
 
-def check_live_outputs(args):
+def check_live_outputs(args, images):
     """--output and --jsonl replace no input (the source, its folder, the model) nor, without --overwrite,
-    an existing file; --output names a folder for images and a video file otherwise.  The annotated
-    images' names, or None."""
-    images = source_images(args.source)
+    an existing file; --output names a folder for images (``images``, the source's) and a video file
+    otherwise.  The annotated images' names, or None."""
     names = annotated_names(images) if images else None
     if args.output and images and Path(args.output).suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
         raise UserError(f"--output {args.output}: the source is images, so --output names a folder for "
@@ -232,11 +231,12 @@ def check_live_outputs(args):
 
 
 def run(args):
-    names = check_live_outputs(args)
+    images = source_images(args.source)
+    names = check_live_outputs(args, images)
     recognizer = EmotionRecognizer(args.model, args.detector, min_face=args.min_face, max_side=args.detect_width,
                                    min_score=args.min_score, scale_factor=args.scale_factor,
                                    min_neighbors=args.min_neighbors, align=not args.no_align, tta=args.tta)
-    kind, frames, source_fps = open_source(args.source)
+    kind, frames, source_fps = open_source(args.source, images)
     display = not args.no_display
     if display and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         print("warning: no display found; running headless (use --no-display to silence this)", file=sys.stderr)

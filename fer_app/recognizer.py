@@ -19,7 +19,7 @@ import numpy as np
 
 from .checks import Range
 from .classifier import ExpressionClassifier, tta_kind
-from .detect import DEFAULT_DETECTOR, DETECTORS, Face, face_crop, make_detector
+from .detect import DEFAULT_DETECTOR, Face, face_crop, make_detector
 
 
 def check_image(image):
@@ -31,8 +31,6 @@ def check_image(image):
 class EmotionRecognizer:
     def __init__(self, model_path=None, detector=DEFAULT_DETECTOR, min_face=None, max_side=None, min_score=None,
                  scale_factor=None, min_neighbors=None, margin=None, align=True, tta=None):
-        if detector not in DETECTORS:
-            raise ValueError(f"unknown detector {detector!r}: choose from {', '.join(DETECTORS)}")
         if margin is not None:
             Range(-0.2, 1).check("margin", margin)
         tta = tta_kind(tta)

@@ -64,7 +64,7 @@ def load_models(path, max_bytes=MAX_FILE_BYTES):
     headers = npz_headers(path, max_bytes)
     if "__models__" not in headers:
         raise ModelFileError(f"{path}: holds no set of models")
-    arrays = read_npz(path, max_bytes)
+    arrays = read_npz(path, max_bytes, headers)
     try:
         names, state = json.loads(str(arrays["__models__"])), json.loads(str(arrays.get("__state__", "null")))
     except ValueError as e:
@@ -92,7 +92,7 @@ def read_training(path, max_bytes=MAX_FILE_BYTES):
     headers = npz_headers(path, max_bytes)
     if "__training__" not in headers or "__state__" not in headers:
         raise ModelFileError(f"{path}: not a minicnn training state (no __training__ / __state__ entries)")
-    arrays = read_npz(path, max_bytes)
+    arrays = read_npz(path, max_bytes, headers)
     try:
         training, state = json.loads(str(arrays["__training__"])), json.loads(str(arrays["__state__"]))
     except ValueError as e:
@@ -182,10 +182,11 @@ def npz_headers(path, max_bytes=MAX_FILE_BYTES):
     return headers
 
 
-def read_npz(path, max_bytes=MAX_FILE_BYTES):
-    """Every array of an .npz file, read without pickle after npz_headers checked it; ModelFileError for
-    anything else."""
-    npz_headers(path, max_bytes)
+def read_npz(path, max_bytes=MAX_FILE_BYTES, headers=None):
+    """Every array of an .npz file, read without pickle after npz_headers checked it (``headers``: what it
+    already said of this file, so it is not read twice); ModelFileError for anything else."""
+    if headers is None:
+        npz_headers(path, max_bytes)
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
@@ -204,7 +205,7 @@ def load(path, max_bytes=MAX_FILE_BYTES):
                              f"training keeps beside it")
     if "__models__" in headers:
         raise ModelFileError(f"{path}: holds several models (an ensemble); read it with load_models")
-    return _build(path, headers, read_npz(path, max_bytes))
+    return _build(path, headers, read_npz(path, max_bytes, headers))
 
 
 def _build(path, headers, arrays, prefix=""):
