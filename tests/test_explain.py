@@ -63,6 +63,8 @@ def test_explain_writes_every_picture(tmp_path):
     assert filters.shape == (24 + 52, 8 * 52, 3)                # 48-pixel tiles with 4-pixel gaps
     page = (tmp_path / "out" / "index.html").read_text()
     assert all(p.name in page for p in files.values())
+    # what --overwrite guards is exactly what explain writes
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(explain.picture_names(classifier.model))
 
 
 def test_explain_cli_errors(tmp_path, capsys):
