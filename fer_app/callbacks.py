@@ -13,6 +13,7 @@ import json
 import sys
 import threading
 import time
+from pathlib import Path
 
 from . import cli
 from .labels import CLASSES
@@ -99,21 +100,38 @@ class Curves:
         training_curves(trainer.history, self.path)
 
 
+def save_model(trainer, record, path):
+    """The trainer's model at ``path``, with all that is needed to use it and the epoch's ``record``."""
+    trainer.model.save(path, metadata={
+        "classes": list(CLASSES), "input_shape": [1, 48, 48], "arch": trainer.config.arch,
+        "preprocessing": trainer.preprocessing.to_dict(), "training": trainer.config.to_dict(),
+        "metrics": {"epoch": record["epoch"], "val_acc": record["val_acc"], "val_loss": record["val_loss"],
+                    "train_acc": record["train_acc"]}})
+
+
 class BestModel:
-    """The model with the best val accuracy so far, with all that is needed to use it, at ``path``."""
+    """The model with the best val accuracy so far at ``path``."""
 
     def __init__(self, path):
         self.path = path
 
     def on_epoch(self, trainer, record, improved):
-        if not improved:
-            return
-        options = trainer.config.to_dict()
-        trainer.model.save(self.path, metadata={
-            "classes": list(CLASSES), "input_shape": [1, 48, 48], "arch": trainer.config.arch,
-            "preprocessing": trainer.preprocessing.to_dict(), "training": options,
-            "metrics": {"epoch": record["epoch"], "val_acc": record["val_acc"], "val_loss": record["val_loss"],
-                        "train_acc": record["train_acc"]}})
+        if improved:
+            save_model(trainer, record, self.path)
+
+
+class Snapshots:
+    """The model at the end of each learning-rate cycle of ``period`` epochs, at <out>.cycle-K.npz: the
+    members of a snapshot ensemble (python -m fer_app.ensemble joins them)."""
+
+    def __init__(self, out, period, log):
+        self.out, self.period, self.log = Path(out), period, log
+
+    def on_epoch(self, trainer, record, improved):
+        if record["epoch"] % self.period == 0:
+            path = self.out.with_suffix(f".cycle-{record['epoch'] // self.period}.npz")
+            save_model(trainer, record, path)
+            self.log(f"snapshot: {path} (val accuracy {record['val_acc']:.4f})")
 
 
 class Checkpoints:

@@ -36,6 +36,9 @@ class TrainConfig:
 
     arch: str = option(None, "architecture (default: vgg, or tiny on demo data)", tuple(sorted(ARCHITECTURES)), "model")
     dropout: float = option(None, "dropout rate (default: the architecture's)", FRACTION, "model")
+    init: str = option(None, "start from this model file's weights (a model of the same --arch; fine-tuning, "
+                             "snapshot ensembles) (default: random weights from --seed)", group="model",
+                       metavar="MODEL")
 
     epochs: int = option(None, "number of epochs (default: 40, or 6 on demo data)", POSITIVE_INT, "optimisation")
     batch_size: int = option(64, "images per step", Range(1, MAX_BATCH, integer=True), "optimisation")
@@ -47,6 +50,9 @@ class TrainConfig:
     weight_decay: float = option(5e-4, "L2 penalty on the weights", NON_NEGATIVE, "optimisation")
     schedule: str = option("cosine", "learning-rate schedule over the epochs", ("none", "step", "cosine", "plateau"),
                            "optimisation")
+    cycles: int = option(1, "with --schedule cosine: restart the cosine this many times over --epochs (a "
+                            "multiple of it) and keep the model at each cycle's end as <out>.cycle-K.npz, the "
+                            "members of a snapshot ensemble", POSITIVE_INT, "optimisation")
     step_size: int = option(10, "epochs per decay for --schedule step", POSITIVE_INT, "optimisation")
     label_smoothing: float = option(0.1, "share of each target spread over all classes", FRACTION, "optimisation")
     class_weights: str = option("sqrt", "weight the loss by inverse class frequency (balanced) or its square root",
@@ -80,6 +86,10 @@ class TrainConfig:
                 raise UserError(f"{f.name} {problem}")
         if self.nesterov and self.momentum == 0:
             raise UserError("nesterov needs a momentum above 0")
+        if self.cycles > 1 and self.schedule != "cosine":
+            raise UserError(f"cycles {self.cycles} needs schedule cosine, not {self.schedule}")
+        if self.epochs and self.epochs % self.cycles:
+            raise UserError(f"epochs {self.epochs} is not a multiple of cycles {self.cycles}")
 
     @classmethod
     def from_dict(cls, options, source):

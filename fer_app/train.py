@@ -11,6 +11,7 @@ Reading order: ``Trainer`` (the model, its optimizer and the loop: ``fit`` → `
 then ``validate``); fer_app/callbacks.py for what a run writes; fer_app/config.py for what a run is;
 ``run`` at the bottom for the command that ties them together.
 """
+import glob
 import json
 import math
 import os
@@ -28,7 +29,7 @@ from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.serialization import ModelFileError, read_training, restore_training, save_training
 
 from . import cli, models
-from .callbacks import BestModel, Checkpoints, Curves, EpochLine, JsonlLog, Progress
+from .callbacks import BestModel, Checkpoints, Curves, EpochLine, JsonlLog, Progress, Snapshots
 from .checks import DataError, UserError, check_outputs
 from .cli import run_command
 from .config import TrainConfig, add_options
@@ -123,7 +124,9 @@ class Trainer:
         trainer.fit([EpochLine(print)])
     """
 
-    def __init__(self, config, splits, log=print):
+    def __init__(self, config, splits, log=print, checkpoint=None):
+        """``checkpoint``: (path, what read_checkpoint read) to continue from; else the weights are those of
+        ``config.init`` or random."""
         self.config, self.log = config, log
         self.train_faces, self.train_labels = splits["train"]
         if "val" not in splits or not len(splits["val"][1]):
@@ -134,6 +137,8 @@ class Trainer:
         self.y_val = splits["val"][1]
         self.augment = config.augmentation()
         self.model = models.build(config.arch, np.random.default_rng(config.seed), config.dropout)
+        if config.init and not checkpoint:
+            start_from(self.model, config.init, config.arch)
         self.dropouts = [layer for layer in self.model.layers if isinstance(layer, minicnn.layers.Dropout)]
         self.loss_fn = SoftmaxCrossEntropy(config.label_smoothing, class_weights(self.train_labels, config.class_weights))
         self.eval_loss = SoftmaxCrossEntropy()
@@ -143,13 +148,15 @@ class Trainer:
         else:
             self.optimizer = optim.Adam(params, config.lr, weight_decay=config.weight_decay)
         self.schedule = {"none": lambda o: None, "step": lambda o: optim.StepLR(o, config.step_size, 0.1),
-                         "cosine": lambda o: optim.CosineLR(o, config.epochs),
+                         "cosine": lambda o: optim.CosineLR(o, config.epochs, cycles=config.cycles),
                          "plateau": lambda o: optim.ReduceOnPlateau(o, 0.5, 3)}[config.schedule](self.optimizer)
         self.epoch, self.batch, self.n_batches = 0, 0, 0      # position: the next batch to run
         self.sums = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         self.rng_states = None                    # random streams saved mid-epoch
         self.best_acc, self.best_epoch, self.history = -1.0, -1, []
         self.stop_requested = False               # set by Ctrl-C: the epoch ends after its current step
+        if checkpoint:
+            self.load_checkpoint(*checkpoint)
 
     def augmentation_ms(self, repeats=5):
         """Cost of augmenting one batch of 64, measured with a throwaway generator (training streams untouched)."""
@@ -280,6 +287,20 @@ class Trainer:
         self.rng_states = state["rng_states"]
 
 
+def start_from(model, path, arch):
+    """Copy the weights of the model file at ``path`` (a network of architecture ``arch``) into ``model``."""
+    try:
+        source = minicnn.load(path)
+    except ModelFileError as e:
+        raise UserError(f"--init {e}") from None
+    try:
+        model.load_state_dict(source.state_dict())
+    except ValueError as e:
+        raise UserError(f"--init {path}: not a model of architecture {arch} ({e})") from None
+    if len(source.state_dict()) != len(model.state_dict()):
+        raise UserError(f"--init {path}: not a model of architecture {arch} (it has other layers)")
+
+
 def _call(callbacks, hook, *args):
     for callback in callbacks:
         method = getattr(callback, hook, None)
@@ -287,11 +308,15 @@ def _call(callbacks, hook, *args):
             method(*args)
 
 
-def run_files(out):
-    """The files a run writes: the best model at ``out``, and beside it its checkpoint, log and curves."""
+def run_files(out, cycles=1):
+    """The files a run writes: the best model at ``out``, and beside it its checkpoint, log and curves, and
+    with ``cycles`` > 1 the model at the end of each cycle (``snapshot-1`` … : <out>.cycle-1.npz …)."""
     out = Path(out)
-    return {"model": out, "checkpoint": out.with_suffix(".ckpt.npz"), "log": out.with_suffix(".log.jsonl"),
-            "curves": out.with_suffix(".curves.png")}
+    files = {"model": out, "checkpoint": out.with_suffix(".ckpt.npz"), "log": out.with_suffix(".log.jsonl"),
+             "curves": out.with_suffix(".curves.png")}
+    if cycles > 1:
+        files.update({f"snapshot-{k}": out.with_suffix(f".cycle-{k}.npz") for k in range(1, cycles + 1)})
+    return files
 
 
 CHECKPOINT_STATE = {"epoch": int, "batch": int, "sums": dict, "best_acc": (int, float), "best_epoch": int,
@@ -341,22 +366,30 @@ def claim_run_files(config, data, out_named, overwrite=False, config_file=None):
     out = config.out
     if not out_named and not overwrite:
         base, n = Path(out), 1
-        while any(f.exists() for f in run_files(out).values()):
+        while earlier_run_files(out):
             n += 1
             out = str(base.with_name(f"{base.stem}-{n}{base.suffix}"))
     if Path(out).is_dir():
         raise UserError(f"--out {out}: is a folder; give a file name, such as {Path(out) / 'model.npz'}")
-    files = run_files(out)
-    inputs = [("--data", None if data == "demo" else data), ("--config", config_file)]
+    files = run_files(out, config.cycles)
+    inputs = [("--data", None if data == "demo" else data), ("--config", config_file), ("--init", config.init)]
     check_outputs([("--out", path) for path in files.values()], inputs, overwrite=True)
-    existing = [str(f) for f in files.values() if f.exists()]
+    existing = earlier_run_files(out)
     if existing and not overwrite:
         resume = f"continue it with --resume {files['checkpoint']}, " if unfinished(files["checkpoint"]) else ""
-        raise UserError(f"--out {out}: an earlier run's files are there ({', '.join(existing)}); "
+        raise UserError(f"--out {out}: an earlier run's files are there ({', '.join(map(str, existing))}); "
                         f"{resume}choose another --out, or pass --overwrite to replace them")
-    for name in ("checkpoint", "log", "curves"):       # the model itself is replaced when this run has a better one
-        files[name].unlink(missing_ok=True)
+    for path in existing:       # the model itself is replaced when this run has a better one
+        if path != files["model"]:
+            path.unlink()
     return replace(config, out=out)
+
+
+def earlier_run_files(out):
+    """The files an earlier run at ``out`` left there: model, checkpoint, log, curves and any snapshots."""
+    out = Path(out)
+    snapshots = sorted(out.parent.glob(glob.escape(out.stem) + ".cycle-*.npz"))
+    return [f for f in run_files(out).values() if f.exists()] + snapshots
 
 
 def main(argv=None):
@@ -382,17 +415,18 @@ def run(args):
         config = claim_run_files(config, data, out_named, args.overwrite, args.config)
     splits = load_splits(config, data, log)
     log(f"data: {data}: {describe(splits)}")
-    trainer = Trainer(config, splits, log)
+    trainer = Trainer(config, splits, log, (args.resume, read) if args.resume else None)
     if args.resume:
-        trainer.load_checkpoint(args.resume, read)
         log(f"resumed from {args.resume} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
     log(f"model: {config.arch}, {trainer.model.num_parameters():,} parameters; {config.optimizer} lr {config.lr:g}, "
         f"{config.epochs} epochs, batch {config.batch_size}; out: {config.out}")
     log(f"augmentation: {trainer.augmentation_ms():.1f} ms per batch of 64" if not trainer.augment.is_off()
         else "augmentation: off")
-    files = run_files(config.out)
+    files = run_files(config.out, config.cycles)
     callbacks = [Progress(config.quiet), BestModel(files["model"]), JsonlLog(files["log"], trainer.history),
                  Curves(files["curves"]), EpochLine(log), Checkpoints(files["checkpoint"], config.checkpoint_minutes)]
+    if config.cycles > 1:
+        callbacks.append(Snapshots(config.out, config.epochs // config.cycles, log))
     try:
         code = trainer.fit(callbacks)
     except TrainingError as e:

@@ -140,14 +140,21 @@ class StepLR(EpochSchedule):
 
 
 class CosineLR(EpochSchedule):
-    """lr = min_lr + (base_lr − min_lr) · (1 + cos(π · epoch / total_epochs)) / 2."""
+    """lr = min_lr + (base_lr − min_lr) · (1 + cos(π · t / P)) / 2,  P = total_epochs / cycles,  t = epoch mod P.
 
-    def __init__(self, optimizer, total_epochs, min_lr=0.0):
+    With ``cycles`` > 1 the cosine restarts from base_lr every P epochs (warm restarts, Loshchilov & Hutter
+    2017): each cycle ends near a minimum, and the models at the cycles' ends make a snapshot ensemble
+    (Huang et al. 2017).  After total_epochs the lr stays at min_lr."""
+
+    def __init__(self, optimizer, total_epochs, min_lr=0.0, cycles=1):
         super().__init__(optimizer)
-        self.total_epochs, self.min_lr = total_epochs, min_lr
+        if total_epochs % cycles:
+            raise ValueError(f"total_epochs ({total_epochs}) must be a multiple of cycles ({cycles})")
+        self.total_epochs, self.min_lr, self.cycles = total_epochs, min_lr, cycles
 
     def lr_at(self, epoch):
-        progress = min(epoch, self.total_epochs) / self.total_epochs
+        period = self.total_epochs // self.cycles
+        progress = 1.0 if epoch >= self.total_epochs else (epoch % period) / period
         return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * progress)) / 2
 
 

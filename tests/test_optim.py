@@ -70,6 +70,15 @@ def test_schedules():
     longer.load_state_dict(cosine.state_dict())
     assert opt.lr == pytest.approx(0.5)
     opt.lr = 1.0
+    restarts = optim.CosineLR(opt, total_epochs=6, cycles=3)      # warm restarts every 2 epochs
+    lrs = [opt.lr]
+    for _ in range(6):
+        restarts.step()
+        lrs.append(opt.lr)
+    assert lrs == pytest.approx([1.0, 0.5, 1.0, 0.5, 1.0, 0.5, 0.0])
+    with pytest.raises(ValueError, match="multiple of cycles"):
+        optim.CosineLR(opt, total_epochs=5, cycles=2)
+    opt.lr = 1.0
     plateau = optim.ReduceOnPlateau(opt, factor=0.5, patience=1)
     for metric in [0.5, 0.6, 0.6, 0.6]:
         plateau.step(metric)

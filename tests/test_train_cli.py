@@ -131,3 +131,32 @@ def test_evaluate_constructed_confusion_matrix(tmp_path, capsys):
     import cv2
     image = cv2.imread(str(tmp_path / "cm.png"))
     assert image is not None and image.shape[0] > 400
+
+
+def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_path, capsys):
+    first = tmp_path / "first.npz"
+    assert train.main(FAST + ["--epochs", "1", "--out", str(first)]) == 0
+    config = train.TrainConfig(init=str(first)).for_data("demo")
+    trainer = train.Trainer(config, train.demo_splits(), log=lambda *a: None)
+    started = trainer.model.state_dict()
+    for key, value in read_npz(first).items():
+        if key[0].isdigit():
+            np.testing.assert_array_equal(started[key], value)
+
+    out = tmp_path / "snap.npz"
+    assert train.main(FAST + ["--epochs", "4", "--cycles", "2", "--init", str(first), "--out", str(out)]) == 0
+    log = [json.loads(line) for line in (tmp_path / "snap.log.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in log] == pytest.approx([0.02, 0.01, 0.02, 0.01])      # the cosine restarts at epoch 3
+    for cycle, epoch in ((1, 2), (2, 4)):
+        meta = json.loads(str(read_npz(tmp_path / f"snap.cycle-{cycle}.npz")["__meta__"]))
+        assert meta["metrics"]["val_acc"] == log[epoch - 1]["val_acc"] and meta["training"]["init"] == str(first)
+    assert "snapshot: " in capsys.readouterr().out
+    # snapshots are a run's files: a run at the same --out is refused while they are there, and --overwrite
+    # clears them even when the new run makes none
+    for name in ("snap.npz", "snap.ckpt.npz", "snap.log.jsonl", "snap.curves.png"):
+        (tmp_path / name).unlink()
+    assert train.main(FAST + ["--epochs", "1", "--out", str(out)]) == 2
+    assert "snap.cycle-1.npz" in capsys.readouterr().err
+    assert train.main(FAST + ["--epochs", "1", "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("snap.*")) == ["snap.ckpt.npz", "snap.curves.png", "snap.log.jsonl",
+                                                               "snap.npz"]
