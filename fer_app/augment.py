@@ -59,3 +59,12 @@ class Augmentation:
                 y0, x0 = rng.integers(0, H - h + 1), rng.integers(0, W - w + 1)
                 x[i, y0:y0 + h, x0:x0 + w] = rng.random()
         return np.clip(x, 0, 1, out=x)
+
+
+def random_crops(x, size, rng):
+    """A size×size crop of each image of the batch x (N, H, W), each at its own random place."""
+    N, H, W = x.shape
+    tops, lefts = rng.integers(0, H - size + 1, N), rng.integers(0, W - size + 1, N)
+    rows = tops[:, None, None] + np.arange(size)[None, :, None]
+    cols = lefts[:, None, None] + np.arange(size)[None, None, :]
+    return x[np.arange(N)[:, None, None], rows, cols]

@@ -103,7 +103,7 @@ class Curves:
 def save_model(trainer, record, path):
     """The trainer's model at ``path``, with all that is needed to use it and the epoch's ``record``."""
     trainer.model.save(path, metadata={
-        "classes": list(CLASSES), "input_shape": [1, 48, 48], "arch": trainer.config.arch,
+        "classes": list(CLASSES), "input_shape": [1, trainer.size, trainer.size], "arch": trainer.config.arch,
         "preprocessing": trainer.preprocessing.to_dict(), "training": trainer.config.to_dict(),
         "metrics": {"epoch": record["epoch"], "val_acc": record["val_acc"], "val_loss": record["val_loss"],
                     "train_acc": record["train_acc"]}})

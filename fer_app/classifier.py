@@ -13,7 +13,8 @@ import minicnn
 from minicnn.losses import softmax
 
 from .labels import CLASSES
-from .preprocess import FACE_SIZE, Preprocessing
+from .models import MIN_SIZE
+from .preprocess import FACE_SIZE, Preprocessing, center_crop
 
 SHIPPED_MODEL = Path(__file__).with_name("weights") / "fer2013_vgg.npz"
 TTA_KINDS = (None, "mirror", "crops")
@@ -34,10 +35,15 @@ class Member:
             raise minicnn.ModelFileError(f"{where}: expected the {len(CLASSES)} expression classes "
                                          f"({', '.join(CLASSES)}) in its metadata, got {classes!r}")
         self.model, self.classes = model, tuple(classes)
+        shape = meta.get("input_shape", [1, FACE_SIZE, FACE_SIZE])
+        if shape not in ([1, s, s] for s in range(MIN_SIZE, FACE_SIZE + 1)):
+            raise minicnn.ModelFileError(f"{where}: its input_shape {shape!r} is not [1, S, S] with S from "
+                                         f"{MIN_SIZE} to {FACE_SIZE} (the net's side for grey faces)")
+        self.size = shape[-1]                  # below 48: the net takes crops of the face (trained with --crop)
         try:                     # one blank face through the net: a model that can't take faces fails here, not later
-            out = model.predict(np.zeros((1, 1, FACE_SIZE, FACE_SIZE), model.dtype))
+            out = model.predict(np.zeros((1, 1, self.size, self.size), model.dtype))
         except (ValueError, MemoryError) as e:
-            raise minicnn.ModelFileError(f"{where}: does not take {FACE_SIZE}x{FACE_SIZE} grey faces: {e}") from None
+            raise minicnn.ModelFileError(f"{where}: does not take {self.size}x{self.size} grey faces: {e}") from None
         if out.shape != (1, len(CLASSES)):
             raise minicnn.ModelFileError(f"{where}: gives outputs of shape {out.shape[1:]} per face, "
                                          f"not one for each of the {len(CLASSES)} classes")
@@ -48,7 +54,7 @@ class Member:
         x = self.preprocessing(faces)
         out = []
         for i in range(0, len(x), batch_size):
-            views = tta_views(x[i:i + batch_size], tta)
+            views = tta_views(x[i:i + batch_size], tta, self.size)
             out.append(sum(softmax(self.model.predict(v)) for v in views)[:, order] / len(views))
         return np.concatenate(out) if out else np.zeros((0, len(classes)), np.float32)
 
@@ -70,7 +76,9 @@ class ExpressionClassifier:
         """uint8 faces (N, 48, 48) → probabilities (N, 7), averaged over the views ``tta`` names
         (test-time augmentation): None, one view; "mirror", the face and its mirror image; "crops", ten
         views — the face and four copies moved by CROP_SHIFT pixels (the edge mirrored in), each also
-        mirrored: +1.2 points on FER-2013 PublicTest for the shipped model, at ten times the cost.
+        mirrored: +1.2 points on FER-2013 PublicTest for the shipped model, at ten times the cost.  A net
+        trained on random crops (``--crop``) sees the centre crop, and with "crops" the four corner crops and
+        the centre, each also mirrored.
         An ensemble averages its members' probabilities."""
         tta = tta_kind(tta)
         return sum(m.predict_proba(faces, tta, self.classes, batch_size) for m in self.members) / len(self.members)
@@ -84,13 +92,15 @@ def tta_kind(tta):
     return tta
 
 
-def tta_views(x, tta):
-    """The views of a prepared batch x (N, 1, H, W) that ``tta`` averages over (see predict_proba)."""
-    views = [x]
-    if tta == "crops":
+def tta_views(x, tta, size=FACE_SIZE):
+    """The size×size views of a prepared batch x (N, 1, H, W) that ``tta`` averages over (see predict_proba)."""
+    H, W = x.shape[2:]
+    views = [center_crop(x, size)]
+    if tta == "crops" and size < H:
+        views += [x[:, :, top:top + size, left:left + size] for top in (0, H - size) for left in (0, W - size)]
+    elif tta == "crops":
         s = CROP_SHIFT
         padded = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)), mode="reflect")
-        H, W = x.shape[2:]
         views += [padded[:, :, s + dy:s + dy + H, s + dx:s + dx + W] for dx, dy in ((-s, 0), (s, 0), (0, -s), (0, s))]
     if tta in ("mirror", "crops"):
         views += [v[..., ::-1] for v in views]

@@ -11,8 +11,8 @@ from pathlib import Path
 from .augment import Augmentation
 from .checks import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, SEED, Range, UserError
 from .detect import DEFAULT_DETECTOR, DETECTORS
-from .models import ARCHITECTURES
-from .preprocess import EQUALIZATIONS
+from .models import ARCHITECTURES, MIN_SIZE
+from .preprocess import EQUALIZATIONS, FACE_SIZE
 
 MAX_BATCH = 4096                # beyond this a step's activations outgrow a desktop's memory
 AUGMENT = Augmentation()
@@ -36,6 +36,8 @@ class TrainConfig:
 
     arch: str = option(None, "architecture (default: vgg, or tiny on demo data)", tuple(sorted(ARCHITECTURES)), "model")
     dropout: float = option(None, "dropout rate (default: the architecture's)", FRACTION, "model")
+    width: float = option(1.0, "channel multiplier of the architecture (0.5: half as wide, a quarter of the "
+                                "multiply-adds)", Range(0.25, 4), "model")
     init: str = option(None, "start from this model file's weights (a model of the same --arch; fine-tuning, "
                              "snapshot ensembles) (default: random weights from --seed)", group="model",
                        metavar="MODEL")
@@ -69,6 +71,10 @@ class TrainConfig:
     contrast: float = option(AUGMENT.contrast, "max contrast change, fraction", PROBABILITY, "augmentation")
     noise: float = option(AUGMENT.noise, "Gaussian noise std ([0, 1] units)", PROBABILITY, "augmentation")
     erase: float = option(AUGMENT.erase, "probability of random erasing", PROBABILITY, "augmentation")
+    crop: int = option(None, "train on random CROPxCROP crops of the augmented 48x48 face (e.g. 44): the net takes "
+                             "CROPxCROP faces, validation and use take the centre crop and --tta crops the four "
+                             "corners and the centre (default: the whole face)", Range(MIN_SIZE, FACE_SIZE,
+                                                                                     integer=True), "augmentation")
 
     out: str = option(None, "where the best model goes; its checkpoint, log and curves go beside it "
                             "(default: runs/<data>-<arch>.npz, numbered -2, -3 … when taken)")

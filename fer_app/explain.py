@@ -25,6 +25,7 @@ from .checks import UserError, check_outputs
 from .cli import run_command
 from .images import read_image
 from .detect import DEFAULT_DETECTOR, DETECTORS, largest_face, make_detector
+from .preprocess import center_crop
 from .plots import explain_overview, probability_chart, write_png
 
 TILE = 96          # pixels per tile in the grids
@@ -86,9 +87,9 @@ def normalize01(a):
     return (a - a.min()) / span if span > 0 else np.zeros_like(a)
 
 
-def heat_overlay(face48, heat, size=240):
+def heat_overlay(face, heat, size=240):
     """Heat map (any resolution) upsampled and blended over the grey face, as a BGR image."""
-    face = cv2.cvtColor(cv2.resize(face48, (size, size), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2BGR)
+    face = cv2.cvtColor(cv2.resize(face, (size, size), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2BGR)
     heat = cv2.resize(normalize01(heat).astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
     colour = cv2.applyColorMap((255 * heat).astype(np.uint8), cv2.COLORMAP_JET)
     return cv2.addWeighted(face, 0.55, colour, 0.45, 0)
@@ -123,7 +124,9 @@ def explain(classifier, face48, out_dir, max_maps=32):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model, classes = classifier.model, classifier.classes
-    x = classifier.preprocessing(face48[None])
+    size = classifier.members[0].size              # a net trained on crops (--crop) looks at the centre crop
+    x = center_crop(classifier.preprocessing(face48[None]), size)
+    face = center_crop(face48, size)
     outputs = trace_forward(model, x)
     probs = softmax(outputs[-1])[0]
     target = int(np.argmax(probs))
@@ -143,14 +146,14 @@ def explain(classifier, face48, out_dir, max_maps=32):
         maps = outputs[j][0][:max_maps]
         save(f"features_{n + 1}", tile_grid(list(maps), title=f"conv {n + 1} (layer {i}): {len(maps)} of "
                                                              f"{outputs[j].shape[1]} maps, {maps.shape[1]}x{maps.shape[2]}"))
-    overlays = {"saliency": heat_overlay(face48, saliency), "gradcam": heat_overlay(face48, cam)}
+    overlays = {"saliency": heat_overlay(face, saliency), "gradcam": heat_overlay(face, cam)}
     for name, image in overlays.items():
         save(name, image)
     files["probabilities"] = out / "probabilities.png"
     probability_chart(probs, classes, files["probabilities"])
-    save("face", cv2.resize(face48, (240, 240), interpolation=cv2.INTER_CUBIC))
+    save("face", cv2.resize(face, (240, 240), interpolation=cv2.INTER_CUBIC))
     files["overview"] = out / "overview.png"
-    explain_overview(face48, overlays["saliency"], overlays["gradcam"], probs, classes, files["overview"])
+    explain_overview(face, overlays["saliency"], overlays["gradcam"], probs, classes, files["overview"])
     sections = "".join(f"<h2>{html.escape(name)}</h2><img src='{p.name}'>\n" for name, p in files.items())
     (out / "index.html").write_text(
         f"<!doctype html><meta charset='utf-8'><title>fer_app explain</title>"

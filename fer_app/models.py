@@ -6,6 +6,9 @@ vgg     The net fer_app ships: VGG-style stages with BatchNorm after every conv,
         widths 32 → 64 → 128 → 256, dropout and a BatchNorm'd dense head.
         1.72 M parameters, 76 M multiply-adds per image.
 tiny    14 thousand parameters, 1.5 M multiply-adds: for the demo data and the tests (seconds per epoch).
+
+Variants for ensembles (``--width``, ``--crop``): every architecture can be built wider or narrower and for
+a smaller input (random crops of the face); the dense layer follows the input's size.
 """
 from minicnn import Sequential
 from minicnn import layers as L
@@ -19,37 +22,55 @@ def conv_bn_relu(c_in, c_out, rng):
     return [L.Conv2D(c_in, c_out, 3, padding=1, rng=rng), L.BatchNorm2D(c_out), L.ReLU()]
 
 
-def small(rng, dropout=0.5):
+def small(rng, dropout=0.5, size=48, width=1.0):
+    c1, c2, c3 = channels((32, 64, 128), width)
     return Sequential([
-        L.Conv2D(1, 32, 3, padding=1, rng=rng), L.ReLU(), L.MaxPool2D(2),
-        L.Conv2D(32, 64, 3, padding=1, rng=rng), L.ReLU(), L.MaxPool2D(2),
-        L.Conv2D(64, 128, 3, padding=1, rng=rng), L.ReLU(), L.MaxPool2D(2),
-        L.Flatten(), L.Dropout(dropout, rng=rng), L.Dense(128 * 6 * 6, 256, rng=rng), L.ReLU(),
+        L.Conv2D(1, c1, 3, padding=1, rng=rng), L.ReLU(), L.MaxPool2D(2),
+        L.Conv2D(c1, c2, 3, padding=1, rng=rng), L.ReLU(), L.MaxPool2D(2),
+        L.Conv2D(c2, c3, 3, padding=1, rng=rng), L.ReLU(), L.MaxPool2D(2),
+        L.Flatten(), L.Dropout(dropout, rng=rng), L.Dense(c3 * pooled(size, 3) ** 2, 256, rng=rng), L.ReLU(),
         L.Dropout(dropout, rng=rng), L.Dense(256, NUM_CLASSES, rng=rng)])
 
 
-def vgg(rng, dropout=0.5):
+def vgg(rng, dropout=0.5, size=48, width=1.0):
+    c1, c2, c3, c4 = channels((32, 64, 128, 256), width)
     return Sequential(
-        conv_bn_relu(1, 32, rng) + [L.MaxPool2D(2)]                                   # 24×24
-        + conv_bn_relu(32, 64, rng) + [L.MaxPool2D(2)]                                # 12×12
-        + conv_bn_relu(64, 128, rng) + conv_bn_relu(128, 128, rng) + [L.MaxPool2D(2)]  # 6×6
-        + conv_bn_relu(128, 256, rng) + conv_bn_relu(256, 256, rng) + [L.MaxPool2D(2)]  # 3×3
-        + [L.Flatten(), L.Dropout(dropout, rng=rng), L.Dense(256 * 3 * 3, 256, rng=rng), L.BatchNorm1D(256),
-           L.ReLU(), L.Dropout(dropout, rng=rng), L.Dense(256, NUM_CLASSES, rng=rng)])
+        conv_bn_relu(1, c1, rng) + [L.MaxPool2D(2)]                              # 24×24 (for 48×48 faces)
+        + conv_bn_relu(c1, c2, rng) + [L.MaxPool2D(2)]                           # 12×12
+        + conv_bn_relu(c2, c3, rng) + conv_bn_relu(c3, c3, rng) + [L.MaxPool2D(2)]  # 6×6
+        + conv_bn_relu(c3, c4, rng) + conv_bn_relu(c4, c4, rng) + [L.MaxPool2D(2)]  # 3×3
+        + [L.Flatten(), L.Dropout(dropout, rng=rng), L.Dense(c4 * pooled(size, 4) ** 2, 256, rng=rng),
+           L.BatchNorm1D(256), L.ReLU(), L.Dropout(dropout, rng=rng), L.Dense(256, NUM_CLASSES, rng=rng)])
 
 
-def tiny(rng, dropout=0.25):
+def tiny(rng, dropout=0.25, size=48, width=1.0):
+    c1, c2, c3 = channels((8, 16, 32), width)
     return Sequential(
-        conv_bn_relu(1, 8, rng) + [L.MaxPool2D(2)]
-        + conv_bn_relu(8, 16, rng) + [L.MaxPool2D(2)]
-        + conv_bn_relu(16, 32, rng) + [L.MaxPool2D(2), L.Flatten(), L.Dropout(dropout, rng=rng),
-                                       L.Dense(32 * 6 * 6, NUM_CLASSES, rng=rng)])
+        conv_bn_relu(1, c1, rng) + [L.MaxPool2D(2)]
+        + conv_bn_relu(c1, c2, rng) + [L.MaxPool2D(2)]
+        + conv_bn_relu(c2, c3, rng) + [L.MaxPool2D(2), L.Flatten(), L.Dropout(dropout, rng=rng),
+                                       L.Dense(c3 * pooled(size, 3) ** 2, NUM_CLASSES, rng=rng)])
+
+
+def channels(widths, width):
+    """The architecture's channel counts scaled by ``width`` (a variant: 0.5 is half as wide)."""
+    return [max(1, round(c * width)) for c in widths]
+
+
+def pooled(size, pools):
+    """The side of a size×size input after ``pools`` 2×2 max-pools (each drops an odd last row)."""
+    return size >> pools
 
 
 ARCHITECTURES = {"small": small, "vgg": vgg, "tiny": tiny}
+MIN_SIZE = 16          # the smallest face side every architecture takes (vgg pools 4 times)
 
 
-def build(name, rng, dropout=None):
+def build(name, rng, dropout=None, size=48, width=1.0):
+    """Architecture ``name`` for size×size faces, its channels scaled by ``width``."""
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[name](rng) if dropout is None else ARCHITECTURES[name](rng, dropout)
+    if size < MIN_SIZE:
+        raise ValueError(f"faces of {size}x{size}: the architectures need at least {MIN_SIZE}x{MIN_SIZE}")
+    kwargs = {} if dropout is None else {"dropout": dropout}
+    return ARCHITECTURES[name](rng, size=size, width=width, **kwargs)

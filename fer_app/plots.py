@@ -105,10 +105,11 @@ def probability_chart(probs, classes, path):
 def explain_overview(face, saliency, gradcam, probs, classes, path):
     """One face explained on one page: the face, its saliency and Grad-CAM maps, and the probabilities.
 
-    face is the 48×48 grey face; saliency and gradcam are BGR overlays of the same face."""
+    face is the grey face the network takes (48×48, or its centre crop); saliency and gradcam are BGR overlays
+    of the same face."""
     figure = Figure(figsize=(13, 3.6), layout="constrained")
     panels = figure.subplots(1, 4, width_ratios=[1, 1, 1, 1.3])
-    for axes, image, title in ((panels[0], face, "the face, as the network sees it (48×48)"),
+    for axes, image, title in ((panels[0], face, f"the face, as the network sees it ({face.shape[0]}×{face.shape[1]})"),
                                (panels[1], saliency, "saliency: |∂ score / ∂ pixel|"),
                                (panels[2], gradcam, "Grad-CAM: where the last conv block looks")):
         if image.ndim == 2:

@@ -43,6 +43,13 @@ def to_face48(image):
     return cv2.resize(gray, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
+def center_crop(x, size):
+    """The central size×size part of images (..., H, W): what a net trained on random crops (``--crop``) sees."""
+    H, W = x.shape[-2:]
+    top, left = (H - size) // 2, (W - size) // 2
+    return x[..., top:top + size, left:left + size]
+
+
 @dataclass
 class Preprocessing:
     equalize: str = "none"

@@ -36,7 +36,8 @@ from .config import TrainConfig, add_options
 from .data import describe, load_dataset
 from .demo import demo_splits
 from .labels import CLASSES
-from .preprocess import Preprocessing
+from .augment import random_crops
+from .preprocess import FACE_SIZE, Preprocessing, center_crop
 
 DEFAULT_DATA = ("data/fer2013", "data/fer2013.csv")
 GET_FER = ("FER-2013 was not found in data/fer2013 (Kaggle folders) or data/fer2013.csv. Get it from "
@@ -133,10 +134,12 @@ class Trainer:
             raise DataError("the dataset has no validation split (and it is too small to carve one)")
         self.preprocessing = Preprocessing(config.equalize).fitted(self.train_faces)
         self.x_train = self.preprocessing.prepare(self.train_faces)
-        self.x_val = self.preprocessing(splits["val"][0])
+        self.size = config.crop or FACE_SIZE          # the side of the faces the network takes
+        self.x_val = center_crop(self.preprocessing(splits["val"][0]), self.size)
         self.y_val = splits["val"][1]
         self.augment = config.augmentation()
-        self.model = models.build(config.arch, np.random.default_rng(config.seed), config.dropout)
+        self.model = models.build(config.arch, np.random.default_rng(config.seed), config.dropout, self.size,
+                                  config.width)
         if config.init and not checkpoint:
             start_from(self.model, config.init, config.arch)
         self.dropouts = [layer for layer in self.model.layers if isinstance(layer, minicnn.layers.Dropout)]
@@ -223,6 +226,8 @@ class Trainer:
         x = self.x_train[idx]
         if not self.augment.is_off():
             x = self.augment(x, data_rng)
+        if self.size < x.shape[-1]:
+            x = center_crop(x, self.size) if self.augment.is_off() else random_crops(x, self.size, data_rng)
         y = self.train_labels[idx]
         logits = self.model.forward(self.preprocessing.standardize(x), training=True)
         loss = self.loss_fn.forward(logits, y)

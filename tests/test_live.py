@@ -165,6 +165,17 @@ def test_crop_views_are_the_face_moved_two_pixels_and_mirrored():
     assert np.array_equal(views[5], x[..., ::-1])     # the second half: the first half mirrored
 
 
+def test_a_net_trained_on_crops_sees_the_centre_crop_or_the_four_corners_and_centre_mirrored():
+    x = np.arange(2 * 1 * 6 * 6, dtype=np.float32).reshape(2, 1, 6, 6)
+    (plain,) = tta_views(x, None, size=4)
+    assert np.array_equal(plain, x[:, :, 1:5, 1:5])
+    views = tta_views(x, "crops", size=4)
+    assert len(views) == 10 and all(v.shape == (2, 1, 4, 4) for v in views)
+    corners = [x[:, :, 0:4, 0:4], x[:, :, 0:4, 2:6], x[:, :, 2:6, 0:4], x[:, :, 2:6, 2:6]]
+    assert all(np.array_equal(v, c) for v, c in zip(views[1:5], corners))
+    assert all(np.array_equal(views[5 + i], views[i][..., ::-1]) for i in range(5))
+
+
 def test_every_test_time_view_of_a_constant_model_gives_its_answer(tmp_path):
     faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
     classifier = ExpressionClassifier(constant_model(tmp_path / "happy.npz", favourite=3))

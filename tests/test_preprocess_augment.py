@@ -73,3 +73,16 @@ def test_each_transform_changes_something():
                         ("noise", 0.05), ("erase", 1.0)]:
         out = Augmentation(**dict(OFF, **{name: value}))(x, np.random.default_rng(1))
         assert not np.allclose(out, x), name
+
+
+def test_random_crops_cut_each_face_at_its_own_place():
+    from fer_app.augment import random_crops
+    x = np.random.default_rng(0).random((64, 48, 48)).astype(np.float32)
+    crops = random_crops(x, 44, np.random.default_rng(1))
+    assert crops.shape == (64, 44, 44)
+    places = []
+    for face, crop in zip(x, crops):
+        found = [(t, l) for t in range(5) for l in range(5) if np.array_equal(face[t:t + 44, l:l + 44], crop)]
+        assert len(found) == 1
+        places.append(found[0])
+    assert len(set(places)) > 15          # 25 places, 64 draws

@@ -160,3 +160,12 @@ def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_
     assert train.main(FAST + ["--epochs", "1", "--out", str(out), "--overwrite"]) == 0
     assert sorted(p.name for p in tmp_path.glob("snap.*")) == ["snap.ckpt.npz", "snap.curves.png", "snap.log.jsonl",
                                                                "snap.npz"]
+
+
+def test_a_net_trained_on_random_crops_is_used_on_the_centre_crop_as_it_was_validated(tmp_path, capsys):
+    out = tmp_path / "crop.npz"
+    assert train.main(FAST + ["--epochs", "2", "--crop", "40", "--width", "0.5", "--out", str(out)]) == 0
+    meta = json.loads(str(read_npz(out)["__meta__"]))
+    assert meta["input_shape"] == [1, 40, 40] and read_npz(out)["0.weight"].shape == (4, 1, 3, 3)   # tiny: 8 → 4
+    assert evaluate.main(["--model", str(out), "--data", "demo", "--split", "val"]) == 0
+    assert f"accuracy {meta['metrics']['val_acc']:.4f} on 350 faces" in capsys.readouterr().out

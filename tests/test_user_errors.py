@@ -119,6 +119,8 @@ def w(tmp_path_factory):
                           {"classes": ["a", "b", "c", "d", "e", "f", "g"],
                            "preprocessing": Preprocessing().to_dict()}, None, None),
         "wrong_input": ([L.Flatten(), L.Dense(100, 7)], None, None, None),
+        "input_shape": ([L.Flatten(), L.Dense(48 * 48, 7)], {"classes": CLASSES, "input_shape": [3, 4096, 4096],
+                                                             "preprocessing": Preprocessing().to_dict()}, None, None),
         "arch_dict": ([L.Flatten(), L.Dense(48 * 48, 7)], None, None, {"layers": []}),
         "padding": ([L.Conv2D(1, 1, 1)], None, None,
                     [{"type": "Conv2D", "config": {"in_channels": 1, "out_channels": 1, "kernel_size": 1,
@@ -183,6 +185,8 @@ CASES = {
         ("--optimizer rmsprop", "argument --optimizer: invalid choice: 'rmsprop'"),
         ("--nesterov --momentum 0", "nesterov needs a momentum above 0"),
         ("--cycles 0", "argument --cycles: must be at least 1, got 0"),
+        ("--crop 8", "argument --crop: must be in [16, 48], got 8"),
+        ("--width 0", "argument --width: must be in [0.25, 4], got 0"),
         ("--cycles 2 --schedule step", "cycles 2 needs schedule cosine, not step"),
         ("--data demo --epochs 4 --cycles 3 --out {w}/new.npz", "epochs 4 is not a multiple of cycles 3"),
         ("--data demo --init {w}/missing.npz --out {w}/new.npz", "--init {w}/missing.npz: no such file"),
@@ -246,6 +250,8 @@ CASES = {
         ("--model {w}/model_other_classes.npz --data demo", "model_other_classes.npz: expected the 7 expression "
                                                              "classes"),
         ("--model {w}/model_wrong_input.npz --data demo", "model_wrong_input.npz: does not take 48x48 grey faces"),
+        ("--model {w}/model_input_shape.npz --data demo", "model_input_shape.npz: its input_shape [3, 4096, 4096] "
+                                                           "is not [1, S, S] with S from 16 to 48"),
         ("--model {w}/model_arch_dict.npz --data demo", "model_arch_dict.npz: malformed architecture"),
         ("--model {w}/model_missing_array.npz --data demo", "model_missing_array.npz: missing array '0.weight'"),
         ("--model {w}/model_bad_arg.npz --data demo", "model_bad_arg.npz: malformed architecture"),
