@@ -59,6 +59,13 @@ class TrainConfig:
     label_smoothing: float = option(0.1, "share of each target spread over all classes", FRACTION, "optimisation")
     class_weights: str = option("sqrt", "weight the loss by inverse class frequency (balanced) or its square root",
                                 ("none", "balanced", "sqrt"), "optimisation")
+    teacher: str = option(None, "distillation: also learn the soft targets of this model or ensemble file "
+                                "(Hinton et al. 2015), computed once on the un-augmented training faces "
+                                "(default: labels only)", group="optimisation", metavar="MODEL")
+    distill_temperature: float = option(4.0, "temperature of the teacher's and the student's probabilities "
+                                             "in the distillation loss", Range(1, 100), "optimisation", "T")
+    distill_weight: float = option(0.5, "share of the distillation loss; the rest is the labels' cross-entropy",
+                                   PROBABILITY, "optimisation")
     early_stop: int = option(None, "stop after this many epochs without a better val accuracy (default: never)",
                              POSITIVE_INT, "optimisation", "PATIENCE")
 

@@ -25,12 +25,13 @@ import numpy as np
 
 import minicnn
 from minicnn import optim, set_num_threads
-from minicnn.losses import SoftmaxCrossEntropy
+from minicnn.losses import SoftmaxCrossEntropy, SoftTargetCrossEntropy, softmax
 from minicnn.serialization import ModelFileError, read_training, restore_training, save_training
 
 from . import cli, models
 from .callbacks import BestModel, Checkpoints, Curves, EpochLine, JsonlLog, Progress, Snapshots
 from .checks import DataError, UserError, check_outputs
+from .classifier import ExpressionClassifier
 from .cli import run_command
 from .config import TrainConfig, add_options
 from .data import describe, load_dataset
@@ -145,6 +146,12 @@ class Trainer:
         self.dropouts = [layer for layer in self.model.layers if isinstance(layer, minicnn.layers.Dropout)]
         self.loss_fn = SoftmaxCrossEntropy(config.label_smoothing, class_weights(self.train_labels, config.class_weights))
         self.eval_loss = SoftmaxCrossEntropy()
+        if config.teacher:           # distillation: each training face's soft targets, computed once
+            start = time.perf_counter()
+            self.soft_targets = soft_targets(config.teacher, self.train_faces, config.distill_temperature)
+            self.soft_loss = SoftTargetCrossEntropy(config.distill_temperature)
+            log(f"teacher: {config.teacher}, soft targets of {len(self.train_faces)} faces at temperature "
+                f"{config.distill_temperature:g} in {time.perf_counter() - start:.0f} s")
         params = self.model.parameters()
         if config.optimizer == "sgd":
             self.optimizer = optim.SGD(params, config.lr, config.momentum, config.nesterov, config.weight_decay)
@@ -231,11 +238,17 @@ class Trainer:
         y = self.train_labels[idx]
         logits = self.model.forward(self.preprocessing.standardize(x), training=True)
         loss = self.loss_fn.forward(logits, y)
+        if self.config.teacher:
+            alpha = self.config.distill_weight
+            loss = (1 - alpha) * loss + alpha * self.soft_loss.forward(logits, self.soft_targets[idx])
         if not math.isfinite(loss):
             raise TrainingError(f"the loss became {loss} at epoch {self.epoch + 1}, batch {self.batch + 1} "
                                 f"(learning rate {self.optimizer.lr:g} too high?)")
         self.optimizer.zero_grad()
-        self.model.backward(self.loss_fn.backward())
+        grad = self.loss_fn.backward()
+        if self.config.teacher:
+            grad = (1 - alpha) * grad + alpha * self.soft_loss.backward()
+        self.model.backward(grad)
         self.optimizer.step()
         self.batch += 1
         s = self.sums
@@ -290,6 +303,17 @@ class Trainer:
         self.epoch, self.batch, self.sums = state["epoch"], state["batch"], state["sums"]
         self.best_acc, self.best_epoch, self.history = state["best_acc"], state["best_epoch"], state["history"]
         self.rng_states = state["rng_states"]
+
+
+def soft_targets(teacher, faces, temperature):
+    """The teacher's (a model or ensemble file) probabilities for uint8 ``faces`` (N, 48, 48), in the order
+    of labels.CLASSES, softened to ``temperature``: softmax(log p / T), which for one network is softmax(z / T)."""
+    try:
+        classifier = ExpressionClassifier(teacher)
+    except ModelFileError as e:
+        raise UserError(f"--teacher {e}") from None
+    probs = classifier.predict_proba(faces)[:, [classifier.classes.index(c) for c in CLASSES]]
+    return softmax(np.log(np.maximum(probs, 1e-12)) / temperature).astype(np.float32)
 
 
 def start_from(model, path, arch):
@@ -377,7 +401,8 @@ def claim_run_files(config, data, out_named, overwrite=False, config_file=None):
     if Path(out).is_dir():
         raise UserError(f"--out {out}: is a folder; give a file name, such as {Path(out) / 'model.npz'}")
     files = run_files(out, config.cycles)
-    inputs = [("--data", None if data == "demo" else data), ("--config", config_file), ("--init", config.init)]
+    inputs = [("--data", None if data == "demo" else data), ("--config", config_file), ("--init", config.init),
+              ("--teacher", config.teacher)]
     check_outputs([("--out", path) for path in files.values()], inputs, overwrite=True)
     existing = earlier_run_files(out)
     if existing and not overwrite:

@@ -1,4 +1,4 @@
-"""Softmax cross-entropy, the loss for K-way classification.
+"""Softmax cross-entropy, the loss for K-way classification, and its soft-target form for distillation.
 
 Shapes: logits z (N, K), integer labels y (N,).
 
@@ -9,6 +9,14 @@ Shapes: logits z (N, K), integer labels y (N,).
     batch loss        L = Σ_n w[y_n]·ℓ_n / Σ_n w[y_n]   (w = class weights, all 1 by default,
                       which makes L the plain mean)
     gradient          dL/dz[n] = w[y_n] · (p[n] − q[n]) / Σ_n w[y_n]
+
+Distillation (Hinton, Vinyals & Dean 2015): a student learns a teacher's softened probabilities t (N, K),
+both sides at temperature T:
+
+    s = softmax(z / T)
+    L = T² · (1/N) Σ_n Σ_k t[n,k] · (log t[n,k] − log s[n,k])      (KL(t ‖ s), scaled by T² so that its
+                                                                     gradient keeps its size as T changes)
+    dL/dz[n] = T · (s[n] − t[n]) / N
 """
 import numpy as np
 
@@ -46,3 +54,28 @@ class SoftmaxCrossEntropy:
     def backward(self):
         p, q, w = self._cache
         return w[:, None] * (p - q)
+
+
+class SoftTargetCrossEntropy:
+    """KL divergence from soft targets (a teacher's probabilities at ``temperature``) to softmax(logits / T),
+    times T² (see the module's equations)."""
+
+    def __init__(self, temperature=1.0):
+        if not temperature > 0:
+            raise ValueError(f"temperature must be above 0, got {temperature}")
+        self.temperature = temperature
+
+    def forward(self, logits, targets):
+        N, K = logits.shape
+        if targets.shape != (N, K):
+            raise ValueError(f"targets must have the logits' shape {(N, K)}, got {targets.shape}")
+        T = self.temperature
+        log_s = log_softmax(logits / T)
+        t = targets.astype(logits.dtype)
+        self._cache = (np.exp(log_s), t)
+        log_t = np.log(np.where(t > 0, t, 1))          # 0 · log 0 = 0
+        return float(T * T * (t * (log_t - log_s)).sum() / N)
+
+    def backward(self):
+        s, t = self._cache
+        return self.temperature * (s - t) / len(s)

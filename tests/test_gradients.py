@@ -4,7 +4,7 @@ import pytest
 
 from minicnn import Sequential, gradcheck
 from minicnn import layers as L
-from minicnn.losses import SoftmaxCrossEntropy
+from minicnn.losses import SoftmaxCrossEntropy, SoftTargetCrossEntropy, softmax
 
 TOL = 1e-6
 
@@ -103,6 +103,25 @@ def test_softmax_cross_entropy(smoothing, weights):
     analytic = loss.backward()
     numeric = gradcheck.numerical_gradient(lambda: loss.forward(logits, labels), logits)
     assert gradcheck.relative_error(analytic, numeric) < TOL
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0])
+def test_soft_target_cross_entropy(temperature):
+    rng = np.random.default_rng(12)
+    logits = rng.standard_normal((5, 4)) * 3
+    targets = softmax(rng.standard_normal((5, 4)))
+    targets[0] = [1, 0, 0, 0]                           # a hard target among them: 0 · log 0 counts as 0
+    loss = SoftTargetCrossEntropy(temperature)
+    loss.forward(logits, targets)
+    analytic = loss.backward()
+    numeric = gradcheck.numerical_gradient(lambda: loss.forward(logits, targets), logits)
+    assert gradcheck.relative_error(analytic, numeric) < TOL
+
+
+def test_soft_targets_equal_to_the_students_own_give_zero_loss_and_gradient():
+    z = np.random.default_rng(13).standard_normal((3, 5))
+    loss = SoftTargetCrossEntropy(3.0)
+    assert abs(loss.forward(z, softmax(z / 3.0))) < 1e-12 and np.abs(loss.backward()).max() < 1e-12
 
 
 def test_whole_network():

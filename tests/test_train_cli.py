@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from fer_app import callbacks, evaluate, train
+from fer_app.classifier import ExpressionClassifier
+from fer_app.labels import CLASSES
 from minicnn.serialization import read_npz
 
 from .helpers import constant_model, run_module, start_module
@@ -169,3 +171,14 @@ def test_a_net_trained_on_random_crops_is_used_on_the_centre_crop_as_it_was_vali
     assert meta["input_shape"] == [1, 40, 40] and read_npz(out)["0.weight"].shape == (4, 1, 3, 3)   # tiny: 8 → 4
     assert evaluate.main(["--model", str(out), "--data", "demo", "--split", "val"]) == 0
     assert f"accuracy {meta['metrics']['val_acc']:.4f} on 350 faces" in capsys.readouterr().out
+
+
+def test_a_student_learns_its_teachers_soft_targets(tmp_path, capsys):
+    teacher = constant_model(tmp_path / "always_happy.npz", favourite=CLASSES.index("happy"))
+    out = tmp_path / "student.npz"
+    assert train.main(FAST + ["--epochs", "2", "--teacher", str(teacher), "--distill-weight", "1",
+                              "--distill-temperature", "2", "--out", str(out)]) == 0
+    assert f"teacher: {teacher}, soft targets of" in capsys.readouterr().out
+    faces = train.demo_splits()["val"][0]
+    predicted = ExpressionClassifier(out).predict_proba(faces).argmax(1)
+    assert (predicted == CLASSES.index("happy")).mean() > 0.9          # the labels had no say (weight 1)

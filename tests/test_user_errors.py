@@ -186,6 +186,12 @@ CASES = {
         ("--nesterov --momentum 0", "nesterov needs a momentum above 0"),
         ("--cycles 0", "argument --cycles: must be at least 1, got 0"),
         ("--crop 8", "argument --crop: must be in [16, 48], got 8"),
+        ("--distill-weight 2", "argument --distill-weight: must be in [0, 1], got 2"),
+        ("--distill-temperature 0", "argument --distill-temperature: must be in [1, 100], got 0"),
+        ("--data demo --teacher {w}/missing.npz --out {w}/new.npz", "--teacher {w}/missing.npz: no such file"),
+        ("--data demo --teacher {w}/model_ten_outputs.npz --out {w}/new.npz", "--teacher {w}/model_ten_outputs.npz: "
+                                                                              "gives outputs of shape (10,)"),
+        ("--data demo --teacher {w}/run.npz --out {w}/run.npz --overwrite", "would write over --teacher {w}/run.npz"),
         ("--width 0", "argument --width: must be in [0.25, 4], got 0"),
         ("--cycles 2 --schedule step", "cycles 2 needs schedule cosine, not step"),
         ("--data demo --epochs 4 --cycles 3 --out {w}/new.npz", "epochs 4 is not a multiple of cycles 3"),
