@@ -29,6 +29,7 @@ from minicnn.losses import SoftmaxCrossEntropy, SoftTargetCrossEntropy, softmax
 from minicnn.serialization import ModelFileError, read_training, restore_training, save_training
 
 from . import cli, models
+from .augment import random_crops
 from .callbacks import BestModel, Checkpoints, Curves, EpochLine, JsonlLog, Progress, Snapshots
 from .checks import DataError, UserError, check_outputs
 from .classifier import ExpressionClassifier
@@ -37,7 +38,6 @@ from .config import TrainConfig, add_options
 from .data import describe, load_dataset
 from .demo import demo_splits
 from .labels import CLASSES
-from .augment import random_crops
 from .preprocess import FACE_SIZE, Preprocessing, center_crop
 
 DEFAULT_DATA = ("data/fer2013", "data/fer2013.csv")
@@ -237,17 +237,11 @@ class Trainer:
             x = center_crop(x, self.size) if self.augment.is_off() else random_crops(x, self.size, data_rng)
         y = self.train_labels[idx]
         logits = self.model.forward(self.preprocessing.standardize(x), training=True)
-        loss = self.loss_fn.forward(logits, y)
-        if self.config.teacher:
-            alpha = self.config.distill_weight
-            loss = (1 - alpha) * loss + alpha * self.soft_loss.forward(logits, self.soft_targets[idx])
+        loss, grad = self.loss_and_gradient(logits, idx)
         if not math.isfinite(loss):
             raise TrainingError(f"the loss became {loss} at epoch {self.epoch + 1}, batch {self.batch + 1} "
                                 f"(learning rate {self.optimizer.lr:g} too high?)")
         self.optimizer.zero_grad()
-        grad = self.loss_fn.backward()
-        if self.config.teacher:
-            grad = (1 - alpha) * grad + alpha * self.soft_loss.backward()
         self.model.backward(grad)
         self.optimizer.step()
         self.batch += 1
@@ -256,6 +250,16 @@ class Trainer:
         s["correct"] += int((logits.argmax(1) == y).sum())
         s["seen"] += len(y)
         s["seconds"] += time.perf_counter() - start
+
+    def loss_and_gradient(self, logits, idx):
+        """The loss of the logits of training faces ``idx`` and its gradient: cross-entropy with the labels,
+        mixed with the teacher's soft targets when distilling: (1 − α)·CE + α·T²·KL (minicnn/losses.py)."""
+        loss, grad = self.loss_fn.forward(logits, self.train_labels[idx]), self.loss_fn.backward()
+        if self.config.teacher:
+            alpha = self.config.distill_weight
+            soft = self.soft_loss.forward(logits, self.soft_targets[idx])
+            loss, grad = (1 - alpha) * loss + alpha * soft, (1 - alpha) * grad + alpha * self.soft_loss.backward()
+        return loss, grad
 
     def validate(self):
         """The epoch's record (train and val loss and accuracy, lr, speed), the best kept, the schedule stepped
