@@ -52,10 +52,13 @@ class Member:
         """Probabilities (N, 7) in the order of ``classes``, averaged over the ``tta`` views."""
         order = [self.classes.index(c) for c in classes]
         x = self.preprocessing(faces)
+        n_views = len(tta_views(x[:0], tta, self.size))
+        step = max(1, batch_size // n_views)            # all views of `step` faces go through the net as one batch
         out = []
-        for i in range(0, len(x), batch_size):
-            views = tta_views(x[i:i + batch_size], tta, self.size)
-            out.append(sum(softmax(self.model.predict(v)) for v in views)[:, order] / len(views))
+        for i in range(0, len(x), step):
+            views = np.concatenate(tta_views(x[i:i + step], tta, self.size))
+            probs = softmax(self.model.predict(views)).reshape(n_views, -1, len(self.classes))
+            out.append(probs.mean(axis=0)[:, order])
         return np.concatenate(out) if out else np.zeros((0, len(classes)), np.float32)
 
 
