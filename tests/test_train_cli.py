@@ -11,7 +11,7 @@ from fer_app.classifier import ExpressionClassifier
 from fer_app.labels import CLASSES
 from minicnn.serialization import read_npz
 
-from .helpers import constant_model, run_module, start_module
+from .helpers import constant_model, run_module, start_module, untrained_model
 
 FAST = ["--data", "demo", "--arch", "tiny", "--threads", "1", "--quiet", "--checkpoint-minutes", "0"]
 
@@ -136,8 +136,7 @@ def test_evaluate_constructed_confusion_matrix(tmp_path, capsys):
 
 
 def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_path, capsys):
-    first = tmp_path / "first.npz"
-    assert train.main(FAST + ["--epochs", "1", "--out", str(first)]) == 0
+    first = untrained_model(tmp_path / "first.npz", seed=5)
     config = train.TrainConfig(init=str(first)).for_data("demo")
     trainer = train.Trainer(config, train.demo_splits(), log=lambda *a: None)
     started = trainer.model.state_dict()
