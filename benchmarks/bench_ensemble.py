@@ -50,9 +50,8 @@ def main():
     probs, ms = {}, {}
     for path in args.models:
         classifier = ExpressionClassifier(path)
-        order = [classifier.classes.index(c) for c in CLASSES]
         for kind in args.tta:
-            probs[path, kind] = classifier.predict_proba(faces, tta=TTA[kind])[:, order]
+            probs[path, kind] = classifier.predict_proba(faces, tta=TTA[kind], classes=CLASSES)
             ms[path, kind] = one_face_ms(classifier, faces[:1], TTA[kind], args.repeats)
             print(f"{path} [{kind}]: {100 * (probs[path, kind].argmax(1) == labels).mean():.2f} %, "
                   f"{ms[path, kind]:.1f} ms per face", flush=True)

@@ -75,16 +75,17 @@ class ExpressionClassifier:
         # one network's parts, for what looks inside one (explain)
         self.model, self.preprocessing, self.classes = first.model, first.preprocessing, first.classes
 
-    def predict_proba(self, faces, tta=None, batch_size=256):
+    def predict_proba(self, faces, tta=None, batch_size=256, classes=None):
         """uint8 faces (N, 48, 48) → probabilities (N, 7), averaged over the views ``tta`` names
         (test-time augmentation): None, one view; "mirror", the face and its mirror image; "crops", ten
         views — the face and four copies moved by CROP_SHIFT pixels (the edge mirrored in), each also
         mirrored: +1.4 points on FER-2013 PublicTest for the shipped model, at five times the cost.  A net
         trained on random crops (``--crop``) sees the centre crop, and with "crops" the four corner crops and
         the centre, each also mirrored.
-        An ensemble averages its members' probabilities."""
-        tta = tta_kind(tta)
-        return sum(m.predict_proba(faces, tta, self.classes, batch_size) for m in self.members) / len(self.members)
+        An ensemble averages its members' probabilities.  Columns in the order of ``classes`` (default: the
+        model's own, ``self.classes``)."""
+        tta, classes = tta_kind(tta), classes or self.classes
+        return sum(m.predict_proba(faces, tta, classes, batch_size) for m in self.members) / len(self.members)
 
 
 def tta_kind(tta):

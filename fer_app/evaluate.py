@@ -86,8 +86,7 @@ def run(args):
     if split not in splits:
         raise DataError(f"{args.data}: has no {split} split (it has {', '.join(splits)})")
     faces, labels = splits[split]
-    probs = classifier.predict_proba(faces, tta=args.tta)
-    probs = probs[:, [classifier.classes.index(c) for c in CLASSES]]      # the model's class order → the data's
+    probs = classifier.predict_proba(faces, tta=args.tta, classes=CLASSES)      # in the data's class order
     result = report(confusion_matrix(labels, probs.argmax(1), len(CLASSES)), CLASSES)
     result.update(split=split, model=str(classifier.path), tta=args.tta)
     print(f"{classifier.path} on {args.data} [{split}]{f' with {args.tta} TTA' if args.tta else ''}")

@@ -316,7 +316,7 @@ def soft_targets(teacher, faces, temperature):
         classifier = ExpressionClassifier(teacher)
     except ModelFileError as e:
         raise UserError(f"--teacher {e}") from None
-    probs = classifier.predict_proba(faces)[:, [classifier.classes.index(c) for c in CLASSES]]
+    probs = classifier.predict_proba(faces, classes=CLASSES)
     return softmax(np.log(np.maximum(probs, 1e-12)) / temperature).astype(np.float32)
 
 
@@ -326,11 +326,12 @@ def start_from(model, path, arch):
         source = minicnn.load(path)
     except ModelFileError as e:
         raise UserError(f"--init {e}") from None
+    arrays = source.state_dict()
     try:
-        model.load_state_dict(source.state_dict())
+        model.load_state_dict(arrays)
     except ValueError as e:
         raise UserError(f"--init {path}: not a model of architecture {arch} ({e})") from None
-    if len(source.state_dict()) != len(model.state_dict()):
+    if len(arrays) != len(model.state_dict()):
         raise UserError(f"--init {path}: not a model of architecture {arch} (it has other layers)")
 
 
