@@ -12,6 +12,8 @@ setup(
                       # YuNet, the default face detector: wheels for Linux x86-64, CPython 3.9-3.11 (else Haar)
                       "yuface>=2023.5; platform_system == 'Linux' and platform_machine == 'x86_64' "
                       "and python_version < '3.12'"],
-    # tune: hyper-parameter search (fer_app.tune) on Optuna; the tests cover it too
-    extras_require={"tune": ["optuna>=3.6"], "test": ["pytest", "optuna>=3.6"]},
+    # tune: hyper-parameter search (fer_app.tune) on Optuna; the tests cover it too.
+    # cuda: training on an NVIDIA GPU (fer_app.train --device cuda) through CuPy, here for CUDA 12; other CUDA
+    # versions take their own cupy-cudaNNx wheel instead
+    extras_require={"tune": ["optuna>=3.6"], "test": ["pytest", "optuna>=3.6"], "cuda": ["cupy-cuda12x>=13"]},
 )

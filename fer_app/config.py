@@ -88,6 +88,8 @@ class TrainConfig:
     seed: int = option(0, "random seed (weights, shuffling, augmentation)", SEED)
     threads: int = option(None, "threads for minicnn (default: the cores this process may use)",
                           Range(1, 1024, integer=True))
+    device: str = option("cpu", "where minicnn trains: the CPU's cores, or cuda: an NVIDIA GPU through CuPy "
+                                "(pip install cupy-cuda12x)", ("cpu", "cuda"))
     checkpoint_minutes: float = option(5.0, "also checkpoint inside an epoch this often (0: only at epoch ends)",
                                        NON_NEGATIVE)
     quiet: bool = option(False, "no progress bar (default: a bar on a terminal)")

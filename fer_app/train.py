@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import minicnn
-from minicnn import optim, set_num_threads
+from minicnn import gpu, optim, set_num_threads
 from minicnn.losses import SoftmaxCrossEntropy, SoftTargetCrossEntropy, softmax
 from minicnn.serialization import ModelFileError, read_training, restore_training, save_training
 
@@ -110,7 +110,7 @@ def evaluate_split(model, x, y, loss_fn, batch_size=256):
     """Mean loss, accuracy and class probabilities of a prepared (standardised) split."""
     probs, total = [], 0.0
     for i in range(0, len(x), batch_size):
-        logits = model.predict(x[i:i + batch_size])
+        logits = gpu.to_cpu(model.predict(x[i:i + batch_size]))
         total += loss_fn.forward(logits, y[i:i + batch_size]) * len(logits)
         probs.append(minicnn.losses.softmax(logits))
     probs = np.concatenate(probs) if probs else np.zeros((0, len(CLASSES)))
@@ -167,6 +167,8 @@ class Trainer:
         self.stop_requested = False               # set by Ctrl-C: the epoch ends after its current step
         if checkpoint:
             self.load_checkpoint(*checkpoint)
+        if config.device == "cuda":
+            gpu.model_to_gpu(self.model, self.optimizer)
 
     def augmentation_ms(self, repeats=5):
         """Cost of augmenting one batch of 64, measured with a throwaway generator (training streams untouched)."""
@@ -236,7 +238,7 @@ class Trainer:
         if self.size < x.shape[-1]:
             x = center_crop(x, self.size) if self.augment.is_off() else random_crops(x, self.size, data_rng)
         y = self.train_labels[idx]
-        logits = self.model.forward(self.preprocessing.standardize(x), training=True)
+        logits = gpu.to_cpu(self.model.forward(self.preprocessing.standardize(x), training=True))
         loss, grad = self.loss_and_gradient(logits, idx)
         if not math.isfinite(loss):
             raise TrainingError(f"the loss became {loss} at epoch {self.epoch + 1}, batch {self.batch + 1} "
@@ -441,8 +443,13 @@ def run(args):
         set_num_threads(config.threads)
     if args.resume:
         state, read = read_checkpoint(args.resume)
-        given = {k: getattr(config, k) for k in ("epochs", "quiet", "threads") if getattr(config, k)}
+        given = {k: getattr(config, k) for k in ("epochs", "quiet", "threads", "device") if getattr(config, k)}
         config = replace(TrainConfig.from_dict(state["config"], f"--resume {args.resume}"), **given)
+    if config.device == "cuda":
+        try:
+            gpu.cupy_module()
+        except ImportError as e:
+            raise UserError(f"--device cuda: {e}") from None
     data = resolve_data(config, log)
     out_named = config.out is not None
     config = config.for_data(data)

@@ -2,6 +2,7 @@
 (``state_dict``, as optimizers have one); files are minicnn/serialization.py's."""
 import numpy as np
 
+from . import gpu
 from .layers import ReLU
 
 
@@ -27,6 +28,8 @@ class Sequential:
         self.metadata = dict(metadata or {})
 
     def forward(self, x, training=False):
+        if self.on_gpu:                    # whole-array forms of the layers for CuPy (minicnn/gpu.py)
+            return gpu.forward(self.layers, gpu.to_gpu(x), training)
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
@@ -38,6 +41,8 @@ class Sequential:
 
         Conv2D, BatchNorm and Dense apply max(·, 0) as they write their output, which saves a pass
         over memory per ReLU; the result is the same.  backward does not follow predict."""
+        if self.on_gpu:
+            return self.forward(x)
         i = 0
         while i < len(self.layers):
             layer = self.layers[i]
@@ -47,6 +52,8 @@ class Sequential:
         return x
 
     def backward(self, dy):
+        if self.on_gpu:
+            return gpu.backward(self.layers, gpu.to_gpu(dy))
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
         return dy
@@ -64,6 +71,12 @@ class Sequential:
         for layer in self.layers:
             layer.astype(dtype)
         return self
+
+    @property
+    def on_gpu(self):
+        """True after minicnn.gpu.model_to_gpu: the params are CuPy arrays."""
+        first = next(iter(self.parameters()), None)
+        return first is not None and gpu.on_gpu(first[0])
 
     @property
     def dtype(self):

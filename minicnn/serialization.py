@@ -26,6 +26,7 @@ import zipfile
 
 import numpy as np
 
+from . import gpu
 from .layers import LAYER_TYPES
 from .model import Sequential
 
@@ -132,7 +133,7 @@ def atomic_savez(path, arrays):
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
+            np.savez_compressed(f, **{name: gpu.to_cpu(value) for name, value in arrays.items()})
         os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except OSError as e:           # a full disk says so without naming the file: name it

@@ -1,0 +1,79 @@
+"""How the ensemble members in docs/model.md were trained: several ``fer_app.train`` runs at once on one GPU.
+
+    python3 docs/training/train_members_gpu.py --data DATA --out DIR --seconds S [--members m1 m2 ...]
+
+The machine is lent for a few minutes, so the schedule is fitted to the time: first a training step of
+every member's variant is timed with all of them running at once (benchmarks/bench_train_step.py), then each
+run gets the number of epochs that fits in the time left (its cosine schedule then ends on time), and any
+run still going at the deadline is stopped with Ctrl-C, which leaves a checkpoint to ``--resume``.
+"""
+import argparse
+import math
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MEMBERS = {        # name: seed, width, crop (all: --arch vgg --nesterov and the default recipe but the batch)
+    "m1": (21, 1.0, None), "m2": (22, 1.0, None), "m3": (23, 1.5, None),
+    "m4": (24, 1.5, None), "m5": (25, 1.0, 44), "m6": (26, 1.5, 44),
+}
+BATCH, LR = 128, 0.1      # twice the default batch (half the steps) with the learning rate scaled alike
+STEPS_PER_EPOCH = math.ceil(28709 / BATCH)
+EPOCH_EXTRA_S = 3.0       # validation on 3,589 faces and the epoch's files
+START_S = 45.0            # loading the data and compiling kernels
+END_MARGIN_S = 30.0
+
+
+def variant(name):
+    _, width, crop = MEMBERS[name]
+    return ["--width", str(width), "--batch", str(BATCH)] + (["--crop", str(crop)] if crop else [])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--members", nargs="+", default=list(MEMBERS))
+    parser.add_argument("--device", default="cuda", help="cpu: a dry run of this script on a machine without a GPU")
+    args = parser.parse_args()
+    deadline = time.time() + args.seconds
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    say = lambda text: print(time.strftime("%H:%M:%S"), text, flush=True)  # noqa: E731
+
+    benches = {name: subprocess.Popen([sys.executable, "benchmarks/bench_train_step.py", "--devices", args.device,
+                                       "--steps", "40"] + variant(name), stdout=subprocess.PIPE, text=True)
+               for name in args.members}
+    epochs = {}
+    for name, bench in benches.items():
+        line = bench.communicate()[0].strip()
+        ms = float(re.search(r"([\d.]+) ms per step", line).group(1))
+        epoch_s = STEPS_PER_EPOCH * ms / 1000 * 1.1 + EPOCH_EXTRA_S
+        epochs[name] = max(1, int((deadline - time.time() - START_S - END_MARGIN_S) / epoch_s))
+        say(f"{name}: {line}; {epoch_s:.1f} s per epoch -> {epochs[name]} epochs")
+
+    runs = {}
+    for name in args.members:
+        command = [sys.executable, "-m", "fer_app.train", "--data", args.data, "--arch", "vgg", "--nesterov",
+                   "--device", args.device, "--threads", "2", "--quiet", "--epochs", str(epochs[name]),
+                   "--out", str(out / f"{name}.npz"), "--seed", str(MEMBERS[name][0]), "--width",
+                   str(MEMBERS[name][1]), "--batch-size", str(BATCH), "--lr", str(LR)] + \
+            (["--crop", str(MEMBERS[name][2])] if MEMBERS[name][2] else [])
+        say(" ".join(command[1:]))
+        runs[name] = subprocess.Popen(command, stdout=open(out / f"{name}.out.txt", "w"), stderr=subprocess.STDOUT)
+    while any(run.poll() is None for run in runs.values()) and time.time() < deadline - END_MARGIN_S:
+        time.sleep(2)
+    for name, run in runs.items():
+        if run.poll() is None:
+            say(f"{name}: still running at the deadline, Ctrl-C")
+            run.send_signal(signal.SIGINT)
+    for name, run in runs.items():
+        say(f"{name}: exit {run.wait()}")
+
+
+if __name__ == "__main__":
+    main()

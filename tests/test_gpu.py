@@ -1,0 +1,138 @@
+"""minicnn.gpu (the whole-array form of every layer, for CuPy) against the layers' own CPU code.
+
+The same functions run on NumPy arrays here, so the math is checked on every machine; where CuPy and
+a GPU are present, the last tests run a model and a training run on the GPU itself."""
+import numpy as np
+import pytest
+
+from minicnn import Sequential, gpu, load, optim
+from minicnn import layers as L
+
+try:
+    import cupy
+    cupy.cuda.runtime.getDeviceCount()
+    NO_GPU = None
+except Exception as e:            # noqa: BLE001  (ImportError, or CUDA's own error where there is no GPU)
+    NO_GPU = f"needs CuPy and an NVIDIA GPU ({type(e).__name__}: {e})".splitlines()[0]
+
+
+def every_layer_model(seed, width=5):
+    rng = np.random.default_rng(seed)
+    return Sequential([
+        L.Conv2D(2, 4, 3, padding=1, rng=rng), L.BatchNorm2D(4), L.ReLU(), L.MaxPool2D(2),
+        L.Conv2D(4, 6, 3, stride=2, padding=2, rng=rng), L.LeakyReLU(0.1), L.AvgPool2D(2, stride=1),
+        L.Conv2D(6, width, 1, rng=rng), L.MaxPool2D(3, stride=2),
+        L.Flatten(), L.Dropout(0.3, rng=seed), L.Dense(width * 1 * 1, 8, rng=rng), L.BatchNorm1D(8), L.ReLU(),
+        L.Dense(8, 3, rng=rng)])
+
+
+def global_pool_model(seed):
+    rng = np.random.default_rng(seed)
+    return Sequential([L.Conv2D(1, 3, 5, padding=2, rng=rng), L.ReLU(), L.GlobalAvgPool2D(), L.Dense(3, 2, rng=rng)])
+
+
+def passes(model, x, training, run):
+    """Output, dL/dx and every gradient of one forward/backward pair, as NumPy arrays."""
+    model.zero_grad()
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, L.Dropout):
+            layer.rng = np.random.default_rng(i)
+    y, dx = run(model, x, training)
+    return [gpu.to_cpu(y), gpu.to_cpu(dx)] + [gpu.to_cpu(g) for _, g in model.parameters()] + \
+        [gpu.to_cpu(b) for layer in model.layers for b in layer.buffers.values()]
+
+
+def cpu_layers(model, x, training):
+    y = model.forward(x, training=training)
+    return y, model.backward(np.cos(np.arange(y.size, dtype=y.dtype)).reshape(y.shape))
+
+
+def array_code(model, x, training):
+    xp = gpu.array_module(x)
+    y = gpu.forward(model.layers, x, training)
+    return y, gpu.backward(model.layers, xp.asarray(np.cos(np.arange(y.size, dtype=y.dtype)).reshape(y.shape)))
+
+
+def assert_all_close(got, expected):
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-4)    # some gradients are rounding noise around 0
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(4, 2, 12, 12), (3, 2, 13, 11), (5, 2, 14, 10)])
+def test_array_code_matches_the_layers(shape, training):
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    expected = passes(every_layer_model(0), x, training, cpu_layers)
+    got = passes(every_layer_model(0), x, training, array_code)
+    assert_all_close(got, expected)
+
+
+def test_array_code_global_pool():
+    x = np.random.default_rng(2).standard_normal((3, 1, 7, 9)).astype(np.float32)
+    assert_all_close(passes(global_pool_model(0), x, True, array_code),
+                     passes(global_pool_model(0), x, True, cpu_layers))
+
+
+def test_to_cpu_leaves_numpy_alone():
+    x = np.arange(3.0)
+    assert gpu.to_cpu(x) is x and not gpu.on_gpu(x) and not every_layer_model(0).on_gpu
+
+
+# ---------------------------------------------------------------- on a GPU
+
+@pytest.mark.skipif(NO_GPU is not None, reason=str(NO_GPU))
+@pytest.mark.parametrize("training", [True, False])
+def test_model_on_the_gpu_matches_the_cpu(training):
+    x = np.random.default_rng(3).standard_normal((5, 2, 14, 14)).astype(np.float32)
+    expected = passes(every_layer_model(0), x, training, cpu_layers)
+    model = every_layer_model(0)
+    gpu.model_to_gpu(model)
+    assert model.on_gpu
+    assert_all_close(passes(model, x, training, cpu_layers), expected)     # Sequential sends the arrays to gpu
+
+
+@pytest.mark.skipif(NO_GPU is not None, reason=str(NO_GPU))
+def test_sgd_steps_on_the_gpu_match_the_cpu(tmp_path):
+    x = np.random.default_rng(4).standard_normal((6, 2, 12, 12)).astype(np.float32)
+    results = []
+    for device in ("cpu", "gpu"):
+        model = every_layer_model(0)
+        sgd = optim.SGD(model.parameters(), 0.05, momentum=0.9, nesterov=True, weight_decay=1e-4)
+        if device == "gpu":
+            gpu.model_to_gpu(model, sgd)
+        for _ in range(3):
+            passes(model, x, True, cpu_layers)
+            sgd.step()
+        model.save(tmp_path / f"{device}.npz")
+        results.append(load(tmp_path / f"{device}.npz").state_dict())
+    for key, value in results[0].items():
+        np.testing.assert_allclose(results[1][key], value, rtol=1e-3, atol=1e-5)
+
+
+def test_trainer_on_cuda_follows_the_cpu_run_with_numpy_standing_in_for_cupy(monkeypatch):
+    """--device cuda's path through the Trainer (model and optimizer moved, Sequential sending every pass to
+    minicnn.gpu, logits back for the loss) with NumPy arrays as the 'GPU' ones: the same weights after a
+    few steps as the CPU layers give."""
+    from fer_app import train
+    splits = train.demo_splits()
+    trained = {}
+    for device in ("cpu", "cuda"):
+        if device == "cuda":
+            monkeypatch.setattr(gpu, "on_gpu", lambda x: True)
+            monkeypatch.setattr(gpu, "to_gpu", np.asarray)
+            monkeypatch.setattr(gpu, "to_cpu", lambda x: x)
+        trainer = train.Trainer(train.TrainConfig(device=device, epochs=1).for_data("demo"), splits,
+                                log=lambda *a: None)
+        data_rng = np.random.default_rng(0)
+        for _ in range(5):
+            trainer.step(np.arange(len(splits["train"][1]))[:64], data_rng)
+        assert trainer.model.on_gpu == (device == "cuda")
+        trained[device] = {k: v.copy() for k, v in trainer.model.state_dict().items()}
+        trained[device + " val"] = train.evaluate_split(trainer.model, trainer.x_val, trainer.y_val,
+                                                        trainer.eval_loss)[2]
+    # rounding differences grow over the steps; the weights agree to 1e-3, the val probabilities to 1e-2
+    np.testing.assert_allclose(trained.pop("cuda val"), trained.pop("cpu val"), atol=1e-2)
+    for key, value in trained["cpu"].items():
+        np.testing.assert_allclose(trained["cuda"][key], value, rtol=1e-3, atol=1e-4)
