@@ -447,8 +447,8 @@ def run(args):
         config = replace(TrainConfig.from_dict(state["config"], f"--resume {args.resume}"), **given)
     if config.device == "cuda":
         try:
-            gpu.cupy_module()
-        except ImportError as e:
+            gpu.check_gpu()
+        except RuntimeError as e:
             raise UserError(f"--device cuda: {e}") from None
     data = resolve_data(config, log)
     out_named = config.out is not None

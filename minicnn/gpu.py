@@ -19,7 +19,7 @@ slices back.  Pooling takes its k·k window slices the same way.  Dropout draws 
 NumPy generator, as on the CPU, so a run on the GPU keeps the same random streams.
 
 CuPy is an optional dependency (``pip install cupy-cuda12x``, or the wheel for your CUDA):
-``cupy_module()`` names it in the error when it is missing.
+``check_gpu()`` says in one line what is missing, CuPy or a GPU.
 """
 import numpy as np
 
@@ -35,6 +35,19 @@ def cupy_module():
         raise ImportError("training on a GPU needs CuPy: pip install cupy-cuda12x (or the wheel for your CUDA "
                           "version; see https://docs.cupy.dev/en/stable/install.html)") from None
     return cupy
+
+
+def check_gpu():
+    """RuntimeError saying why, unless CuPy is installed and finds a GPU."""
+    try:
+        cupy = cupy_module()
+        count = cupy.cuda.runtime.getDeviceCount()
+    except ImportError as e:
+        raise RuntimeError(str(e)) from None
+    except Exception as e:          # noqa: BLE001  (CuPy's CUDARuntimeError where there is no driver or GPU)
+        raise RuntimeError(f"CuPy finds no usable NVIDIA GPU ({type(e).__name__}: {e})") from None
+    if not count:
+        raise RuntimeError("CuPy finds no NVIDIA GPU")
 
 
 def array_module(x):

@@ -9,11 +9,10 @@ from minicnn import Sequential, gpu, load, optim
 from minicnn import layers as L
 
 try:
-    import cupy
-    cupy.cuda.runtime.getDeviceCount()
+    gpu.check_gpu()
     NO_GPU = None
-except Exception as e:            # noqa: BLE001  (ImportError, or CUDA's own error where there is no GPU)
-    NO_GPU = f"needs CuPy and an NVIDIA GPU ({type(e).__name__}: {e})".splitlines()[0]
+except RuntimeError as e:
+    NO_GPU = f"needs CuPy and an NVIDIA GPU: {e}".splitlines()[0]
 
 
 def every_layer_model(seed, width=5):
@@ -78,6 +77,15 @@ def test_array_code_global_pool():
 def test_to_cpu_leaves_numpy_alone():
     x = np.arange(3.0)
     assert gpu.to_cpu(x) is x and not gpu.on_gpu(x) and not every_layer_model(0).on_gpu
+
+
+def test_without_cupy_or_a_gpu_device_cuda_is_one_line_and_no_files(tmp_path):
+    if NO_GPU is None:
+        pytest.skip("this machine has CuPy and a GPU: --device cuda would train")
+    from tests.helpers import run_module
+    result = run_module("fer_app.train", "--data", "demo", "--device", "cuda", "--out", tmp_path / "m.npz")
+    assert result.returncode == 2 and "--device cuda:" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not list(tmp_path.iterdir())
 
 
 # ---------------------------------------------------------------- on a GPU
