@@ -78,12 +78,52 @@ def _move(model, optimizer, convert):
                            for state in optimizer.state]
 
 
+class Packed:
+    """A model's parameters gathered into one flat array, which the layers then hold views of; their gradients
+    into another, and an optimizer's state alike.  A GPU runs each operation of an update as one launch, and a
+    launch costs about as much for a bias of 7 values as for a million weights: the optimizer's ~10 operations
+    per parameter become ~10 for the whole model (optim.Optimizer uses ``optimizer.packed``)."""
+
+    def __init__(self, model, optimizer=None):
+        pairs = list(model.parameters())
+        xp = array_module(pairs[0][0])
+        ends = np.cumsum([value.size for value, _ in pairs])
+        self.places = [(end - value.size, end, value.shape) for end, (value, _) in zip(ends, pairs)]
+        self.values = xp.concatenate([value.reshape(-1) for value, _ in pairs])
+        self.grads = xp.concatenate([grad.reshape(-1) for _, grad in pairs])
+        i = 0
+        for layer in model.layers:
+            for name in layer.params:
+                layer.params[name], layer.grads[name] = self.view(self.values, i), self.view(self.grads, i)
+                i += 1
+        states = optimizer.state if optimizer is not None else [{}]
+        self.state = {key: xp.concatenate([state[key].reshape(-1) for state in states]) if np.ndim(value)
+                      else value for key, value in states[0].items()}
+        if optimizer is not None:
+            self.share_state(optimizer.state)
+            optimizer.packed = self
+
+    def view(self, flat, i):
+        start, end, shape = self.places[i]
+        return flat[start:end].reshape(shape)
+
+    def share_state(self, states):
+        """Each parameter's optimizer state as views of the packed state (state_dict and checkpoints read those)."""
+        for i, state in enumerate(states):
+            state.update({key: self.view(value, i) if np.ndim(value) else value for key, value in self.state.items()})
+
+
 def model_to_gpu(model, optimizer=None):
-    """Move the model's params, grads and buffers (and the optimizer's state) to the GPU, in place."""
+    """Move the model's params, grads and buffers (and the optimizer's state) to the GPU, in place, and pack the
+    params, grads and optimizer state into one array each (Packed)."""
     _move(model, optimizer, to_gpu)
+    if len(model.parameters()):
+        Packed(model, optimizer)
 
 
 def model_to_cpu(model, optimizer=None):
+    if optimizer is not None:
+        optimizer.packed = None
     _move(model, optimizer, to_cpu)
 
 
@@ -110,12 +150,15 @@ def _window_slices(k, stride, Ho, Wo):
 
 
 def _im2col(x, k, stride, pad, Ho, Wo):
-    """X_col (C·k·k, N·Ho·Wo): row (c, i, j), column (n, oh, ow) holds x_padded[n, c, oh·s + i, ow·s + j]."""
+    """X_col (C·k·k, N·Ho·Wo): row (c, i, j), column (n, oh, ow) holds x_padded[n, c, oh·s + i, ow·s + j].
+    Every window is a strided view of the padded input; X_col is that view copied once."""
     xp = array_module(x)
     N, C = x.shape[:2]
     padded = xp.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))) if pad else x
-    taps = xp.stack([padded[:, :, rows, cols] for rows, cols in _window_slices(k, stride, Ho, Wo)])
-    return taps.transpose(2, 0, 1, 3, 4).reshape(C * k * k, N * Ho * Wo)      # (k·k, N, C, ..) -> (C, k·k, N, ..)
+    sN, sC, sH, sW = padded.strides
+    windows = xp.lib.stride_tricks.as_strided(padded, (C, k, k, N, Ho, Wo),
+                                              (sC, sH, sW, sN, stride * sH, stride * sW))
+    return windows.reshape(C * k * k, N * Ho * Wo)
 
 
 def _col2im(dcols, shape, k, stride, pad, Ho, Wo):
@@ -145,11 +188,25 @@ def conv_forward(layer, x, training):
 
 def conv_backward(layer, dy):
     shape, cols, Ho, Wo = layer._gpu_saved
-    F, w = layer.out_channels, layer.params["weight"]
+    F, w, k, p = layer.out_channels, layer.params["weight"], layer.kernel_size, layer.padding
     dy_rows = dy.transpose(1, 0, 2, 3).reshape(F, -1)                                        # (F, N·Ho·Wo)
     layer.grads["weight"] += (dy_rows @ cols.T).reshape(w.shape)
     layer.grads["bias"] += dy_rows.sum(axis=1)
-    return _col2im(w.reshape(F, -1).T @ dy_rows, shape, layer.kernel_size, layer.stride, layer.padding, Ho, Wo)
+    if layer.stride == 1 and p < k:
+        return _input_grad_as_convolution(dy, w, p, shape)
+    return _col2im(w.reshape(F, -1).T @ dy_rows, shape, k, layer.stride, p, Ho, Wo)
+
+
+def _input_grad_as_convolution(dy, w, pad, shape):
+    """dL/dx of a stride-1 convolution is itself a convolution: dy, padded by k − 1 − pad, correlated with the
+    filters turned by 180° with their in and out channels swapped,
+        dx[n, c, h, w] = Σ_{f,i,j} dy_padded[n, f, h + i, w + j] · W[f, c, k−1−i, k−1−j],
+    one im2col and one matrix product instead of col2im's k·k scattered additions."""
+    N, C, H, W = shape
+    F, k = w.shape[0], w.shape[2]
+    cols = _im2col(dy, k, 1, k - 1 - pad, H, W)                                              # (F·k·k, N·H·W)
+    turned = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, F * k * k)
+    return (turned @ cols).reshape(C, N, H, W).transpose(1, 0, 2, 3)
 
 
 def batchnorm_forward(layer, x, training):
@@ -161,14 +218,19 @@ def batchnorm_forward(layer, x, training):
         m = x3.shape[0] * x3.shape[2]
         if m < 2:
             raise ValueError(f"{type(layer).__name__} in training needs more than one value per channel")
-        mean, var = x3.mean(axis=(0, 2)), x3.var(axis=(0, 2))
-        mom, buffers = layer.momentum, layer.buffers
-        buffers["running_mean"][...] = (1 - mom) * buffers["running_mean"] + mom * mean
-        buffers["running_var"][...] = (1 - mom) * buffers["running_var"] + mom * var * (m / (m - 1))
+        mean = x3.mean(axis=(0, 2))
+        centered = x3 - mean.reshape(1, -1, 1)
+        var = (centered * centered).mean(axis=(0, 2))
+        mom, running_mean, running_var = layer.momentum, layer.buffers["running_mean"], layer.buffers["running_var"]
+        running_mean *= 1 - mom
+        running_mean += mom * mean
+        running_var *= 1 - mom
+        running_var += (mom * m / (m - 1)) * var
     else:
         mean, var = layer.buffers["running_mean"], layer.buffers["running_var"]
-    inv_std = (1 / xp.sqrt(var + layer.eps)).astype(x.dtype)
-    x_hat = (x3 - mean.astype(x.dtype).reshape(1, -1, 1)) * inv_std.reshape(1, -1, 1)
+        centered = x3 - mean.reshape(1, -1, 1)
+    inv_std = 1 / xp.sqrt(var + layer.eps)
+    x_hat = centered * inv_std.reshape(1, -1, 1)
     layer._gpu_saved = (x_hat, inv_std, training)
     return (layer.params["gamma"].reshape(1, -1, 1) * x_hat + layer.params["beta"].reshape(1, -1, 1)).reshape(x.shape)
 
@@ -197,9 +259,17 @@ def _pool_windows(layer, x):
 
 def maxpool_forward(layer, x, training):
     xp = array_module(x)
+    N, C, H, W = x.shape
+    k = layer.kernel_size
+    if layer.stride == k and H % k == 0 and W % k == 0:
+        # windows that tile the image: one reshaped copy, (N, C, Ho, Wo, k·k), window entries in row-major order
+        taps = x.reshape(N, C, H // k, k, W // k, k).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H // k, W // k, k * k)
+        argmax = taps.argmax(axis=-1)                          # the first maximum wins, as on the CPU
+        layer._gpu_saved = (x.shape, None, argmax)
+        return taps.max(axis=-1)
     windows = _pool_windows(layer, x)
     taps = xp.stack([x[:, :, rows, cols] for rows, cols in windows])      # (k·k, N, C, Ho, Wo)
-    argmax = taps.argmax(axis=0)                                         # the first maximum wins, as on the CPU
+    argmax = taps.argmax(axis=0)
     layer._gpu_saved = (x.shape, windows, argmax)
     return taps.max(axis=0)
 
@@ -207,6 +277,11 @@ def maxpool_forward(layer, x, training):
 def maxpool_backward(layer, dy):
     xp = array_module(dy)
     shape, windows, argmax = layer._gpu_saved
+    if windows is None:                                        # the tiling windows: dy to each window's winner
+        N, C, Ho, Wo = dy.shape
+        k = layer.kernel_size
+        routed = (argmax[..., None] == xp.arange(k * k)) * dy[..., None]
+        return routed.reshape(N, C, Ho, Wo, k, k).transpose(0, 1, 2, 4, 3, 5).reshape(shape)
     dx = xp.zeros(shape, dtype=dy.dtype)
     for t, (rows, cols) in enumerate(windows):
         dx[:, :, rows, cols] += xp.where(argmax == t, dy, 0)

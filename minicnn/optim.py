@@ -24,14 +24,23 @@ class Optimizer:
         self.params = params if hasattr(params, "__len__") else list(params)
         self.lr, self.weight_decay = lr, weight_decay
         self.state = [{} for _ in self.params]
+        self.packed = None       # minicnn.gpu.Packed: every parameter in one array, updated in one pass
 
     def zero_grad(self):
+        if self.packed is not None:
+            self.packed.grads[...] = 0
+            return
         for _, grad in self.params:
             grad[...] = 0
 
     def _pairs(self):
         """(value, grad, state) per parameter, the state in the value's dtype (a model converted with astype
-        after this optimizer was built keeps its momentum, converted too)."""
+        after this optimizer was built keeps its momentum, converted too); or, once packed, the one triple of
+        the packed arrays, after which each parameter's state is a view of the packed state again."""
+        if self.packed is not None:
+            yield self.packed.values, self.packed.grads, self.packed.state
+            self.packed.share_state(self.state)
+            return
         for (value, grad), state in zip(self.params, self.state):
             for key, saved in state.items():
                 if saved.shape == value.shape and saved.dtype != value.dtype:

@@ -74,6 +74,25 @@ def test_array_code_global_pool():
                      passes(global_pool_model(0), x, True, cpu_layers))
 
 
+def test_packed_parameters_are_the_layers_arrays_and_the_optimizers_state():
+    model = every_layer_model(0)
+    sgd = optim.SGD(model.parameters(), 0.1, momentum=0.9)
+    before = [value.copy() for value, _ in model.parameters()]
+    packed = gpu.Packed(model, sgd)
+    assert packed.values.size == model.num_parameters() and sgd.packed is packed
+    for (value, grad), old in zip(model.parameters(), before):
+        np.testing.assert_array_equal(value, old)
+        assert np.shares_memory(value, packed.values) and np.shares_memory(grad, packed.grads)
+    packed.grads[...] = 1
+    sgd.step()                              # one update of the packed arrays reaches every layer
+    for (value, _), old in zip(model.parameters(), before):
+        np.testing.assert_allclose(value, old - 0.1, rtol=1e-6, atol=1e-6)
+    assert all(np.shares_memory(state["momentum"], packed.state["momentum"]) for state in sgd.state)
+    assert [a.shape for a in sgd.state_dict()["arrays"].values()] == [value.shape for value in before]
+    sgd.zero_grad()
+    assert not packed.grads.any()
+
+
 def test_to_cpu_leaves_numpy_alone():
     x = np.arange(3.0)
     assert gpu.to_cpu(x) is x and not gpu.on_gpu(x) and not every_layer_model(0).on_gpu
@@ -137,10 +156,12 @@ def test_trainer_on_cuda_follows_the_cpu_run_with_numpy_standing_in_for_cupy(mon
         for _ in range(5):
             trainer.step(np.arange(len(splits["train"][1]))[:64], data_rng)
         assert trainer.model.on_gpu == (device == "cuda")
+        assert (trainer.optimizer.packed is not None) == (device == "cuda")
         trained[device] = {k: v.copy() for k, v in trainer.model.state_dict().items()}
+        trained[device].update({f"momentum {k}": v.copy() for k, v in trainer.optimizer.state_dict()["arrays"].items()})
         trained[device + " val"] = train.evaluate_split(trainer.model, trainer.x_val, trainer.y_val,
                                                         trainer.eval_loss)[2]
     # rounding differences grow over the steps; the weights agree to 1e-3, the val probabilities to 1e-2
     np.testing.assert_allclose(trained.pop("cuda val"), trained.pop("cpu val"), atol=1e-2)
-    for key, value in trained["cpu"].items():
-        np.testing.assert_allclose(trained["cuda"][key], value, rtol=1e-3, atol=1e-4)
+    for key, value in trained["cpu"].items():       # momentum sums gradients, and their rounding differences
+        np.testing.assert_allclose(trained["cuda"][key], value, rtol=1e-3, atol=1e-3 if "momentum" in key else 1e-4)
