@@ -6,17 +6,18 @@ holds that second form of the same equations (each layer's docstring has them), 
 NumPy API alone so that the same code runs on ``cupy`` arrays on a GPU and on ``numpy`` arrays in the
 tests, which compare it with the layers' own forward and backward.
 
-    model_to_gpu(model, optimizer)   # params, grads, buffers and optimizer state become CuPy arrays
+    model_to_gpu(model, optimizer)   # params, grads, buffers and optimizer state become CuPy arrays (packed)
     logits = model.forward(x, training=True)     # x: any array; it is moved to the GPU first
     model.backward(dlogits)                      # dlogits on the GPU (to_gpu) or the CPU
-    optimizer.step()                             # SGD and Adam are whole-array updates: they run as they are
+    optimizer.step()                             # one update of the packed arrays (Packed)
     model_to_cpu(model, optimizer)               # and back; model.save / save_training do that per array
 
 Sequential sends its forward and backward here when its parameters live on a GPU.  Conv2D is im2col
-with the whole batch in one matrix product (cuBLAS): X_col (C·k·k, N·Ho·Wo) gathered by k·k strided
-slices, Y = W_mat · X_col; backward dW = dY · X_colᵀ, dX_col = W_matᵀ · dY, and col2im adds the k·k
-slices back.  Pooling takes its k·k window slices the same way.  Dropout draws its masks from the layer's
-NumPy generator, as on the CPU, so a run on the GPU keeps the same random streams.
+with the whole batch in one matrix product (cuBLAS): X_col (C·k·k, N·Ho·Wo) is one copy of a strided view
+of the padded input, Y = W_mat · X_col; backward dW = dY · X_colᵀ, and dL/dx is for a stride-1 convolution
+another convolution (of dy with the turned filters), else col2im of W_matᵀ · dY.  Max pooling over windows
+that tile the image is one reshape.  Dropout draws its masks from the layer's NumPy generator, as on the
+CPU, so a run on the GPU keeps the same random streams.  docs/gpu.md has the derivations and the timings.
 
 CuPy is an optional dependency (``pip install cupy-cuda12x``, or the wheel for your CUDA):
 ``check_gpu()`` says in one line what is missing, CuPy or a GPU.
