@@ -6,6 +6,12 @@ The machine is lent for a few minutes, so the schedule is fitted to the time: fi
 every member's variant is timed with all of them running at once (benchmarks/bench_train_step.py), then each
 run gets the number of epochs that fits in the time left (its cosine schedule then ends on time), and any
 run still going at the deadline is stopped with Ctrl-C, which leaves a checkpoint to ``--resume``.
+
+On the lent machine (the data carried as docs/training/fer2013_pack.py packed it, in the ignored .devdata/):
+
+    python3 docs/training/fer2013_pack.py unpack .devdata /tmp/fer2013
+    python3 docs/training/train_members_gpu.py --data /tmp/fer2013 --out /tmp/members --members m1 m3 --seconds 460
+    cp /tmp/members/m1.npz /tmp/members/m3.npz $OUT/      # what comes back: at most 8 files of 16 MB each
 """
 import argparse
 import math
