@@ -138,10 +138,10 @@ def test_sgd_steps_on_the_gpu_match_the_cpu(tmp_path):
         np.testing.assert_allclose(results[1][key], value, rtol=1e-3, atol=1e-5)
 
 
-def test_trainer_on_cuda_follows_the_cpu_run_with_numpy_standing_in_for_cupy(monkeypatch):
-    """--device cuda's path through the Trainer (model and optimizer moved, Sequential sending every pass to
-    minicnn.gpu, logits back for the loss) with NumPy arrays as the 'GPU' ones: the same weights after a
-    few steps as the CPU layers give."""
+def test_trainer_on_cuda_follows_the_cpu_run_with_numpy_standing_in_for_cupy(monkeypatch, tmp_path):
+    """--device cuda's path through the Trainer (model and optimizer moved and packed, Sequential sending every
+    pass to minicnn.gpu, logits back for the loss) with NumPy arrays as the 'GPU' ones: the same weights after a
+    few steps as the CPU layers give, and a checkpoint that a CPU run continues from."""
     from fer_app import train
     splits = train.demo_splits()
     trained = {}
@@ -161,6 +161,16 @@ def test_trainer_on_cuda_follows_the_cpu_run_with_numpy_standing_in_for_cupy(mon
         trained[device].update({f"momentum {k}": v.copy() for k, v in trainer.optimizer.state_dict()["arrays"].items()})
         trained[device + " val"] = train.evaluate_split(trainer.model, trainer.x_val, trainer.y_val,
                                                         trainer.eval_loss)[2]
+        trainer.save_checkpoint(tmp_path / f"{device}.ckpt.npz")
+    monkeypatch.undo()
+    state, read = train.read_checkpoint(tmp_path / "cuda.ckpt.npz")
+    resumed = train.Trainer(train.TrainConfig(epochs=1).for_data("demo"), splits, log=lambda *a: None,
+                            checkpoint=(tmp_path / "cuda.ckpt.npz", read))
+    assert not resumed.model.on_gpu and resumed.optimizer.packed is None
+    for key, value in resumed.model.state_dict().items():
+        np.testing.assert_array_equal(value, trained["cuda"][key])
+    for key, value in resumed.optimizer.state_dict()["arrays"].items():
+        np.testing.assert_array_equal(value, trained["cuda"][f"momentum {key}"])
     # rounding differences grow over the steps; the weights agree to 1e-3, the val probabilities to 1e-2
     np.testing.assert_allclose(trained.pop("cuda val"), trained.pop("cpu val"), atol=1e-2)
     for key, value in trained["cpu"].items():       # momentum sums gradients, and their rounding differences
