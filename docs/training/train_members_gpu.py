@@ -2,7 +2,8 @@
 
     python3 docs/training/train_members_gpu.py --data DATA --out DIR --seconds S [--members m1 m2 ...]
 
-The machine is lent for a few minutes, so the schedule is fitted to the time: first a training step of
+The machine is lent for a few minutes, so the schedule is fitted to the time: first one process times a step
+and each layer in it (``bench_train_step.py --layers``, for the log: where the time goes), then a training step of
 every member's variant is timed with all of them running at once (benchmarks/bench_train_step.py), then each
 run gets the number of epochs that fits in the time left (its cosine schedule then ends on time), and any
 run still going at the deadline is stopped with Ctrl-C, which leaves a checkpoint to ``--resume``.
@@ -51,6 +52,8 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     say = lambda text: print(time.strftime("%H:%M:%S"), text, flush=True)  # noqa: E731
 
+    subprocess.run([sys.executable, "benchmarks/bench_train_step.py", "--devices", args.device, "--steps", "20",
+                    "--batch", str(BATCH), "--layers"])
     benches = {name: subprocess.Popen([sys.executable, "benchmarks/bench_train_step.py", "--devices", args.device,
                                        "--steps", "40"] + variant(name), stdout=subprocess.PIPE, text=True)
                for name in args.members}
