@@ -16,8 +16,6 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import numpy as np  # noqa: E402
-
 from fer_app.classifier import ExpressionClassifier  # noqa: E402
 from fer_app.data import load_dataset  # noqa: E402
 from fer_app.demo import demo_splits  # noqa: E402
