@@ -39,7 +39,8 @@ class Optimizer:
         the packed arrays, after which each parameter's state is a view of the packed state again."""
         if self.packed is not None:
             yield self.packed.values, self.packed.grads, self.packed.state
-            self.packed.share_state(self.state)
+            if self.packed.state.keys() - self.state[0].keys():     # state this step created (updates are in place)
+                self.packed.share_state(self.state)
             return
         for (value, grad), state in zip(self.params, self.state):
             for key, saved in state.items():
