@@ -1,6 +1,6 @@
 """Live recognition speed on a 1280×720 video, headless: detection + classification + drawing.
 
-    python benchmarks/bench_live.py [--frames 150] [--model PATH]
+    python benchmarks/bench_live.py [--frames 150] [--model PATH] [--tta none crops]
 
 Composes videos of one and of three real faces (scikit-image's astronaut) moving over a changing
 background, then runs ``fer_app.live`` on each with several detector settings and reports frames per second,
@@ -21,6 +21,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fer_app import live  # noqa: E402
+from fer_app.classifier import DEFAULT_TTA  # noqa: E402
 from fer_app.track import iou  # noqa: E402
 
 SETTINGS = [  # label, extra live arguments
@@ -67,24 +68,27 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=150)
     p.add_argument("--model", help="model file (default: the shipped one)")
+    p.add_argument("--tta", nargs="+", choices=("none", "mirror", "crops"), default=[DEFAULT_TTA],
+                   help="test-time views, each measured in turn (default: live's default, %(default)s)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for faces in (1, 3):
             video = os.path.join(tmp, f"in{faces}.mp4")
             compose(video, args.frames, faces)
-            print(f"\n{args.frames} frames of 1280x720, {faces} face(s); {os.cpu_count()} cores")
-            print(f"{'setting':<26}{'FPS':>7}{'mean IoU vs ' + REFERENCE:>36}{'faces found':>13}")
-            results = {}
-            for label, extra in SETTINGS:
-                log = os.path.join(tmp, f"{faces}-{len(results)}.jsonl")
-                model = ["--model", args.model] if args.model else []
-                start = time.perf_counter()
-                live.main(["--source", video, "--no-display", "--jsonl", log] + model + extra)
-                results[label] = (args.frames / (time.perf_counter() - start), boxes_per_frame(log))
-            reference = results[REFERENCE][1]
-            for label, (fps, boxes) in results.items():
-                mean_iou, found = agreement(reference, boxes)
-                print(f"{label:<26}{fps:>7.1f}{mean_iou:>36.3f}{100 * found:>12.1f}%")
+            for tta in args.tta:
+                print(f"\n{args.frames} frames of 1280x720, {faces} face(s), --tta {tta}; {os.cpu_count()} cores")
+                print(f"{'setting':<26}{'FPS':>7}{'mean IoU vs ' + REFERENCE:>36}{'faces found':>13}")
+                results = {}
+                for label, extra in SETTINGS:
+                    log = os.path.join(tmp, f"{faces}-{tta}-{len(results)}.jsonl")
+                    model = ["--model", args.model] if args.model else []
+                    start = time.perf_counter()
+                    live.main(["--source", video, "--no-display", "--jsonl", log, "--tta", tta] + model + extra)
+                    results[label] = (args.frames / (time.perf_counter() - start), boxes_per_frame(log))
+                reference = results[REFERENCE][1]
+                for label, (fps, boxes) in results.items():
+                    mean_iou, found = agreement(reference, boxes)
+                    print(f"{label:<26}{fps:>7.1f}{mean_iou:>36.3f}{100 * found:>12.1f}%")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from .classifier import SHIPPED_MODEL, ExpressionClassifier
+from .classifier import SHIPPED_MODEL, ExpressionClassifier, tta_kind
 from . import cli
 from .checks import check_outputs
 from .cli import run_command
@@ -86,17 +86,18 @@ def run(args):
     if split not in splits:
         raise DataError(f"{args.data}: has no {split} split (it has {', '.join(splits)})")
     faces, labels = splits[split]
-    probs = classifier.predict_proba(faces, tta=args.tta, classes=CLASSES)      # in the data's class order
+    tta = tta_kind(args.tta)
+    probs = classifier.predict_proba(faces, tta=tta, classes=CLASSES)      # in the data's class order
     result = report(confusion_matrix(labels, probs.argmax(1), len(CLASSES)), CLASSES)
-    result.update(split=split, model=str(classifier.path), tta=args.tta)
-    print(f"{classifier.path} on {args.data} [{split}]{f' with {args.tta} TTA' if args.tta else ''}")
+    result.update(split=split, model=str(classifier.path), tta=tta)
+    print(f"{classifier.path} on {args.data} [{split}]{f' with {tta} TTA' if tta else ', no TTA'}")
     print(format_report(result))
     if args.json:
         cli.write_text_atomically(args.json, json.dumps(result, indent=2))
     if args.plot:
         confusion_matrix_image(np.array(result["confusion"]), CLASSES, args.plot,
                                title=f"{split}: accuracy {100 * result['accuracy']:.1f}%, "
-                                     + (f"with {args.tta} TTA" if args.tta else "no TTA"))
+                                     + (f"with {tta} TTA" if tta else "no TTA"))
     return 0
 
 

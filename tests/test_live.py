@@ -185,6 +185,17 @@ def test_every_test_time_view_of_a_constant_model_gives_its_answer(tmp_path):
         classifier.predict_proba(faces, tta="all")
 
 
+def test_the_recognizer_averages_ten_views_by_default_and_one_with_tta_none(tmp_path):
+    model = untrained_model(tmp_path / "m.npz")
+    image = np.random.default_rng(2).integers(0, 256, (120, 120, 3), dtype=np.uint8)
+    box = [(20, 20, 70, 70)]
+    default = EmotionRecognizer(model, detector="haar").classify_faces(image, box)
+    crops = EmotionRecognizer(model, detector="haar", tta="crops").classify_faces(image, box)
+    one = EmotionRecognizer(model, detector="haar", tta="none").classify_faces(image, box)
+    assert np.array_equal(default, crops) and not np.allclose(one, crops)
+    assert np.allclose(one, EmotionRecognizer(model, detector="haar", tta=None).classify_faces(image, box))
+
+
 def test_an_ensemble_averages_its_members_and_every_command_takes_it(tmp_path, capsys):
     from fer_app import ensemble, evaluate
     happy, sad = constant_model(tmp_path / "happy.npz", favourite=3), constant_model(tmp_path / "sad.npz", favourite=4)

@@ -168,8 +168,10 @@ def test_a_net_trained_on_random_crops_is_used_on_the_centre_crop_as_it_was_vali
     assert train.main(FAST + ["--epochs", "1", "--crop", "40", "--width", "0.5", "--out", str(out)]) == 0
     meta = json.loads(str(read_npz(out)["__meta__"]))
     assert meta["input_shape"] == [1, 40, 40] and read_npz(out)["0.weight"].shape == (4, 1, 3, 3)   # tiny: 8 → 4
-    assert evaluate.main(["--model", str(out), "--data", "demo", "--split", "val"]) == 0
+    assert evaluate.main(["--model", str(out), "--data", "demo", "--split", "val", "--tta", "none"]) == 0
     assert f"accuracy {meta['metrics']['val_acc']:.4f} on 350 faces" in capsys.readouterr().out
+    assert evaluate.main(["--model", str(out), "--data", "demo", "--split", "val"]) == 0
+    assert "[val] with crops TTA" in capsys.readouterr().out           # the default: ten views of each face
 
 
 def test_a_student_learns_its_teachers_soft_targets(tmp_path, capsys):
