@@ -4,8 +4,9 @@ the CPU's cores and, with CuPy and an NVIDIA GPU, on the GPU (``--device cuda``,
     python3 benchmarks/bench_train_step.py [--arch vgg] [--width 1.5] [--crop 44] [--batch 64] [--steps 30]
                                            [--devices cpu cuda] [--layers]
 
-Runs the real ``Trainer.step`` on generated 48×48 faces after a few warm-up steps, and prints each device's
-time per step, images per second and speed relative to the first device measured in the same run.
+Runs the real training loop (``Trainer.train_batches``: the next batch augmented while a step runs) on
+generated 48×48 faces after a few warm-up steps, and prints each device's time per step, images per second
+and speed relative to the first device measured in the same run.
 ``--layers`` also prints each layer's forward and backward time in a step (the GPU finishing each layer's
 work before the next is timed), to see where a step's time goes.
 """
@@ -33,11 +34,9 @@ def ms_per_step(device, args):
     trainer = make_trainer(device, args)
     rng, faces = np.random.default_rng(0), len(trainer.train_labels)
     batches = [rng.choice(faces, args.batch, replace=False) for _ in range(args.steps + 3)]
-    for idx in batches[:3]:                      # compiles Numba's and CuPy's kernels
-        trainer.step(idx, rng)
+    trainer.train_batches(batches[:3], rng)      # compiles Numba's and CuPy's kernels
     start = time.perf_counter()
-    for idx in batches[3:]:
-        trainer.step(idx, rng)                   # each step reads its loss back, so the GPU has finished
+    trainer.train_batches(batches[3:], rng)      # each step reads its loss back, so the GPU has finished
     return 1000 * (time.perf_counter() - start) / args.steps
 
 

@@ -154,8 +154,7 @@ def test_trainer_on_cuda_follows_the_cpu_run_with_numpy_standing_in_for_cupy(mon
         trainer = train.Trainer(train.TrainConfig(device=device, epochs=1).for_data("demo"), splits,
                                 log=lambda *a: None)
         data_rng = np.random.default_rng(0)
-        for _ in range(5):
-            trainer.step(np.arange(len(splits["train"][1]))[:64], data_rng)
+        trainer.train_batches([np.arange(len(splits["train"][1]))[:64]] * 5, data_rng)
         assert trainer.model.on_gpu == (device == "cuda")
         assert (trainer.optimizer.packed is not None) == (device == "cuda")
         trained[device] = {k: v.copy() for k, v in trainer.model.state_dict().items()}

@@ -183,3 +183,32 @@ def test_a_student_learns_its_teachers_soft_targets(tmp_path, capsys):
     faces = train.demo_splits()["val"][0]
     predicted = ExpressionClassifier(out).predict_proba(faces).argmax(1)
     assert (predicted == CLASSES.index("happy")).mean() > 0.9          # the labels had no say (weight 1)
+
+
+def test_batches_prepared_by_a_worker_thread_train_exactly_as_batches_prepared_in_turn(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+    from fer_app.demo import make_faces
+    splits = {"train": make_faces(20, 0), "val": make_faces(5, 1)}          # 140 and 35 faces
+    batches = np.array_split(np.random.default_rng(5).permutation(140), 5)
+    runs = {}
+    for how in ("in turn", "worker thread"):          # the GPU path's worker, here on the CPU
+        if how == "worker thread":
+            monkeypatch.setattr(train, "InlineExecutor", lambda: ThreadPoolExecutor(1))
+        trainer = train.Trainer(train.TrainConfig(epochs=1).for_data("demo"), splits, log=lambda *a: None)
+        draws = []                                    # a draw from the stream each callback is handed
+
+        class Record:
+            def on_batch(self, trainer, data_rng):
+                draws.append(data_rng.random())
+
+        assert trainer.train_batches(batches, np.random.default_rng(0), [Record()])
+        runs[how] = trainer.model.state_dict(), draws
+    reference, expected = np.random.default_rng(0), []
+    for idx in batches:                               # the stream after each batch, prepared one after another
+        trainer.prepare(idx, reference)
+        twin = np.random.Generator(type(reference.bit_generator)())
+        twin.bit_generator.state = reference.bit_generator.state
+        expected.append(twin.random())
+    (weights, draws), (weights_worker, draws_worker) = runs["in turn"], runs["worker thread"]
+    assert draws == draws_worker == expected
+    assert all(np.array_equal(weights[k], weights_worker[k]) for k in weights)
