@@ -6,7 +6,7 @@ Writes PNGs and an index page for one face:
 * saliency.png        |∂ score / ∂ pixel| for the predicted class (Simonyan et al., 2013), over the face;
 * gradcam.png         Grad-CAM (Selvaraju et al., 2017) of the last conv block, over the face:
                       α_k = mean_{h,w} ∂ score / ∂ A_k[h, w],   map = ReLU(Σ_k α_k · A_k), upsampled;
-* probabilities.png   the 7 class probabilities;
+* probabilities.png   the 7 class probabilities, over the same test-time views as EmotionRecognizer() (crops);
 * index.html / overview.png   everything on one page.
 """
 import html
@@ -19,7 +19,7 @@ import numpy as np
 from minicnn import layers as L
 from minicnn.losses import softmax
 
-from .classifier import SHIPPED_MODEL, ExpressionClassifier
+from .classifier import DEFAULT_TTA, SHIPPED_MODEL, ExpressionClassifier
 from . import cli
 from .checks import UserError, check_outputs
 from .cli import run_command
@@ -128,8 +128,8 @@ def explain(classifier, face48, out_dir, max_maps=32):
     x = center_crop(classifier.preprocessing(face48[None]), size)
     face = center_crop(face48, size)
     outputs = trace_forward(model, x)
-    probs = softmax(outputs[-1])[0]
-    target = int(np.argmax(probs))
+    probs = classifier.predict_proba(face48[None], tta=DEFAULT_TTA)[0]     # what the recognizer answers
+    target = int(np.argmax(probs))                  # the maps explain that class, on the face as it is
     saliency, cam, _ = saliency_and_gradcam(model, x, target)
     files = {}
 
