@@ -21,7 +21,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fer_app import live  # noqa: E402
-from fer_app.classifier import DEFAULT_TTA  # noqa: E402
+from fer_app.classifier import DEFAULT_TTA, TTA_NAMES  # noqa: E402
 from fer_app.track import iou  # noqa: E402
 
 SETTINGS = [  # label, extra live arguments
@@ -68,9 +68,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=150)
     p.add_argument("--model", help="model file (default: the shipped one)")
-    p.add_argument("--tta", nargs="+", choices=("none", "mirror", "crops"), default=[DEFAULT_TTA],
+    p.add_argument("--tta", nargs="+", choices=TTA_NAMES, default=[DEFAULT_TTA],
                    help="test-time views, each measured in turn (default: live's default, %(default)s)")
     args = p.parse_args()
+    model = ["--model", args.model] if args.model else []
     with tempfile.TemporaryDirectory() as tmp:
         for faces in (1, 3):
             video = os.path.join(tmp, f"in{faces}.mp4")
@@ -81,7 +82,6 @@ def main():
                 results = {}
                 for label, extra in SETTINGS:
                     log = os.path.join(tmp, f"{faces}-{tta}-{len(results)}.jsonl")
-                    model = ["--model", args.model] if args.model else []
                     start = time.perf_counter()
                     live.main(["--source", video, "--no-display", "--jsonl", log, "--tta", tta] + model + extra)
                     results[label] = (args.frames / (time.perf_counter() - start), boxes_per_frame(log))

@@ -18,6 +18,7 @@ from .preprocess import FACE_SIZE, Preprocessing, center_crop
 
 SHIPPED_MODEL = Path(__file__).with_name("weights") / "fer2013_vgg.npz"
 TTA_KINDS = (None, "mirror", "crops")
+TTA_NAMES = tuple(kind or "none" for kind in TTA_KINDS)   # as options spell them
 DEFAULT_TTA = "crops"  # the shipped default: +1.4 points on PublicTest, and live keeps its speed (docs/model.md)
 CROP_SHIFT = 2        # pixels each "crops" view is moved by (training shifts faces by up to 10 % = 5 px)
 

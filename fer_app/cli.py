@@ -9,7 +9,7 @@ from minicnn.serialization import ModelFileError
 from minicnn.runtime import keep_freed_memory
 
 from .checks import UserError
-from .classifier import DEFAULT_TTA
+from .classifier import DEFAULT_TTA, TTA_NAMES
 
 
 def run_command(body):
@@ -86,7 +86,7 @@ class Parser(argparse.ArgumentParser):
 
 def add_tta_option(parser):
     """--tta [none|mirror|crops]: test-time views to average (fer_app.classifier.ExpressionClassifier.predict_proba)."""
-    parser.add_argument("--tta", nargs="?", const="mirror", choices=("none", "mirror", "crops"), default=DEFAULT_TTA,
+    parser.add_argument("--tta", nargs="?", const="mirror", choices=TTA_NAMES, default=DEFAULT_TTA,
                         help="average each face over test-time views: crops (ten views: the face moved by 2 px four "
                              "ways, each mirrored too; about 4x the classifier's time of one view), mirror (--tta "
                              "alone: the face and its mirror image) or none (the face alone, fastest)")

@@ -6,8 +6,8 @@ The machine is lent for a few minutes, so the schedule is fitted to the time: fi
 member's variant is timed with all of them running at once (benchmarks/bench_train_step.py), then every run
 gets the number of epochs that fits in the time left at the slowest of those paces (its cosine schedule then
 ends on time), and any run still going at the deadline is stopped with Ctrl-C, which leaves a checkpoint to
-``--resume``.  The runs use TF32
-matrix products and CUB reductions (CuPy's ``CUPY_TF32=1 CUPY_ACCELERATORS=cub``): a quarter less time per step.
+``--resume``.  The runs use TF32 matrix products and CUB reductions (CuPy's ``CUPY_TF32=1
+CUPY_ACCELERATORS=cub``): a quarter less time per step.
 
 On the lent machine (the data carried as docs/training/fer2013_pack.py packed it, in the ignored .devdata/):
 
