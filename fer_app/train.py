@@ -148,11 +148,14 @@ class Trainer:
         self.loss_fn = SoftmaxCrossEntropy(config.label_smoothing, class_weights(self.train_labels, config.class_weights))
         self.eval_loss = SoftmaxCrossEntropy()
         if config.teacher:           # distillation: each training face's soft targets, computed once
+            saved = self.saved_soft_targets(*checkpoint) if checkpoint else None
             start = time.perf_counter()
-            self.soft_targets = soft_targets(config.teacher, self.train_faces, config.distill_temperature)
+            self.soft_targets = saved if saved is not None else soft_targets(config.teacher, self.train_faces,
+                                                                             config.distill_temperature)
             self.soft_loss = SoftTargetCrossEntropy(config.distill_temperature)
+            source = f"from {checkpoint[0]}" if saved is not None else f"in {time.perf_counter() - start:.0f} s"
             log(f"teacher: {config.teacher}, soft targets of {len(self.train_faces)} faces at temperature "
-                f"{config.distill_temperature:g} in {time.perf_counter() - start:.0f} s")
+                f"{config.distill_temperature:g} {source}")
         params = self.model.parameters()
         if config.optimizer == "sgd":
             self.optimizer = optim.SGD(params, config.lr, config.momentum, config.nesterov, config.weight_decay)
@@ -326,7 +329,17 @@ class Trainer:
                  "preprocessing": self.preprocessing.to_dict(),
                  "rng_states": None if data_rng is None else
                  [data_rng.bit_generator.state] + [d.rng.bit_generator.state for d in self.dropouts]}
-        save_training(path, self.model, self.optimizer, self.schedule, state)
+        save_training(path, self.model, self.optimizer, self.schedule, state,
+                      {"soft_targets": self.soft_targets} if self.config.teacher else None)
+
+    def saved_soft_targets(self, path, read):
+        """The teacher's soft targets a checkpoint keeps (a resumed run does not ask the teacher again), or
+        None for a checkpoint written before they were kept."""
+        saved = read[1]["caller"].get("soft_targets")
+        if saved is not None and saved.shape != (len(self.train_faces), len(CLASSES)):
+            raise ModelFileError(f"{path}: its soft targets have shape {saved.shape}, the data needs "
+                                 f"{(len(self.train_faces), len(CLASSES))}")
+        return saved
 
     def load_checkpoint(self, path, read):
         """Continue from a checkpoint as read_checkpoint read it."""

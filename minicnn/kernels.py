@@ -160,7 +160,7 @@ def conv_direct_filter_grad(x, dy, pad, dw):
     """dw[f, c, i, j] = Σ_{n, oh, ow} dy[n, f, oh, ow] · xp[n, c, oh + i, ow + j] (stride 1); dw is overwritten."""
     N, C, H, W = x.shape
     F, _, k, _ = dw.shape
-    Ho, Wo = dy.shape[2], dy.shape[3]
+    Ho = dy.shape[2]
     Wp = W + 2 * pad
     planes = np.empty((C, (H + 2 * pad + 1) * Wp), x.dtype)
     g = np.zeros(Ho * Wp, dy.dtype)             # dy[n, f] on the padded width, 0 in the dropped columns
@@ -185,7 +185,7 @@ def conv_direct_input_grad(dy, w, pad, dx):
     """dx of conv_direct_forward: every output's gradient, weighted, added back to the inputs it read."""
     N, C, H, W = dx.shape
     F, _, k, _ = w.shape
-    Ho, Wo = dy.shape[2], dy.shape[3]
+    Ho = dy.shape[2]
     Wp = W + 2 * pad
     planes = np.empty((C, (H + 2 * pad + 1) * Wp), dx.dtype)
     g = np.zeros(Ho * Wp, dy.dtype)

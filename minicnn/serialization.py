@@ -14,7 +14,8 @@ A training state (``save_training`` / ``load_training``: continue training exact
 the same model entries, each prefixed ``model/``, and
 * ``optim/{i}.{name}`` : the optimizer's arrays (momentum, Adam's moments) for parameter i;
 * ``__training__``     : JSON ``{"lr": …, "schedule": the schedule's state_dict or null}``;
-* ``__state__``        : JSON of the caller's own (position in the data, history, random streams …).
+* ``__state__``        : JSON of the caller's own (position in the data, history, random streams …);
+* ``caller/{name}``    : arrays of the caller's own (a distillation's soft targets …).
 
 Reading checks the arrays' headers first (no unpacking, no object arrays, at most ``max_bytes`` in all)
 and every layer's configuration and declared shapes against them before anything is built.
@@ -75,10 +76,12 @@ def load_models(path, max_bytes=MAX_FILE_BYTES):
     return {name: _build(path, headers, arrays, prefix=f"{name}/") for name in names}, state
 
 
-def save_training(path, model, optimizer, schedule=None, state=None):
+def save_training(path, model, optimizer, schedule=None, state=None, caller_arrays=None):
     """Write everything needed to continue training, atomically: the model (as in a model file), the
-    optimizer's arrays and learning rate, the schedule's position, and ``state``, any JSON of the caller's."""
+    optimizer's arrays and learning rate, the schedule's position, ``state``, any JSON of the caller's, and
+    ``caller_arrays``, a dict of the caller's own arrays."""
     arrays = _model_arrays(model, prefix="model/")
+    arrays.update({f"caller/{k}": v for k, v in (caller_arrays or {}).items()})
     opt = optimizer.state_dict()
     arrays.update({f"optim/{k}": v for k, v in opt["arrays"].items()})
     arrays["__training__"] = np.array(json.dumps({"lr": opt["lr"],
@@ -88,8 +91,8 @@ def save_training(path, model, optimizer, schedule=None, state=None):
 
 
 def read_training(path, max_bytes=MAX_FILE_BYTES):
-    """(the model, {"lr", "schedule", "state", "optim": arrays}) of a training state file, read and checked
-    without building an optimizer; ModelFileError naming the file."""
+    """(the model, {"lr", "schedule", "state", "optim": arrays, "caller": arrays}) of a training state file,
+    read and checked without building an optimizer; ModelFileError naming the file."""
     headers = npz_headers(path, max_bytes)
     if "__training__" not in headers or "__state__" not in headers:
         raise ModelFileError(f"{path}: not a minicnn training state (no __training__ / __state__ entries)")
@@ -102,7 +105,8 @@ def read_training(path, max_bytes=MAX_FILE_BYTES):
         raise ModelFileError(f"{path}: the training state lacks the learning rate or the schedule")
     model = _build(path, headers, arrays, prefix="model/")
     return model, dict(training, state=state,
-                       optim={k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})
+                       optim={k[6:]: v for k, v in arrays.items() if k.startswith("optim/")},
+                       caller={k[7:]: v for k, v in arrays.items() if k.startswith("caller/")})
 
 
 def load_training(path, model, optimizer, schedule=None, max_bytes=MAX_FILE_BYTES):

@@ -249,7 +249,11 @@ def test_a_training_state_resumes_exactly_without_fer_app(tmp_path):
     steps(*straight, 6)
     first = setup()
     steps(*first, 3)
-    minicnn.serialization.save_training(tmp_path / "t.npz", *first, state={"step": 3})
+    soft_targets = np.random.default_rng(12).random((16, 4), dtype=np.float32)
+    minicnn.serialization.save_training(tmp_path / "t.npz", *first, state={"step": 3},
+                                        caller_arrays={"soft_targets": soft_targets})
+    assert np.array_equal(minicnn.serialization.read_training(tmp_path / "t.npz")[1]["caller"]["soft_targets"],
+                          soft_targets)
     second = setup()
     assert minicnn.serialization.load_training(tmp_path / "t.npz", *second) == {"step": 3}
     steps(*second, 3)

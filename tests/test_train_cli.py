@@ -187,6 +187,11 @@ def test_a_student_learns_its_teachers_soft_targets(tmp_path, capsys):
     faces = train.demo_splits()["val"][0]
     predicted = ExpressionClassifier(out).predict_proba(faces).argmax(1)
     assert (predicted == CLASSES.index("happy")).mean() > 0.9          # the labels had no say (weight 1)
+    # the checkpoint keeps the soft targets: a resumed run does not ask the teacher again (here it is gone)
+    teacher.unlink()
+    checkpoint = tmp_path / "student.ckpt.npz"
+    assert train.main(["--resume", str(checkpoint), "--epochs", "2"]) == 0
+    assert f"soft targets of 3500 faces at temperature 2 from {checkpoint}" in capsys.readouterr().out
 
 
 def test_batches_prepared_by_a_worker_thread_train_exactly_as_batches_prepared_in_turn(monkeypatch):
