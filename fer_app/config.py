@@ -60,8 +60,8 @@ class TrainConfig:
     class_weights: str = option("sqrt", "weight the loss by inverse class frequency (balanced) or its square root",
                                 ("none", "balanced", "sqrt"), "optimisation")
     teacher: str = option(None, "distillation: also learn the soft targets of this model or ensemble file "
-                                "(Hinton et al. 2015), computed once on the un-augmented training faces "
-                                "(default: labels only)", group="optimisation", metavar="MODEL")
+                                "(Hinton et al. 2015), computed once on the un-augmented training faces and "
+                                "kept in the checkpoint (default: labels only)", group="optimisation", metavar="MODEL")
     distill_temperature: float = option(4.0, "temperature of the teacher's and the student's probabilities "
                                              "in the distillation loss", Range(1, 100), "optimisation", "T")
     distill_weight: float = option(0.5, "share of the distillation loss; the rest is the labels' cross-entropy",
