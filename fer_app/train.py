@@ -148,12 +148,14 @@ class Trainer:
         self.loss_fn = SoftmaxCrossEntropy(config.label_smoothing, class_weights(self.train_labels, config.class_weights))
         self.eval_loss = SoftmaxCrossEntropy()
         if config.teacher:           # distillation: each training face's soft targets, computed once
-            saved = self.saved_soft_targets(*checkpoint) if checkpoint else None
-            start = time.perf_counter()
-            self.soft_targets = saved if saved is not None else soft_targets(config.teacher, self.train_faces,
-                                                                             config.distill_temperature)
+            self.soft_targets = self.saved_soft_targets(*checkpoint) if checkpoint else None
+            if self.soft_targets is not None:
+                source = f"from {checkpoint[0]}"
+            else:
+                start = time.perf_counter()
+                self.soft_targets = soft_targets(config.teacher, self.train_faces, config.distill_temperature)
+                source = f"in {time.perf_counter() - start:.0f} s"
             self.soft_loss = SoftTargetCrossEntropy(config.distill_temperature)
-            source = f"from {checkpoint[0]}" if saved is not None else f"in {time.perf_counter() - start:.0f} s"
             log(f"teacher: {config.teacher}, soft targets of {len(self.train_faces)} faces at temperature "
                 f"{config.distill_temperature:g} {source}")
         params = self.model.parameters()
