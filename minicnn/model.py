@@ -3,7 +3,7 @@
 import numpy as np
 
 from . import gpu
-from .layers import ReLU
+from .layers import BatchNorm1D, BatchNorm2D, ReLU
 
 
 class Parameters:
@@ -57,6 +57,40 @@ class Sequential:
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
         return dy
+
+    def recompute_batchnorm_statistics(self, x, batch_size=256):
+        """Set every BatchNorm layer's running mean and variance to their averages over the batches of ``x``.
+
+        Training leaves each running statistic an exponential average over its last ~1/momentum batches:
+        of augmented inputs, and of weights that were still moving.  Inference wants the final weights'
+        statistics on inputs like those it will see, so this makes one pass over ``x`` (un-augmented
+        training inputs) with each BatchNorm in training mode, normalising with the batch's own mean and
+        variance as it did in training, and Dropout off, as at inference.  At batch t, of b_t inputs after
+        n_t, the momentum is b_t / (n_t + b_t), so after the pass
+
+            running_mean = Σ_t b_t·μ_t / Σ_t b_t      running_var = Σ_t b_t·σ²_t / Σ_t b_t   (σ²_t unbiased)
+
+        (the bn_update of stochastic weight averaging, Izmailov et al. 2018).  Returns the number of
+        BatchNorm layers updated; parameters are not touched."""
+        norms = [layer for layer in self.layers if isinstance(layer, (BatchNorm1D, BatchNorm2D))]
+        momenta = [layer.momentum for layer in norms]
+        seen = 0
+        try:
+            for start in range(0, len(x), batch_size):
+                h = x[start:start + batch_size]
+                if seen and len(h) < 2:          # one input has no variance; it was averaged with the rest
+                    break
+                for layer in norms:
+                    layer.momentum = len(h) / (seen + len(h))
+                h = gpu.to_gpu(h) if self.on_gpu else h
+                for layer in self.layers:
+                    training = layer in norms
+                    h = gpu.forward([layer], h, training) if self.on_gpu else layer.forward(h, training=training)
+                seen += len(h)
+        finally:
+            for layer, momentum in zip(norms, momenta):
+                layer.momentum = momentum
+        return len(norms)
 
     def parameters(self):
         """(value, grad) pairs in a fixed order, read from the layers each time they are iterated (so an

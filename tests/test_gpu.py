@@ -138,6 +138,19 @@ def test_sgd_steps_on_the_gpu_match_the_cpu(tmp_path):
         np.testing.assert_allclose(results[1][key], value, rtol=1e-3, atol=1e-5)
 
 
+def test_batchnorm_statistics_recomputed_on_the_gpu_path_match_the_cpu(monkeypatch):
+    """Sequential.recompute_batchnorm_statistics through minicnn.gpu's layer code, NumPy standing in for CuPy."""
+    x = np.random.default_rng(5).standard_normal((9, 2, 14, 14)).astype(np.float32)
+    expected, model = every_layer_model(0), every_layer_model(0)
+    expected.recompute_batchnorm_statistics(x, batch_size=4)
+    monkeypatch.setattr(gpu, "on_gpu", lambda x: True)
+    monkeypatch.setattr(gpu, "to_gpu", np.asarray)
+    monkeypatch.setattr(gpu, "to_cpu", lambda x: x)
+    model.recompute_batchnorm_statistics(x, batch_size=4)
+    assert_all_close(list(model.state_dict().values()), list(expected.state_dict().values()))
+    assert not np.allclose(model.layers[1].buffers["running_mean"], 0)          # they did change
+
+
 def test_trainer_on_cuda_follows_the_cpu_run_with_numpy_standing_in_for_cupy(monkeypatch, tmp_path):
     """--device cuda's path through the Trainer (model and optimizer moved and packed, Sequential sending every
     pass to minicnn.gpu, logits back for the loss) with NumPy arrays as the 'GPU' ones: the same weights after a

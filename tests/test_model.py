@@ -262,3 +262,45 @@ def test_a_training_state_resumes_exactly_without_fer_app(tmp_path):
     other = Sequential([L.Flatten(), L.Dense(256, 4)])
     with pytest.raises(minicnn.ModelFileError, match="t.npz: the training state does not fit"):
         minicnn.serialization.load_training(tmp_path / "t.npz", other, optim.SGD(other.parameters(), lr=0.1))
+
+
+def inputs_of(model, x, kind):
+    """What each layer of type ``kind`` receives when the model runs x at inference."""
+    seen = []
+    for layer in model.layers:
+        if isinstance(layer, kind):
+            seen.append(x)
+        x = layer.forward(x)
+    return seen
+
+
+def test_recomputed_batchnorm_statistics_are_those_of_the_inputs_at_inference():
+    rng = np.random.default_rng(0)
+    model = small_net(rng)
+    x = rng.normal(1.0, 2.0, (50, 1, 16, 16)).astype(np.float32)
+    params = [v.copy() for v, _ in model.parameters()]
+    assert model.recompute_batchnorm_statistics(x, batch_size=64) == 2       # one batch: statistics of all of x
+    bn2d, bn1d = [layer for layer in model.layers if isinstance(layer, (L.BatchNorm2D, L.BatchNorm1D))]
+    into2d, = inputs_of(model, x, L.BatchNorm2D)
+    into1d, = inputs_of(model, x, L.BatchNorm1D)                        # after a Dropout: it stayed off
+    np.testing.assert_allclose(bn2d.buffers["running_mean"], into2d.mean(axis=(0, 2, 3)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bn2d.buffers["running_var"], into2d.transpose(1, 0, 2, 3).reshape(8, -1).var(1, ddof=1),
+                               rtol=1e-4)
+    np.testing.assert_allclose(bn1d.buffers["running_mean"], into1d.mean(axis=0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(bn1d.buffers["running_var"], into1d.var(axis=0, ddof=1), rtol=1e-4)
+    assert all(np.array_equal(before, now) for before, (now, _) in zip(params, model.parameters()))
+    assert bn2d.momentum == bn1d.momentum == 0.1                        # restored
+
+
+def test_recomputed_batchnorm_statistics_weigh_each_batch_by_its_size():
+    rng = np.random.default_rng(1)
+    model = small_net(rng)
+    x = rng.normal(0.5, 1.5, (45, 1, 16, 16)).astype(np.float32)
+    model.recompute_batchnorm_statistics(x, batch_size=20)             # batches of 20, 20 and 5
+    bn = model.layers[1]
+    into, = inputs_of(model, x, L.BatchNorm2D)                          # the first BatchNorm: no other one before it
+    per_channel = into.transpose(1, 0, 2, 3)
+    batches = [per_channel[:, i:i + 20].reshape(8, -1) for i in (0, 20, 40)]
+    np.testing.assert_allclose(bn.buffers["running_mean"], per_channel.reshape(8, -1).mean(1), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(bn.buffers["running_var"],
+                               sum(b.var(1, ddof=1) * n for b, n in zip(batches, (20, 20, 5))) / 45, rtol=1e-4)

@@ -9,6 +9,7 @@ import pytest
 from fer_app import callbacks, evaluate, train
 from fer_app.classifier import ExpressionClassifier
 from fer_app.labels import CLASSES
+from fer_app.preprocess import center_crop
 from minicnn.serialization import read_npz
 
 from .helpers import constant_model, run_module, start_module, untrained_model
@@ -221,3 +222,15 @@ def test_batches_prepared_by_a_worker_thread_train_exactly_as_batches_prepared_i
     (weights, draws), (weights_worker, draws_worker) = runs["in turn"], runs["worker thread"]
     assert draws == draws_worker == expected
     assert all(np.array_equal(weights[k], weights_worker[k]) for k in weights)
+
+
+def test_a_saved_nets_batchnorm_statistics_are_those_of_its_training_faces_as_inference_sees_them(tmp_path):
+    out = tmp_path / "crop.npz"
+    assert train.main(FAST + ["--epochs", "1", "--crop", "40", "--out", str(out)]) == 0
+    member = ExpressionClassifier(out).members[0]
+    saved = {k: v.copy() for k, v in member.model.state_dict().items() if ".running_" in k}
+    assert len(saved) == 6                                              # tiny: three BatchNorms
+    faces = member.preprocessing(train.demo_splits()["train"][0])       # 3,500 faces: all of them, not augmented
+    member.model.recompute_batchnorm_statistics(center_crop(faces, 40))
+    for key, value in saved.items():
+        np.testing.assert_allclose(member.model.state_dict()[key], value, rtol=1e-5, atol=1e-6)
