@@ -141,8 +141,8 @@ class Trainer:
         self.x_val = center_crop(self.preprocessing(splits["val"][0]), self.size)
         self.y_val = splits["val"][1]
         self.augment = config.augmentation()
-        shuffled = np.random.default_rng(config.seed).permutation(len(self.x_train))
-        self.batchnorm_faces = np.sort(shuffled[:BATCHNORM_FACES])
+        # in random order: the data come sorted by class, and a batch of one class is not a training batch
+        self.batchnorm_faces = np.random.default_rng(config.seed).permutation(len(self.x_train))[:BATCHNORM_FACES]
         self.model = models.build(config.arch, np.random.default_rng(config.seed), config.dropout, self.size,
                                   config.width)
         if config.init and not checkpoint:

@@ -64,8 +64,9 @@ class Sequential:
         Training leaves each running statistic an exponential average over its last ~1/momentum batches:
         of augmented inputs, and of weights that were still moving.  Inference wants the final weights'
         statistics on inputs like those it will see, so this makes one pass over ``x`` (un-augmented
-        training inputs) with each BatchNorm in training mode, normalising with the batch's own mean and
-        variance as it did in training, and Dropout off, as at inference.  At batch t, of b_t inputs after
+        training inputs, in random order as training drew them) with each BatchNorm in training mode,
+        normalising with the batch's own mean and variance as it did in training, and Dropout off, as at
+        inference.  At batch t, of b_t inputs after
         n_t, the momentum is b_t / (n_t + b_t), so after the pass
 
             running_mean = Σ_t b_t·μ_t / Σ_t b_t      running_var = Σ_t b_t·σ²_t / Σ_t b_t   (σ²_t unbiased)
