@@ -19,7 +19,7 @@ from .preprocess import FACE_SIZE, Preprocessing, center_crop
 SHIPPED_MODEL = Path(__file__).with_name("weights") / "fer2013_vgg.npz"
 TTA_KINDS = (None, "mirror", "crops")
 TTA_NAMES = tuple(kind or "none" for kind in TTA_KINDS)   # as options spell them
-DEFAULT_TTA = "crops"  # the shipped default: +1.4 points on PublicTest, and live keeps its speed (docs/model.md)
+DEFAULT_TTA = "crops"  # the shipped default: the best PublicTest figure, and live keeps its speed (docs/model.md)
 CROP_SHIFT = 2        # pixels each "crops" view is moved by (training shifts faces by up to 10 % = 5 px)
 
 
@@ -81,7 +81,7 @@ class ExpressionClassifier:
         """uint8 faces (N, 48, 48) → probabilities (N, 7), averaged over the views ``tta`` names
         (test-time augmentation): None, one view; "mirror", the face and its mirror image; "crops", ten
         views — the face and four copies moved by CROP_SHIFT pixels (the edge mirrored in), each also
-        mirrored: +1.4 points on FER-2013 PublicTest for the shipped model, at five times the cost.  A net
+        mirrored: +0.3 points on FER-2013 PublicTest for the shipped model, at three times the cost.  A net
         trained on random crops (``--crop``) sees the centre crop, and with "crops" the four corner crops and
         the centre, each also mirrored.
         An ensemble averages its members' probabilities.  Columns in the order of ``classes`` (default: the
