@@ -168,7 +168,7 @@ def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_
                                                                "snap.npz"]
 
 
-def test_a_net_trained_on_random_crops_is_used_on_the_centre_crop_as_it_was_validated(tmp_path, capsys):
+def test_a_net_trained_on_random_crops_is_used_and_normalised_on_the_centre_crop_as_it_was_validated(tmp_path, capsys):
     out = tmp_path / "crop.npz"
     assert train.main(FAST + ["--epochs", "1", "--crop", "40", "--width", "0.5", "--out", str(out)]) == 0
     meta = json.loads(str(read_npz(out)["__meta__"]))
@@ -177,6 +177,15 @@ def test_a_net_trained_on_random_crops_is_used_on_the_centre_crop_as_it_was_vali
     assert f"accuracy {meta['metrics']['val_acc']:.4f} on 350 faces" in capsys.readouterr().out
     assert evaluate.main(["--model", str(out), "--data", "demo", "--split", "val"]) == 0
     assert "[val] with crops TTA" in capsys.readouterr().out           # the default: ten views of each face
+    # its BatchNorm statistics are those of its training faces as inference sees them: centre crops, not augmented
+    member = ExpressionClassifier(out).members[0]
+    saved = {k: v.copy() for k, v in member.model.state_dict().items() if ".running_" in k}
+    assert len(saved) == 6                                              # tiny: three BatchNorms
+    faces = member.preprocessing(train.demo_splits(0)["train"][0])      # 3,500 faces: all of them, in the order
+    shuffled = np.random.default_rng(0).permutation(len(faces))        # the run's seed (0) shuffles them
+    member.model.recompute_batchnorm_statistics(center_crop(faces[shuffled], 40))
+    for key, value in saved.items():
+        np.testing.assert_allclose(member.model.state_dict()[key], value, rtol=1e-5, atol=1e-6)
 
 
 def test_a_student_learns_its_teachers_soft_targets(tmp_path, capsys):
@@ -223,15 +232,3 @@ def test_batches_prepared_by_a_worker_thread_train_exactly_as_batches_prepared_i
     assert draws == draws_worker == expected
     assert all(np.array_equal(weights[k], weights_worker[k]) for k in weights)
 
-
-def test_a_saved_nets_batchnorm_statistics_are_those_of_its_training_faces_as_inference_sees_them(tmp_path):
-    out = tmp_path / "crop.npz"
-    assert train.main(FAST + ["--epochs", "1", "--crop", "40", "--seed", "3", "--out", str(out)]) == 0
-    member = ExpressionClassifier(out).members[0]
-    saved = {k: v.copy() for k, v in member.model.state_dict().items() if ".running_" in k}
-    assert len(saved) == 6                                              # tiny: three BatchNorms
-    faces = member.preprocessing(train.demo_splits(3)["train"][0])      # 3,500 faces: all of them, not augmented,
-    shuffled = np.random.default_rng(3).permutation(len(faces))        # in the order the run's seed shuffles them
-    member.model.recompute_batchnorm_statistics(center_crop(faces[shuffled], 40))
-    for key, value in saved.items():
-        np.testing.assert_allclose(member.model.state_dict()[key], value, rtol=1e-5, atol=1e-6)
