@@ -66,8 +66,7 @@ class Sequential:
         statistics on inputs like those it will see, so this makes one pass over ``x`` (un-augmented
         training inputs, in random order as training drew them) with each BatchNorm in training mode,
         normalising with the batch's own mean and variance as it did in training, and Dropout off, as at
-        inference.  At batch t, of b_t inputs after
-        n_t, the momentum is b_t / (n_t + b_t), so after the pass
+        inference.  At batch t, of b_t inputs after n_t, the momentum is b_t / (n_t + b_t), so after the pass
 
             running_mean = Σ_t b_t·μ_t / Σ_t b_t      running_var = Σ_t b_t·σ²_t / Σ_t b_t   (σ²_t unbiased)
 
@@ -75,18 +74,18 @@ class Sequential:
         BatchNorm layers updated; parameters are not touched."""
         norms = [layer for layer in self.layers if isinstance(layer, (BatchNorm1D, BatchNorm2D))]
         momenta = [layer.momentum for layer in norms]
-        seen = 0
+        seen, on_gpu = 0, self.on_gpu
         try:
             for start in range(0, len(x), batch_size):
                 h = x[start:start + batch_size]
-                if seen and len(h) < 2:          # one input has no variance; it was averaged with the rest
+                if seen and len(h) < 2:          # a last batch of one input has no variance: left out
                     break
                 for layer in norms:
                     layer.momentum = len(h) / (seen + len(h))
-                h = gpu.to_gpu(h) if self.on_gpu else h
+                h = gpu.to_gpu(h) if on_gpu else h
                 for layer in self.layers:
                     training = layer in norms
-                    h = gpu.forward([layer], h, training) if self.on_gpu else layer.forward(h, training=training)
+                    h = gpu.forward([layer], h, training) if on_gpu else layer.forward(h, training=training)
                 seen += len(h)
         finally:
             for layer, momentum in zip(norms, momenta):
