@@ -231,4 +231,3 @@ def test_batches_prepared_by_a_worker_thread_train_exactly_as_batches_prepared_i
     (weights, draws), (weights_worker, draws_worker) = runs["in turn"], runs["worker thread"]
     assert draws == draws_worker == expected
     assert all(np.array_equal(weights[k], weights_worker[k]) for k in weights)
-
