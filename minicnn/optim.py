@@ -12,6 +12,7 @@ Adam (β₁, β₂, ε), step t:
     θ ← θ − η · (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)
 
 Schedules change ``optimizer.lr`` once per epoch (``step()``; ReduceOnPlateau takes the metric).
+``average_weights`` averages the weights of several snapshots of one run (SWA).
 """
 import math
 
@@ -189,3 +190,19 @@ class ReduceOnPlateau:
 
     def load_state_dict(self, state):
         self.best, self.bad_epochs = float(state["best"]), int(state["bad_epochs"])
+
+
+def average_weights(models):
+    """Stochastic weight averaging (Izmailov et al. 2018): θ̄ = (1/M) · Σₘ θₘ, array by array, over M models of
+    one architecture — the snapshots one run passes through, each a point near a wide minimum; their mean lies
+    nearer its centre.  Returns a state dict for ``load_state_dict``.  Its BatchNorm running statistics are
+    the mean of the models' and are not those of θ̄'s own activations: recompute them
+    (``Sequential.recompute_batchnorm_statistics``) before using the averaged model."""
+    states = [model.state_dict() for model in models]
+    if not states:
+        raise ValueError("no models to average")
+    for i, state in enumerate(states[1:], start=2):
+        if {k: v.shape for k, v in state.items()} != {k: v.shape for k, v in states[0].items()}:
+            raise ValueError(f"model {i} does not have the arrays of model 1 (another architecture)")
+    return {key: np.mean([state[key] for state in states], axis=0).astype(value.dtype)
+            for key, value in states[0].items()}

@@ -85,6 +85,26 @@ def test_schedules():
     assert opt.lr == 0.5
 
 
+
+def test_average_weights_is_the_mean_of_every_array():
+    from minicnn import Sequential, layers as L
+    rng = np.random.default_rng(0)
+    models = [Sequential([L.Dense(3, 2, rng=rng), L.BatchNorm1D(2)]) for _ in range(3)]
+    for model in models:
+        for value in model.state_dict().values():
+            value[...] = rng.uniform(0.5, 2.0, value.shape)
+    before = [{k: v.copy() for k, v in m.state_dict().items()} for m in models]
+    averaged = optim.average_weights(models)
+    assert set(averaged) == set(before[0]) == {"0.weight", "0.bias", "1.gamma", "1.beta", "1.running_mean", "1.running_var"}
+    for key in averaged:
+        expected = (before[0][key] + before[1][key] + before[2][key]) / 3
+        assert np.allclose(averaged[key], expected) and averaged[key].dtype == before[0][key].dtype
+    assert all(np.array_equal(m.state_dict()[k], b[k]) for m, b in zip(models, before) for k in b)   # untouched
+    wider = Sequential([L.Dense(3, 4, rng=rng), L.BatchNorm1D(4)])
+    with pytest.raises(ValueError, match="model 2 does not have the arrays of model 1"):
+        optim.average_weights([models[0], wider])
+
+
 @pytest.mark.parametrize("name", ["sgd", "nesterov", "adam"])
 def test_matches_pytorch(name):
     torch = pytest.importorskip("torch", reason="PyTorch not installed (optional oracle: pip install torch==2.13.0)")

@@ -1,6 +1,8 @@
 """The training, evaluation and tuning commands, run as a person runs them."""
 import json
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -12,7 +14,7 @@ from fer_app.labels import CLASSES
 from fer_app.preprocess import center_crop
 from minicnn.serialization import read_npz
 
-from .helpers import constant_model, run_module, start_module, untrained_model
+from .helpers import ENV, ROOT, constant_model, run_module, start_module, untrained_model
 
 FAST = ["--data", "demo", "--arch", "tiny", "--threads", "1", "--quiet", "--checkpoint-minutes", "0"]
 
@@ -157,6 +159,27 @@ def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_
         meta = json.loads(str(read_npz(tmp_path / f"snap.cycle-{cycle}.npz")["__meta__"]))
         assert meta["metrics"]["val_acc"] == log[epoch - 1]["val_acc"] and meta["training"]["init"] == str(first)
     assert "snapshot: " in capsys.readouterr().out
+    # the snapshots' weights averaged (SWA), their BatchNorm statistics recomputed on a dataset's training faces
+    rng = np.random.default_rng(0)
+    faces = [" ".join(map(str, rng.integers(0, 256, 48 * 48))) for _ in range(40)]
+    (tmp_path / "faces.csv").write_text("emotion,pixels,Usage\n" + "".join(f"{i % 7},{f},Training\n"
+                                                                            for i, f in enumerate(faces)))
+    snapshots = [tmp_path / f"snap.cycle-{cycle}.npz" for cycle in (1, 2)]
+    script = [sys.executable, str(ROOT / "docs/training/recompute_batchnorm.py")]
+    env = dict(ENV, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    done = subprocess.run(script + [*map(str, snapshots), str(tmp_path / "faces.csv"), str(tmp_path / "swa.npz")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    arrays = [read_npz(path) for path in snapshots + [tmp_path / "swa.npz"]]
+    for key in (k for k, v in arrays[0].items() if v.dtype.kind == "f"):
+        mean = (arrays[0][key] + arrays[1][key]) / 2
+        assert np.allclose(arrays[2][key], mean) == (".running_" not in key), key    # statistics: recomputed
+    assert json.loads(str(arrays[2]["__meta__"]))["weights"] == f"the average of {snapshots[0]}, {snapshots[1]}"
+    other = untrained_model(tmp_path / "other.npz")                    # another run's preprocessing
+    args = (snapshots[0], other, tmp_path / "faces.csv", tmp_path / "swa2.npz")
+    done = subprocess.run(script + list(map(str, args)), env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and f"MODEL {other}: other preprocessing" in done.stderr
+    assert not (tmp_path / "swa2.npz").exists()
     # snapshots are a run's files: a run at the same --out is refused while they are there, and --overwrite
     # clears them even when the new run makes none
     for name in ("snap.npz", "snap.ckpt.npz", "snap.log.jsonl", "snap.curves.png"):

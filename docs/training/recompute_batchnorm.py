@@ -4,6 +4,10 @@
     python3 docs/training/recompute_batchnorm.py runs/fer2013-vgg-student5.npz ../shared/data/fer2013 OUT.npz
 
 All training faces, not augmented, in the order a generator seeded 0 shuffles them; the weights stay as they are.
+Given several MODELs (the snapshots of one run, ``--cycles``), it averages their weights first — stochastic
+weight averaging, docs/sgd.md — and recomputes the statistics of the average:
+
+    python3 docs/training/recompute_batchnorm.py runs/r.cycle-*.npz ../shared/data/fer2013 OUT.npz
 """
 import argparse
 import sys
@@ -18,26 +22,48 @@ from fer_app.classifier import ExpressionClassifier  # noqa: E402
 from fer_app.cli import run_command  # noqa: E402
 from fer_app.data import load_dataset  # noqa: E402
 from fer_app.preprocess import center_crop  # noqa: E402
+from minicnn.optim import average_weights  # noqa: E402
 
 
 def recompute(args):
-    check_outputs([("OUT", args.out)], [("MODEL", args.model), ("DATA", args.data)], args.overwrite)
-    members = ExpressionClassifier(args.model).members
-    if len(members) != 1:
-        raise UserError(f"MODEL {args.model}: an ensemble of {len(members)} networks; give one network's file")
-    member, = members
+    check_outputs([("OUT", args.out)], [("MODEL", m) for m in args.models] + [("DATA", args.data)], args.overwrite)
+    networks = [one_network(path) for path in args.models]
+    member = networks[0]
+    for path, network in zip(args.models[1:], networks[1:]):
+        if (network.preprocessing, network.classes, network.size) != (member.preprocessing, member.classes,
+                                                                       member.size):
+            raise UserError(f"MODEL {path}: other preprocessing, classes or input size than {args.models[0]}; "
+                            "average the snapshots of one run")
+    if len(networks) > 1:
+        try:
+            member.model.load_state_dict(average_weights([network.model for network in networks]))
+        except ValueError as e:
+            raise UserError(f"MODEL: {args.models[0]} and the others cannot be averaged: {e}") from None
     faces = load_dataset(args.data)["train"][0]
     faces = faces[np.random.default_rng(0).permutation(len(faces))]
     member.model.recompute_batchnorm_statistics(center_crop(member.preprocessing(faces), member.size))
-    statistics = f"recomputed on the {len(faces)} training faces of {args.data}"
-    member.model.save(args.out, {**member.model.metadata, "batchnorm_statistics": statistics})
-    print(f"{args.out}: {args.model} with the BatchNorm statistics of {len(faces)} training faces of {args.data}")
+    metadata = {**member.model.metadata,
+                "batchnorm_statistics": f"recomputed on the {len(faces)} training faces of {args.data}"}
+    if len(networks) > 1:
+        metadata["weights"] = "the average of " + ", ".join(map(str, args.models))
+    member.model.save(args.out, metadata)
+    weights = args.models[0] if len(networks) == 1 else f"the average of {len(networks)} models' weights"
+    print(f"{args.out}: {weights} with the BatchNorm statistics of {len(faces)} training faces of {args.data}")
     return 0
+
+
+def one_network(path):
+    """The one network (a classifier Member) of the model file at ``path``; UserError for an ensemble file."""
+    members = ExpressionClassifier(path).members
+    if len(members) != 1:
+        raise UserError(f"MODEL {path}: an ensemble of {len(members)} networks; give one network's file")
+    return members[0]
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("model", metavar="MODEL", help="a model file of one network")
+    p.add_argument("models", nargs="+", metavar="MODEL",
+                   help="a model file of one network; several: their weights are averaged first")
     p.add_argument("data", metavar="DATA", help="the dataset whose training faces give the statistics")
     p.add_argument("out", metavar="OUT", help="the new model file")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
