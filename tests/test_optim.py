@@ -95,7 +95,8 @@ def test_average_weights_is_the_mean_of_every_array():
             value[...] = rng.uniform(0.5, 2.0, value.shape)
     before = [{k: v.copy() for k, v in m.state_dict().items()} for m in models]
     averaged = optim.average_weights(models)
-    assert set(averaged) == set(before[0]) == {"0.weight", "0.bias", "1.gamma", "1.beta", "1.running_mean", "1.running_var"}
+    assert set(averaged) == set(before[0]) == {"0.weight", "0.bias", "1.gamma", "1.beta", "1.running_mean",
+                                               "1.running_var"}
     for key in averaged:
         expected = (before[0][key] + before[1][key] + before[2][key]) / 3
         assert np.allclose(averaged[key], expected) and averaged[key].dtype == before[0][key].dtype
