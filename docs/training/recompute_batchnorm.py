@@ -44,7 +44,8 @@ def recompute(args):
     member.model.recompute_batchnorm_statistics(center_crop(member.preprocessing(faces), member.size))
     metadata = {**member.model.metadata,
                 "batchnorm_statistics": f"recomputed on the {len(faces)} training faces of {args.data}"}
-    if len(networks) > 1:
+    if len(networks) > 1:                       # the first snapshot's validation metrics are not the average's
+        metadata = {k: v for k, v in metadata.items() if k != "metrics"}
         metadata["weights"] = "the average of " + ", ".join(map(str, args.models))
     member.model.save(args.out, metadata)
     weights = args.models[0] if len(networks) == 1 else f"the average of {len(networks)} models' weights"
