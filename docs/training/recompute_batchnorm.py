@@ -42,12 +42,12 @@ def recompute(args):
     faces = load_dataset(args.data)["train"][0]
     faces = faces[np.random.default_rng(0).permutation(len(faces))]
     member.model.recompute_batchnorm_statistics(center_crop(member.preprocessing(faces), member.size))
-    metadata = {**member.model.metadata,
-                "batchnorm_statistics": f"recomputed on the {len(faces)} training faces of {args.data}"}
+    metadata = member.model.metadata
+    metadata["batchnorm_statistics"] = f"recomputed on the {len(faces)} training faces of {args.data}"
     if len(networks) > 1:                       # the first snapshot's validation metrics are not the average's
-        metadata = {k: v for k, v in metadata.items() if k != "metrics"}
+        metadata.pop("metrics", None)
         metadata["weights"] = "the average of " + ", ".join(map(str, args.models))
-    member.model.save(args.out, metadata)
+    member.model.save(args.out)
     weights = args.models[0] if len(networks) == 1 else f"the average of {len(networks)} models' weights"
     print(f"{args.out}: {weights} with the BatchNorm statistics of {len(faces)} training faces of {args.data}")
     return 0
