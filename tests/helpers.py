@@ -1,4 +1,5 @@
 """Small shared helpers for the fer_app tests."""
+import gzip
 import os
 import subprocess
 import sys
@@ -47,4 +48,20 @@ def constant_model(path, favourite):
 def untrained_model(path, seed=0):
     models.build("tiny", np.random.default_rng(seed)).save(
         path, metadata={"classes": CLASSES, "preprocessing": Preprocessing().to_dict()})
+    return path
+
+
+def pixels(rng):
+    """One random 48×48 face as a FER-2013 CSV row spells it: 2,304 grey levels separated by spaces."""
+    return " ".join(map(str, rng.integers(0, 256, 48 * 48)))
+
+
+def write_csv(path, rows, gz=False):
+    """A fer2013.csv (gzipped with ``gz``) of (emotion, pixels, Usage) rows; its path."""
+    text = "emotion,pixels,Usage\n" + "".join(f"{e},{p},{u}\n" for e, p, u in rows)
+    if gz:
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:
+        path.write_text(text)
     return path

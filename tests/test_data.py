@@ -1,5 +1,4 @@
 """Dataset loaders on small data the tests write themselves; FER-2013 itself when it is present."""
-import gzip
 import os
 from pathlib import Path
 
@@ -12,22 +11,10 @@ from fer_app.checks import DataError
 from fer_app.data import load_dataset, read_cache
 from fer_app.labels import class_id
 
+from .helpers import pixels, write_csv
+
 # FER-2013 in the Kaggle layout: $FER2013_DIR, else data/fer2013 in the project
 FER_DIR = Path(os.environ.get("FER2013_DIR") or Path(__file__).resolve().parents[1] / "data" / "fer2013")
-
-
-def pixels(rng):
-    return " ".join(map(str, rng.integers(0, 256, 48 * 48)))
-
-
-def write_csv(path, rows, gz=False):
-    text = "emotion,pixels,Usage\n" + "".join(f"{e},{p},{u}\n" for e, p, u in rows)
-    if gz:
-        with gzip.open(path, "wt") as f:
-            f.write(text)
-    else:
-        path.write_text(text)
-    return path
 
 
 @pytest.mark.parametrize("gz", [False, True])

@@ -85,7 +85,6 @@ def test_schedules():
     assert opt.lr == 0.5
 
 
-
 def test_average_weights_is_the_mean_of_every_array():
     from minicnn import Sequential, layers as L
     rng = np.random.default_rng(0)

@@ -14,7 +14,8 @@ from fer_app.labels import CLASSES
 from fer_app.preprocess import center_crop
 from minicnn.serialization import read_npz
 
-from .helpers import ENV, ROOT, constant_model, run_module, start_module, untrained_model
+from .helpers import (ENV, ROOT, constant_model, pixels, run_module, start_module, untrained_model,
+                      write_csv)
 
 FAST = ["--data", "demo", "--arch", "tiny", "--threads", "1", "--quiet", "--checkpoint-minutes", "0"]
 
@@ -161,9 +162,7 @@ def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_
     assert "snapshot: " in capsys.readouterr().out
     # the snapshots' weights averaged (SWA), their BatchNorm statistics recomputed on a dataset's training faces
     rng = np.random.default_rng(0)
-    faces = [" ".join(map(str, rng.integers(0, 256, 48 * 48))) for _ in range(40)]
-    (tmp_path / "faces.csv").write_text("emotion,pixels,Usage\n" + "".join(f"{i % 7},{f},Training\n"
-                                                                            for i, f in enumerate(faces)))
+    write_csv(tmp_path / "faces.csv", [(i % 7, pixels(rng), "Training") for i in range(40)])
     snapshots = [tmp_path / f"snap.cycle-{cycle}.npz" for cycle in (1, 2)]
     script = [sys.executable, str(ROOT / "docs/training/recompute_batchnorm.py")]
     env = dict(ENV, XDG_CACHE_HOME=str(tmp_path / "cache"))

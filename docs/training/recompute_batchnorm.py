@@ -34,21 +34,20 @@ def recompute(args):
                                                                        member.size):
             raise UserError(f"MODEL {path}: other preprocessing, classes or input size than {args.models[0]}; "
                             "average the snapshots of one run")
+    metadata, weights = member.model.metadata, args.models[0]
     if len(networks) > 1:
         try:
             member.model.load_state_dict(average_weights([network.model for network in networks]))
         except ValueError as e:
             raise UserError(f"MODEL: {args.models[0]} and the others cannot be averaged: {e}") from None
+        metadata.pop("metrics", None)           # the first snapshot's validation metrics are not the average's
+        metadata["weights"] = "the average of " + ", ".join(map(str, args.models))
+        weights = f"the average of {len(networks)} models' weights"
     faces = load_dataset(args.data)["train"][0]
     faces = faces[np.random.default_rng(0).permutation(len(faces))]
     member.model.recompute_batchnorm_statistics(center_crop(member.preprocessing(faces), member.size))
-    metadata = member.model.metadata
     metadata["batchnorm_statistics"] = f"recomputed on the {len(faces)} training faces of {args.data}"
-    if len(networks) > 1:                       # the first snapshot's validation metrics are not the average's
-        metadata.pop("metrics", None)
-        metadata["weights"] = "the average of " + ", ".join(map(str, args.models))
     member.model.save(args.out)
-    weights = args.models[0] if len(networks) == 1 else f"the average of {len(networks)} models' weights"
     print(f"{args.out}: {weights} with the BatchNorm statistics of {len(faces)} training faces of {args.data}")
     return 0
 
