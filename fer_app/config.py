@@ -10,7 +10,6 @@ from pathlib import Path
 
 from .augment import Augmentation
 from .checks import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, SEED, Range, UserError
-from .classifier import TTA_NAMES
 from .detect import DEFAULT_DETECTOR, DETECTORS
 from .models import ARCHITECTURES, MIN_SIZE
 from .preprocess import EQUALIZATIONS, FACE_SIZE
@@ -63,9 +62,6 @@ class TrainConfig:
     teacher: str = option(None, "distillation: also learn the soft targets of this model or ensemble file "
                                 "(Hinton et al. 2015), computed once on the un-augmented training faces and "
                                 "kept in the checkpoint (default: labels only)", group="optimisation", metavar="MODEL")
-    teacher_tta: str = option("none", "the teacher's test-time views for its soft targets: mirror or crops "
-                                      "average its answers over them, as evaluate --tta does (default: one view)",
-                              TTA_NAMES, "optimisation")
     distill_temperature: float = option(4.0, "temperature of the teacher's and the student's probabilities "
                                              "in the distillation loss", Range(1, 100), "optimisation", "T")
     distill_weight: float = option(0.5, "share of the distillation loss; the rest is the labels' cross-entropy",

@@ -156,12 +156,10 @@ class Trainer:
                 source = f"from {checkpoint[0]}"
             else:
                 start = time.perf_counter()
-                self.soft_targets = soft_targets(config.teacher, self.train_faces, config.distill_temperature,
-                                                 config.teacher_tta)
+                self.soft_targets = soft_targets(config.teacher, self.train_faces, config.distill_temperature)
                 source = f"in {time.perf_counter() - start:.0f} s"
             self.soft_loss = SoftTargetCrossEntropy(config.distill_temperature)
-            views = "" if config.teacher_tta == "none" else f" (averaged over its {config.teacher_tta} views)"
-            log(f"teacher: {config.teacher}{views}, soft targets of {len(self.train_faces)} faces at temperature "
+            log(f"teacher: {config.teacher}, soft targets of {len(self.train_faces)} faces at temperature "
                 f"{config.distill_temperature:g} {source}")
         params = self.model.parameters()
         if config.optimizer == "sgd":
@@ -374,15 +372,14 @@ class InlineExecutor(Executor):
         return future
 
 
-def soft_targets(teacher, faces, temperature, tta=None):
-    """The teacher's (a model or ensemble file) probabilities for uint8 ``faces`` (N, 48, 48), averaged over its
-    ``tta`` views, in the order of labels.CLASSES, softened to ``temperature``: softmax(log p / T), which for one
-    network and one view is softmax(z / T)."""
+def soft_targets(teacher, faces, temperature):
+    """The teacher's (a model or ensemble file) probabilities for uint8 ``faces`` (N, 48, 48), in the order
+    of labels.CLASSES, softened to ``temperature``: softmax(log p / T), which for one network is softmax(z / T)."""
     try:
         classifier = ExpressionClassifier(teacher)
     except ModelFileError as e:
         raise UserError(f"--teacher {e}") from None
-    probs = classifier.predict_proba(faces, tta, classes=CLASSES)
+    probs = classifier.predict_proba(faces, classes=CLASSES)
     return softmax(np.log(np.maximum(probs, 1e-12)) / temperature).astype(np.float32)
 
 

@@ -12,7 +12,6 @@ from fer_app import callbacks, evaluate, train
 from fer_app.classifier import ExpressionClassifier
 from fer_app.labels import CLASSES
 from fer_app.preprocess import center_crop
-from minicnn.losses import softmax
 from minicnn.serialization import read_npz
 
 from .helpers import (ENV, ROOT, constant_model, pixels, run_module, start_module, untrained_model,
@@ -226,16 +225,6 @@ def test_a_student_learns_its_teachers_soft_targets(tmp_path, capsys):
     checkpoint = tmp_path / "student.ckpt.npz"
     assert train.main(["--resume", str(checkpoint), "--epochs", "2"]) == 0
     assert f"soft targets of 3500 faces at temperature 2 from {checkpoint}" in capsys.readouterr().out
-
-
-def test_teacher_tta_averages_the_teachers_answers_over_its_views(tmp_path):
-    teacher = untrained_model(tmp_path / "teacher.npz")
-    faces = train.demo_splits()["val"][0][:20]
-    one_view = ExpressionClassifier(teacher).predict_proba(faces, classes=CLASSES)
-    mirrored = ExpressionClassifier(teacher).predict_proba(faces[:, :, ::-1], classes=CLASSES)
-    expected = softmax(np.log((one_view + mirrored) / 2) / 2)                 # temperature 2
-    np.testing.assert_allclose(train.soft_targets(teacher, faces, 2, "mirror"), expected, rtol=1e-4, atol=1e-6)
-    assert not np.allclose(train.soft_targets(teacher, faces, 2), expected, rtol=1e-4, atol=1e-6)
 
 
 def test_batches_prepared_by_a_worker_thread_train_exactly_as_batches_prepared_in_turn(monkeypatch):
