@@ -96,7 +96,7 @@ def run(args):
         cli.write_text_atomically(args.json, json.dumps(result, indent=2))
     if args.plot:
         confusion_matrix_image(np.array(result["confusion"]), CLASSES, args.plot,
-                               title=f"{split}: accuracy {100 * result['accuracy']:.1f}%, "
+                               title=f"{split}: accuracy {100 * result['accuracy']:.2f}%, "
                                      + (f"with {tta} TTA" if tta else "no TTA"))
     return 0
 
