@@ -10,6 +10,9 @@ import cv2
 import numpy as np
 
 
+LOWRES_SIDES = (16, 40)     # the sides, in pixels, a low-resolution copy is shrunk to
+
+
 @dataclass
 class Augmentation:
     rotation: float = 15.0       # max degrees either way
@@ -20,6 +23,7 @@ class Augmentation:
     contrast: float = 0.2        # multiplicative around the image mean, in [1 - c, 1 + c]
     noise: float = 0.02          # Gaussian noise std, in [0, 1] units
     erase: float = 0.25          # probability of random erasing (one rectangle of 2-15 % of the area)
+    lowres: float = 0.0          # probability of a low-resolution copy: shrunk to LOWRES_SIDES px and enlarged back
 
     def to_dict(self):
         return asdict(self)
@@ -43,6 +47,11 @@ class Augmentation:
                     m[0] = -m[0]
                     m[0, 2] += W - 1
                 x[i] = cv2.warpAffine(x[i], m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        if self.lowres:                         # a face far from the camera, enlarged by live as to_face48 does
+            for i in np.flatnonzero(rng.random(N) < self.lowres):
+                side = int(rng.integers(LOWRES_SIDES[0], LOWRES_SIDES[1] + 1))
+                small = cv2.resize(x[i], (side, side), interpolation=cv2.INTER_AREA)
+                x[i] = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
         if self.contrast or self.brightness:
             mean = x.mean(axis=(1, 2), keepdims=True)
             c = rng.uniform(1 - self.contrast, 1 + self.contrast, (N, 1, 1)).astype(np.float32)

@@ -6,7 +6,7 @@ import pytest
 from fer_app.augment import Augmentation
 from fer_app.preprocess import Preprocessing, to_face48
 
-OFF = dict(rotation=0, flip=False, shift=0, zoom=0, brightness=0, contrast=0, noise=0, erase=0)
+OFF = dict(rotation=0, flip=False, shift=0, zoom=0, brightness=0, contrast=0, noise=0, erase=0, lowres=0)
 
 
 def test_to_face48_accepts_any_size_and_colour():
@@ -70,9 +70,23 @@ def test_switched_off_is_identity_and_flip_mirrors():
 def test_each_transform_changes_something():
     x = faces01(16)
     for name, value in [("rotation", 15), ("shift", 0.1), ("zoom", 0.2), ("brightness", 0.1), ("contrast", 0.3),
-                        ("noise", 0.05), ("erase", 1.0)]:
+                        ("noise", 0.05), ("erase", 1.0), ("lowres", 1.0)]:
         out = Augmentation(**dict(OFF, **{name: value}))(x, np.random.default_rng(1))
         assert not np.allclose(out, x), name
+
+
+def test_lowres_is_a_round_trip_through_a_smaller_face():
+    from fer_app.augment import LOWRES_SIDES
+    x = faces01(16)
+    out = Augmentation(**dict(OFF, lowres=1.0))(x, np.random.default_rng(3))
+    sides = []
+    for face, low in zip(x, out):
+        found = [s for s in range(LOWRES_SIDES[0], LOWRES_SIDES[1] + 1)
+                 if np.allclose(low, cv2.resize(cv2.resize(face, (s, s), interpolation=cv2.INTER_AREA), (48, 48),
+                                                interpolation=cv2.INTER_LINEAR), atol=1e-6)]
+        assert len(found) == 1
+        sides.append(found[0])
+    assert len(set(sides)) > 5            # 25 sides, 16 draws
 
 
 def test_random_crops_cut_each_face_at_its_own_place():
