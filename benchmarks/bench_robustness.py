@@ -1,0 +1,82 @@
+"""Accuracy of models on faces changed the way live video changes them: turned, nearer or farther, moved,
+darker, flatter, far from the camera (few pixels), blurred, noisy — one table, one view a face.
+
+    python benchmarks/bench_robustness.py --data ../shared/data/fer2013 --models A.npz B.npz
+
+Each change is applied to every face of the split (uint8, 48×48) before the model's own preprocessing; a
+far face is shrunk to 16 or 24 pixels and enlarged back as live enlarges a small detector crop
+(fer_app.preprocess.to_face48).  Noise is seeded, so two runs print the same table.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from fer_app.classifier import ExpressionClassifier  # noqa: E402
+from fer_app.data import load_dataset  # noqa: E402
+from fer_app.demo import demo_splits  # noqa: E402
+from fer_app.labels import CLASSES  # noqa: E402
+
+
+def warp(faces, angle=0.0, scale=1.0, shift=0):
+    h, w = faces.shape[1:]
+    m = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), angle, scale)
+    m[:, 2] += shift
+    return np.stack([cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+                     for f in faces])
+
+
+def far(faces, side):
+    h, w = faces.shape[1:]
+    return np.stack([cv2.resize(cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA), (w, h),
+                                interpolation=cv2.INTER_LINEAR) for f in faces])
+
+
+def levels(faces, gain, offset=0.0):
+    return np.clip(faces * gain + offset, 0, 255).astype(np.uint8)
+
+
+CHANGES = {
+    "none": lambda f: f,
+    "turned +12°": lambda f: warp(f, 12),
+    "turned −12°": lambda f: warp(f, -12),
+    "smaller (×0.85)": lambda f: warp(f, scale=0.85),
+    "larger (×1.15)": lambda f: warp(f, scale=1.15),
+    "moved 4 px": lambda f: warp(f, shift=4),
+    "darker (×0.5)": lambda f: levels(f, 0.5),
+    "flat (contrast ×0.5)": lambda f: levels(f, 0.5, 64),
+    "gamma 2": lambda f: (255 * (f / 255.0) ** 2).astype(np.uint8),
+    "far: 24 px": lambda f: far(f, 24),
+    "far: 16 px": lambda f: far(f, 16),
+    "blurred (σ 1.5 px)": lambda f: np.stack([cv2.GaussianBlur(x, (0, 0), 1.5) for x in f]),
+    "noise (σ 12)": lambda f: levels(f + np.random.default_rng(0).normal(0, 12, f.shape), 1.0),
+}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="dataset path, as for fer_app.train, or 'demo'")
+    p.add_argument("--split", default="val", help="which split (default: val, FER-2013's PublicTest)")
+    p.add_argument("--models", nargs="+", required=True, help="model files")
+    args = p.parse_args()
+
+    splits = demo_splits() if args.data == "demo" else load_dataset(args.data)
+    faces, labels = splits[args.split]
+    classifiers = [ExpressionClassifier(path) for path in args.models]
+    print(f"{args.split} split, {len(labels)} faces: accuracy %, one view\n")
+    print("| change | " + " | ".join(Path(path).name for path in args.models) + " |")
+    print("| --- |" + " --- |" * len(args.models))
+    for name, change in CHANGES.items():
+        changed = change(faces)
+        cells = [f"{100 * (c.predict_proba(changed, classes=CLASSES).argmax(1) == labels).mean():.2f}"
+                 for c in classifiers]
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
