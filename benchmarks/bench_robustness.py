@@ -5,7 +5,7 @@ darker, flatter, far from the camera (few pixels), blurred, noisy — one table,
 
 Each change is applied to every face of the split (uint8, 48×48) before the model's own preprocessing; a
 far face is shrunk to 16 or 24 pixels and enlarged back as live enlarges a small detector crop
-(fer_app.preprocess.to_face48).  Noise is seeded, so two runs print the same table.
+(fer_app.augment.low_resolution, what ``fer_app.train --lowres`` trains on).  Noise is seeded, so two runs print the same table.
 """
 import argparse
 import os
@@ -17,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from fer_app.augment import low_resolution  # noqa: E402
 from fer_app.classifier import ExpressionClassifier  # noqa: E402
 from fer_app.data import load_dataset  # noqa: E402
 from fer_app.demo import demo_splits  # noqa: E402
@@ -29,12 +30,6 @@ def warp(faces, angle=0.0, scale=1.0, shift=0):
     m[:, 2] += shift
     return np.stack([cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
                      for f in faces])
-
-
-def far(faces, side):
-    h, w = faces.shape[1:]
-    return np.stack([cv2.resize(cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA), (w, h),
-                                interpolation=cv2.INTER_LINEAR) for f in faces])
 
 
 def levels(faces, gain, offset=0.0):
@@ -51,8 +46,8 @@ CHANGES = {
     "darker (×0.5)": lambda f: levels(f, 0.5),
     "flat (contrast ×0.5)": lambda f: levels(f, 0.5, 64),
     "gamma 2": lambda f: (255 * (f / 255.0) ** 2).astype(np.uint8),
-    "far: 24 px": lambda f: far(f, 24),
-    "far: 16 px": lambda f: far(f, 16),
+    "far: 24 px": lambda f: np.stack([low_resolution(x, 24) for x in f]),
+    "far: 16 px": lambda f: np.stack([low_resolution(x, 16) for x in f]),
     "blurred (σ 1.5 px)": lambda f: np.stack([cv2.GaussianBlur(x, (0, 0), 1.5) for x in f]),
     "noise (σ 12)": lambda f: levels(f + np.random.default_rng(0).normal(0, 12, f.shape), 1.0),
 }

@@ -49,9 +49,7 @@ class Augmentation:
                 x[i] = cv2.warpAffine(x[i], m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         if self.lowres:                         # a face far from the camera, enlarged by live as to_face48 does
             for i in np.flatnonzero(rng.random(N) < self.lowres):
-                side = int(rng.integers(LOWRES_SIDES[0], LOWRES_SIDES[1] + 1))
-                small = cv2.resize(x[i], (side, side), interpolation=cv2.INTER_AREA)
-                x[i] = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
+                x[i] = low_resolution(x[i], int(rng.integers(LOWRES_SIDES[0], LOWRES_SIDES[1] + 1)))
         if self.contrast or self.brightness:
             mean = x.mean(axis=(1, 2), keepdims=True)
             c = rng.uniform(1 - self.contrast, 1 + self.contrast, (N, 1, 1)).astype(np.float32)
@@ -68,6 +66,13 @@ class Augmentation:
                 y0, x0 = rng.integers(0, H - h + 1), rng.integers(0, W - w + 1)
                 x[i, y0:y0 + h, x0:x0 + w] = rng.random()
         return np.clip(x, 0, 1, out=x)
+
+
+def low_resolution(face, side):
+    """The face (H, W) shrunk to side×side and enlarged back: a face far from the camera, enlarged as live
+    enlarges a small crop (preprocess.to_face48)."""
+    small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, face.shape[::-1], interpolation=cv2.INTER_LINEAR)
 
 
 def random_crops(x, size, rng):
