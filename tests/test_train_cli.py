@@ -1,4 +1,6 @@
 """The training, evaluation and tuning commands, run as a person runs them."""
+import argparse
+import importlib
 import json
 import signal
 import subprocess
@@ -254,3 +256,19 @@ def test_batches_prepared_by_a_worker_thread_train_exactly_as_batches_prepared_i
     (weights, draws), (weights_worker, draws_worker) = runs["in turn"], runs["worker thread"]
     assert draws == draws_worker == expected
     assert all(np.array_equal(weights[k], weights_worker[k]) for k in weights)
+
+
+def test_finetune_gpu_builds_each_run_as_the_recipe_with_its_one_change_and_seed(monkeypatch):
+    """docs/training/finetune_gpu.py: each run's command is one fer_app.train understands, the sixth run's
+    recipe with the run's own change (None: the option left out) and its seed plus --seed-offset."""
+    monkeypatch.syspath_prepend(str(ROOT / "docs/training"))
+    finetune = importlib.import_module("finetune_gpu")
+    runs = argparse.Namespace(data="DATA", init="INIT.npz", device="cuda", seed_offset=10)
+    options = {name: train.parse_args(finetune.train_command(name, runs, ROOT / "out")[3:]).options
+               for name in ("a1", "c1", "e1")}
+    assert (options["a1"].seed, options["a1"].teacher, options["a1"].init) == (121, "INIT.npz", "INIT.npz")
+    assert (options["a1"].lr, options["a1"].lowres, options["a1"].noise, options["a1"].rotation) == (0.002, 0.25,
+                                                                                                     0.02, 5.0)
+    assert options["a1"].cycles == options["a1"].epochs      # one cycle an epoch: a snapshot every epoch
+    assert options["c1"].teacher is None and options["c1"].lowres == 0.25
+    assert (options["e1"].noise, options["e1"].lowres, options["e1"].seed) == (0.0, 0.0, 128)
