@@ -17,9 +17,7 @@ On the lent machine (the data carried as fer2013_pack.py packed it, in the ignor
         --out /tmp/runs --seconds 500
     python3 docs/training/finetune_gpu.py … --out /tmp/runs2 --seconds 290 --seed-offset 10      # a second round
 """
-import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import minicnn  # noqa: E402
 from minicnn.optim import average_weights  # noqa: E402
-from train_members_gpu import GPU_ENV  # noqa: E402
+from train_members_gpu import GPU_ENV, lease_parser, say, start_runs, stop_at  # noqa: E402
 
 RECIPE = {"--lr": "0.002", "--rotation": "5", "--shift": "0.04", "--zoom": "0.04", "--erase": "0", "--noise": "0.02",
           "--lowres": "0.25", "--brightness": "0.05", "--contrast": "0.1"}
@@ -62,32 +60,17 @@ def average_raw(snapshots, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True)
+    parser = lease_parser(__doc__)
     parser.add_argument("--init", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     parser.add_argument("--seed-offset", type=int, default=0, help="added to every run's seed: another round")
-    parser.add_argument("--device", default="cuda", help="cpu: a dry run of this script on a machine without a GPU")
     args = parser.parse_args()
     deadline = time.time() + args.seconds
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, **GPU_ENV)
-    say = lambda text: print(time.strftime("%H:%M:%S"), text, flush=True)  # noqa: E731
-
-    runs = {}
-    for name in args.runs:
-        command = train_command(name, args, out)
-        say(" ".join(command[1:]))
-        runs[name] = subprocess.Popen(command, stdout=open(out / f"{name}.out.txt", "w"), stderr=subprocess.STDOUT,
-                                      env=env)
-    while any(run.poll() is None for run in runs.values()) and time.time() < deadline - AVERAGING_S:
-        time.sleep(2)
-    for run in runs.values():
-        if run.poll() is None:
-            run.send_signal(signal.SIGINT)
+    runs = start_runs({name: train_command(name, args, out) for name in args.runs}, out, env)
+    stop_at(runs, deadline - AVERAGING_S)
     snapshots = {}
     for name, run in runs.items():
         snapshots[name] = sorted(out.glob(f"{name}.cycle-*.npz"))

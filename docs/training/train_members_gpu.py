@@ -44,19 +44,48 @@ def variant(name):
     return ["--width", str(width), "--batch", str(BATCH)] + (["--crop", str(crop)] if crop else [])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def say(text):
+    print(time.strftime("%H:%M:%S"), text, flush=True)
+
+
+def start_runs(commands, out, env):
+    """Each of ``commands`` ({name: fer_app.train command}) started, its console in <out>/<name>.out.txt."""
+    runs = {}
+    for name, command in commands.items():
+        say(" ".join(command[1:]))
+        runs[name] = subprocess.Popen(command, stdout=open(out / f"{name}.out.txt", "w"), stderr=subprocess.STDOUT,
+                                      env=env)
+    return runs
+
+
+def stop_at(runs, deadline):
+    """Wait for the runs until ``deadline`` (time.time()), then Ctrl-C any still going: it saves a checkpoint."""
+    while any(run.poll() is None for run in runs.values()) and time.time() < deadline:
+        time.sleep(2)
+    for name, run in runs.items():
+        if run.poll() is None:
+            say(f"{name}: still running at the deadline, Ctrl-C")
+            run.send_signal(signal.SIGINT)
+
+
+def lease_parser(doc):
+    """The options of every driver here: --data, --out, --seconds, --device."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--seconds", type=float, required=True)
-    parser.add_argument("--members", nargs="+", default=list(MEMBERS))
     parser.add_argument("--device", default="cuda", help="cpu: a dry run of this script on a machine without a GPU")
+    return parser
+
+
+def main():
+    parser = lease_parser(__doc__)
+    parser.add_argument("--members", nargs="+", default=list(MEMBERS))
     args = parser.parse_args()
     deadline = time.time() + args.seconds
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, **GPU_ENV)
-    say = lambda text: print(time.strftime("%H:%M:%S"), text, flush=True)  # noqa: E731
 
     benches = {name: subprocess.Popen([sys.executable, "benchmarks/bench_train_step.py", "--devices", args.device,
                                        "--steps", "40"] + variant(name), stdout=subprocess.PIPE, text=True, env=env)
@@ -71,22 +100,15 @@ def main():
     epochs = max(1, int((deadline - time.time() - START_S - END_MARGIN_S) / epoch_s))
     say(f"{epoch_s:.1f} s per epoch -> {epochs} epochs each")
 
-    runs = {}
+    commands = {}
     for name in args.members:
-        command = [sys.executable, "-m", "fer_app.train", "--data", args.data, "--arch", "vgg", "--nesterov",
+        commands[name] = [sys.executable, "-m", "fer_app.train", "--data", args.data, "--arch", "vgg", "--nesterov",
                    "--device", args.device, "--threads", "2", "--quiet", "--epochs", str(epochs),
                    "--out", str(out / f"{name}.npz"), "--seed", str(MEMBERS[name][0]), "--width",
                    str(MEMBERS[name][1]), "--batch-size", str(BATCH), "--lr", str(LR)] + \
             (["--crop", str(MEMBERS[name][2])] if MEMBERS[name][2] else [])
-        say(" ".join(command[1:]))
-        runs[name] = subprocess.Popen(command, stdout=open(out / f"{name}.out.txt", "w"), stderr=subprocess.STDOUT,
-                                      env=env)
-    while any(run.poll() is None for run in runs.values()) and time.time() < deadline - END_MARGIN_S:
-        time.sleep(2)
-    for name, run in runs.items():
-        if run.poll() is None:
-            say(f"{name}: still running at the deadline, Ctrl-C")
-            run.send_signal(signal.SIGINT)
+    runs = start_runs(commands, out, env)
+    stop_at(runs, deadline - END_MARGIN_S)
     for name, run in runs.items():
         say(f"{name}: exit {run.wait()}")
 
