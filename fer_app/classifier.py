@@ -81,7 +81,7 @@ class ExpressionClassifier:
         """uint8 faces (N, 48, 48) → probabilities (N, 7), averaged over the views ``tta`` names
         (test-time augmentation): None, one view; "mirror", the face and its mirror image; "crops", ten
         views — the face and four copies moved by CROP_SHIFT pixels (the edge mirrored in), each also
-        mirrored: +0.7 points on FER-2013 PublicTest for the shipped model, at three to four times the cost.  A net
+        mirrored: +0.6 points on FER-2013 PublicTest for the shipped model, at three to four times the cost.  A net
         trained on random crops (``--crop``) sees the centre crop, and with "crops" the four corner crops and
         the centre, each also mirrored.
         An ensemble averages its members' probabilities.  Columns in the order of ``classes`` (default: the
