@@ -14,7 +14,7 @@ On the lent machine (the data carried as fer2013_pack.py packed it, in the ignor
 
     python3 docs/training/fer2013_pack.py unpack .devdata /tmp/fer2013
     python3 docs/training/finetune_gpu.py --data /tmp/fer2013 --init fer_app/weights/fer2013_vgg.npz \\
-        --out /tmp/runs --seconds 500
+        --out /tmp/runs --seconds 470
     python3 docs/training/finetune_gpu.py … --out /tmp/runs2 --seconds 290 --seed-offset 10      # a second round
 """
 import os
@@ -47,8 +47,9 @@ def train_command(name, args, out):
     seed, changes = RUNS[name]
     options = {**RECIPE, "--teacher": args.init, **changes}
     command = [sys.executable, "-m", "fer_app.train", "--data", args.data, "--arch", "vgg", "--init", args.init,
-               "--nesterov", "--epochs", str(MAX_EPOCHS), "--cycles", str(MAX_EPOCHS), "--seed", str(seed + args.seed_offset),
-               "--device", args.device, "--threads", "2", "--quiet", "--out", str(out / f"{name}.npz")]
+               "--nesterov", "--epochs", str(MAX_EPOCHS), "--cycles", str(MAX_EPOCHS),
+               "--seed", str(seed + args.seed_offset), "--device", args.device, "--threads", "2", "--quiet",
+               "--out", str(out / f"{name}.npz")]
     return command + [word for option, value in options.items() if value is not None for word in (option, value)]
 
 

@@ -102,10 +102,10 @@ def main():
 
     commands = {}
     for name in args.members:
-        commands[name] = [sys.executable, "-m", "fer_app.train", "--data", args.data, "--arch", "vgg", "--nesterov",
-                   "--device", args.device, "--threads", "2", "--quiet", "--epochs", str(epochs),
-                   "--out", str(out / f"{name}.npz"), "--seed", str(MEMBERS[name][0]), "--width",
-                   str(MEMBERS[name][1]), "--batch-size", str(BATCH), "--lr", str(LR)] + \
+        commands[name] = [sys.executable, "-m", "fer_app.train", "--data", args.data, "--arch", "vgg",
+                          "--nesterov", "--device", args.device, "--threads", "2", "--quiet", "--epochs", str(epochs),
+                          "--out", str(out / f"{name}.npz"), "--seed", str(MEMBERS[name][0]), "--width",
+                          str(MEMBERS[name][1]), "--batch-size", str(BATCH), "--lr", str(LR)] + \
             (["--crop", str(MEMBERS[name][2])] if MEMBERS[name][2] else [])
     runs = start_runs(commands, out, env)
     stop_at(runs, deadline - END_MARGIN_S)
