@@ -17,19 +17,15 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from fer_app.augment import low_resolution  # noqa: E402
+from fer_app.augment import affine, low_resolution  # noqa: E402
 from fer_app.classifier import ExpressionClassifier  # noqa: E402
 from fer_app.data import load_dataset  # noqa: E402
 from fer_app.demo import demo_splits  # noqa: E402
 from fer_app.labels import CLASSES  # noqa: E402
 
 
-def warp(faces, angle=0.0, scale=1.0, shift=0):
-    h, w = faces.shape[1:]
-    m = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), angle, scale)
-    m[:, 2] += shift
-    return np.stack([cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-                     for f in faces])
+def warp(faces, angle=0.0, scale=1.0, shift=(0, 0)):
+    return np.stack([affine(f, angle, scale, shift) for f in faces])
 
 
 def levels(faces, gain, offset=0.0):
@@ -42,7 +38,7 @@ CHANGES = {
     "turned −12°": lambda f: warp(f, -12),
     "smaller (×0.85)": lambda f: warp(f, scale=0.85),
     "larger (×1.15)": lambda f: warp(f, scale=1.15),
-    "moved 4 px": lambda f: warp(f, shift=4),
+    "moved 4 px": lambda f: warp(f, shift=(4, 4)),
     "darker (×0.5)": lambda f: levels(f, 0.5),
     "flat (contrast ×0.5)": lambda f: levels(f, 0.5, 64),
     "gamma 2": lambda f: (255 * (f / 255.0) ** 2).astype(np.uint8),

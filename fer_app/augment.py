@@ -41,12 +41,7 @@ class Augmentation:
             shifts = rng.uniform(-self.shift, self.shift, (N, 2)) * (W, H)
             flips = rng.random(N) < 0.5 if self.flip else np.zeros(N, bool)
             for i in range(N):
-                m = cv2.getRotationMatrix2D((W / 2 - 0.5, H / 2 - 0.5), angles[i], scales[i])
-                m[:, 2] += shifts[i]
-                if flips[i]:                    # mirror: x → W - 1 - x, composed after the warp
-                    m[0] = -m[0]
-                    m[0, 2] += W - 1
-                x[i] = cv2.warpAffine(x[i], m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+                x[i] = affine(x[i], angles[i], scales[i], shifts[i], flips[i])
         if self.lowres:                         # a face far from the camera, enlarged by live as to_face48 does
             for i in np.flatnonzero(rng.random(N) < self.lowres):
                 x[i] = low_resolution(x[i], int(rng.integers(LOWRES_SIDES[0], LOWRES_SIDES[1] + 1)))
@@ -66,6 +61,18 @@ class Augmentation:
                 y0, x0 = rng.integers(0, H - h + 1), rng.integers(0, W - w + 1)
                 x[i, y0:y0 + h, x0:x0 + w] = rng.random()
         return np.clip(x, 0, 1, out=x)
+
+
+def affine(face, angle=0.0, scale=1.0, shift=(0.0, 0.0), flip=False):
+    """The face (H, W) turned by ``angle`` degrees and scaled about its centre, moved by ``shift`` (dx, dy) pixels
+    and, with ``flip``, mirrored — one warp, the edges mirrored in."""
+    H, W = face.shape
+    m = cv2.getRotationMatrix2D((W / 2 - 0.5, H / 2 - 0.5), angle, scale)
+    m[:, 2] += shift
+    if flip:                                    # mirror: x → W - 1 - x, composed after the warp
+        m[0] = -m[0]
+        m[0, 2] += W - 1
+    return cv2.warpAffine(face, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
 def low_resolution(face, side):
