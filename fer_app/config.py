@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .augment import LOWRES_SIDES, Augmentation
 from .checks import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, SEED, Range, UserError
+from .data import LABEL_SOURCES
 from .detect import DEFAULT_DETECTOR, DETECTORS
 from .models import ARCHITECTURES, MIN_SIZE
 from .preprocess import EQUALIZATIONS, FACE_SIZE
@@ -33,6 +34,11 @@ class TrainConfig:
     detector: str = option(DEFAULT_DETECTOR, "face detector for the photos of a class-folder tree (yunet or haar)",
                            tuple(sorted(DETECTORS)), "data")
     equalize: str = option("none", "histogram equalisation of faces", EQUALIZATIONS, "data")
+    labels: str = option("fer2013", "where the labels come from: the dataset's own, or FER+'s ten crowd votes per "
+                                    "FER-2013 face (ferplus.csv in the folder, or fer2013new.csv beside "
+                                    "fer2013.csv; fer_app/ferplus.py)", LABEL_SOURCES, "data")
+    ferplus_mix: float = option(1.0, "with --labels ferplus: share of the crowd's vote shares in each training "
+                                     "target; the rest is the FER-2013 label", PROBABILITY, "data")
 
     arch: str = option(None, "architecture (default: vgg, or tiny on demo data)", tuple(sorted(ARCHITECTURES)), "model")
     dropout: float = option(None, "dropout rate (default: the architecture's)", FRACTION, "model")

@@ -1,7 +1,9 @@
 """Datasets: FER-2013 as CSV or Kaggle folders, and any class-folder tree (CK+, JAFFE, your photos).
 
-Every loader returns a dict of splits, ``{"train": (faces, labels), "val": ..., "test": ...}``,
-faces uint8 (N, 48, 48), labels int64 in FER-2013's class order (CLASSES).
+Every loader returns a dict of splits, ``{"train": Split, "val": ..., "test": ...}``; a Split unpacks as
+``faces, labels``: faces uint8 (N, 48, 48), labels int64 in FER-2013's class order (CLASSES).  It also
+knows each face's source where the layout names one (``keys``), which is how FER+'s crowd votes
+(fer_app/ferplus.py, ``labels="ferplus"``) find their faces.
 
 Layouts, told apart by what the path holds:
 * ``fer2013.csv`` / ``.csv.gz``: columns emotion,pixels,Usage; Training/PublicTest/PrivateTest
@@ -24,6 +26,7 @@ import numpy as np
 
 from minicnn.serialization import ModelFileError, atomic_savez, read_npz
 
+from . import ferplus
 from .checks import DataError
 from .detect import DEFAULT_DETECTOR, largest_face, make_detector
 from .images import IMAGE_SUFFIXES, read_image
@@ -31,7 +34,25 @@ from .labels import CLASSES, class_id
 from .preprocess import FACE_SIZE, to_face48
 
 USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
+LABEL_SOURCES = ("fer2013", "ferplus")
+
+
+class Split(tuple):
+    """One split of a dataset; unpacks as ``faces, labels``.
+
+    ``keys`` (N,) str: each face's source, where known: its file relative to the dataset folder
+    ("train/angry/Training_1.png"), or its data row in a CSV ("0" is the row under the header).
+    ``targets`` (N, 7) float32: the distributions to train on when the labels came from crowd votes, else None."""
+
+    def __new__(cls, faces, labels, keys=None, targets=None):
+        split = super().__new__(cls, (faces, labels))
+        split.keys, split.targets = keys, targets
+        return split
+
+    def subset(self, index):
+        pick = lambda a: None if a is None else a[index]     # noqa: E731
+        return Split(self[0][index], self[1][index], pick(self.keys), pick(self.targets))
 
 
 class Report:
@@ -64,6 +85,7 @@ def load_csv(path, skip_bad=False, report=None):
     opener = gzip.open if str(path).endswith(".gz") else open
     faces = {s: [] for s in USAGE_TO_SPLIT.values()}
     labels = {s: [] for s in USAGE_TO_SPLIT.values()}
+    keys = {s: [] for s in USAGE_TO_SPLIT.values()}
     try:
         with opener(path, "rt", newline="") as f:
             reader = csv.reader(f)
@@ -95,14 +117,15 @@ def load_csv(path, skip_bad=False, report=None):
                 split = USAGE_TO_SPLIT[usage]
                 faces[split].append(pixels.astype(np.uint8).reshape(FACE_SIZE, FACE_SIZE))
                 labels[split].append(label)
+                keys[split].append(str(line_no - 2))
     except (OSError, EOFError, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"{path}: cannot read the CSV: {e}") from None
-    return {s: _stack(faces[s], labels[s]) for s in faces if faces[s]}
+    return {s: _stack(faces[s], labels[s], keys[s]) for s in faces if faces[s]}
 
 
-def _stack(faces, labels):
-    return (np.stack(faces).astype(np.uint8) if faces else np.zeros((0, FACE_SIZE, FACE_SIZE), np.uint8),
-            np.asarray(labels, dtype=np.int64))
+def _stack(faces, labels, keys):
+    return Split(np.stack(faces).astype(np.uint8) if faces else np.zeros((0, FACE_SIZE, FACE_SIZE), np.uint8),
+                 np.asarray(labels, dtype=np.int64), np.asarray(keys, dtype=str))
 
 
 # ---------------------------------------------------------------- folders
@@ -121,8 +144,9 @@ def _image_files(folder):
     return files
 
 
-def _load_tree(root, face_of, skip_bad, report, split_of=lambda p: None):
-    """faces and labels of root/<class>/*, grouped by split_of(path) (None: one group)."""
+def _load_tree(root, face_of, skip_bad, report, split_of=lambda p: None, base=None):
+    """Splits of root/<class>/*, grouped by split_of(path) (None: one group); keys relative to ``base``
+    (default: root)."""
     groups = {}
     for folder, label in _class_folders(root):
         for path in _image_files(folder):
@@ -131,9 +155,10 @@ def _load_tree(root, face_of, skip_bad, report, split_of=lambda p: None):
             except DataError as e:
                 _bad(report, skip_bad, str(path), str(e).split(": ", 1)[-1])
                 continue
-            faces, labels = groups.setdefault(split_of(path), ([], []))
+            faces, labels, keys = groups.setdefault(split_of(path), ([], [], []))
             faces.append(face)
             labels.append(label)
+            keys.append(path.relative_to(base or root).as_posix())
     return {k: _stack(*v) for k, v in groups.items()}
 
 
@@ -147,12 +172,12 @@ def load_kaggle_folders(root, skip_bad=False, val_fraction=0.1, seed=0, report=N
     root = Path(root)
     splits = {}
     if (root / "train").is_dir():
-        splits.update(_load_tree(root / "train", to_face48, skip_bad, report, lambda p: "train"))
+        splits.update(_load_tree(root / "train", to_face48, skip_bad, report, lambda p: "train", root))
     if (root / "test").is_dir():
-        for key, value in _load_tree(root / "test", to_face48, skip_bad, report, _kaggle_test_split).items():
+        for key, value in _load_tree(root / "test", to_face48, skip_bad, report, _kaggle_test_split, root).items():
             splits[key or "test"] = value
     if "val" not in splits and "train" in splits:
-        splits["train"], splits["val"] = stratified_split(*splits["train"], val_fraction, seed)
+        splits["train"], splits["val"] = stratified_split(splits["train"], val_fraction, seed)
     return splits
 
 
@@ -165,13 +190,15 @@ def load_class_tree(root, skip_bad=False, val_fraction=0.1, seed=0, report=None,
         report.center_crops += not found
         return face
 
-    faces, labels = _load_tree(root, face_of, skip_bad, report)[None]
-    train, val = stratified_split(faces, labels, val_fraction, seed)
+    train, val = stratified_split(_load_tree(root, face_of, skip_bad, report)[None], val_fraction, seed)
     return {"train": train, "val": val}
 
 
-def stratified_split(faces, labels, fraction, seed):
-    """Move ``fraction`` of every class (at least one image where a class has two or more) to a second split."""
+def stratified_split(split, fraction, seed):
+    """Move ``fraction`` of every class of ``split`` (at least one image where a class has two or more) to a
+    second split; (the rest, the moved)."""
+    split = split if isinstance(split, Split) else Split(*split)
+    labels = split[1]
     rng = np.random.default_rng(seed)
     held = []
     for c in np.unique(labels):
@@ -180,7 +207,7 @@ def stratified_split(faces, labels, fraction, seed):
         held.extend(idx[:max(take, 1 if len(idx) > 1 and fraction > 0 else 0)])
     mask = np.zeros(len(labels), bool)
     mask[held] = True
-    return (faces[~mask], labels[~mask]), (faces[mask], labels[mask])
+    return split.subset(~mask), split.subset(mask)
 
 
 # ---------------------------------------------------------------- entry point + cache
@@ -215,10 +242,30 @@ def default_cache_dir():
 
 
 def load_dataset(path, skip_bad=False, val_fraction=0.1, seed=0, use_cache=True, cache_dir=None, log=print,
-                 detector=DEFAULT_DETECTOR):
+                 detector=DEFAULT_DETECTOR, labels="fer2013", ferplus_mix=1.0):
     """Load any supported layout; the first load of a path writes a compressed cache that later loads reuse.
-    ``detector`` finds the faces in a class-folder tree's photos ("yunet" or "haar")."""
+    ``detector`` finds the faces in a class-folder tree's photos ("yunet" or "haar").  ``labels="ferplus"``
+    takes the labels from FER+'s crowd votes beside the data (fer_app/ferplus.py): each split's labels become
+    the crowd's choice, faces the crowd calls no face or unknown are left out, and each split's ``targets``
+    are ``ferplus_mix`` × the vote shares + (1 − ``ferplus_mix``) × FER-2013's label."""
+    if labels not in LABEL_SOURCES:
+        raise ValueError(f"labels must be one of {LABEL_SOURCES}, got {labels!r}")
     layout = detect_layout(path)
+    votes = ferplus.read_votes(ferplus.votes_file(path, layout)) if labels == "ferplus" else None
+    splits = _load_faces(path, layout, skip_bad, val_fraction, seed, use_cache, cache_dir, log, detector)
+    if votes is not None:
+        for name, split in splits.items():
+            faces, fer2013 = split
+            keep, crowd, targets = ferplus.relabel(votes, split.keys, fer2013, ferplus_mix)
+            splits[name] = Split(faces[keep], crowd, split.keys[keep], targets)
+            if not keep.all():
+                log(f"FER+ labels: {name}: left out {int((~keep).sum())} of {len(keep)} faces the crowd calls "
+                    f"no face or unknown")
+    return splits
+
+
+def _load_faces(path, layout, skip_bad, val_fraction, seed, use_cache, cache_dir, log, detector):
+    """The splits with the labels the layout gives, from the cache when it has them."""
     options = dict(layout=layout, skip_bad=skip_bad, val_fraction=val_fraction, seed=seed,
                    **({"detector": detector} if layout == "tree" else {}))
     cache = Path(cache_dir or default_cache_dir()) / f"{Path(path).name}-{_fingerprint(path, options)}.npz"
@@ -231,7 +278,7 @@ def load_dataset(path, skip_bad=False, val_fraction=0.1, seed=0, use_cache=True,
     if layout == "csv":
         splits = load_csv(path, skip_bad, report)
         if "val" not in splits and "train" in splits:
-            splits["train"], splits["val"] = stratified_split(*splits["train"], val_fraction, seed)
+            splits["train"], splits["val"] = stratified_split(splits["train"], val_fraction, seed)
     elif layout == "kaggle":
         splits = load_kaggle_folders(path, skip_bad, val_fraction, seed, report)
     else:
@@ -241,7 +288,7 @@ def load_dataset(path, skip_bad=False, val_fraction=0.1, seed=0, use_cache=True,
     if not any(len(y) for _, y in splits.values()):
         raise DataError(f"{path}: no images found")
     if use_cache:
-        arrays = {f"{s}_{k}": v for s, (x, y) in splits.items() for k, v in (("x", x), ("y", y))}
+        arrays = {f"{s}_{k}": v for s, split in splits.items() for k, v in zip(("x", "y", "keys"), (*split, split.keys))}
         try:
             atomic_savez(cache, arrays)
         except OSError as e:
@@ -263,7 +310,10 @@ def read_cache(cache):
         if x is None or y is None or x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (FACE_SIZE, FACE_SIZE) \
                 or y.dtype != np.int64 or y.shape != (len(x),) or (len(y) and not 0 <= y.min() <= y.max() < len(CLASSES)):
             return None
-        splits[s] = (x, y)
+        keys = arrays.get(f"{s}_keys")
+        if keys is None or keys.dtype.kind != "U" or keys.shape != y.shape:
+            return None
+        splits[s] = Split(x, y, keys)
     return splits or None
 
 

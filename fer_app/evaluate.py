@@ -1,7 +1,10 @@
 """Evaluate a model: ``python -m fer_app.evaluate --model PATH --data PATH``.
 
 Prints accuracy, per-class precision / recall / F1 and the confusion matrix;
-optionally writes them as JSON (``--json``) and draws the matrix (``--plot``).
+optionally writes them as JSON (``--json``) and draws the matrix (``--plot``).  ``--split all`` scores
+every face of the dataset as one test set (a folder of your own labelled photos); where the data lacks
+some classes, the accuracy with the answers restricted to the classes present is printed beside the
+seven-way one.  ``--labels ferplus`` scores FER-2013 against FER+'s crowd majority instead of its own labels.
 """
 import json
 import sys
@@ -13,7 +16,7 @@ from . import cli
 from .checks import check_outputs
 from .cli import run_command
 from .checks import DataError
-from .data import load_dataset
+from .data import LABEL_SOURCES, load_dataset
 from .labels import CLASSES
 from .demo import demo_splits
 from .detect import DEFAULT_DETECTOR, DETECTORS
@@ -39,6 +42,15 @@ def report(confusion, classes):
                               "support": int(actual[i])} for i, c in enumerate(classes)}}
 
 
+def accuracy_over_present_classes(probs, labels):
+    """The classes the labels hold and the accuracy when each face's answer is the likeliest of those (a
+    dataset without, say, neutral faces is then scored as the k-way task it is)."""
+    present = np.unique(labels)
+    answers = present[probs[:, present].argmax(axis=1)]
+    return {"present_classes": [CLASSES[c] for c in present],
+            "accuracy_present": float((answers == labels).mean()) if len(labels) else 0.0}
+
+
 def format_report(result):
     classes = result["classes"]
     lines = [f"accuracy {result['accuracy']:.4f} on {result['n']} faces", "",
@@ -57,8 +69,11 @@ def build_parser():
     p = cli.parser("evaluate", __doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help=f"model file (default: the shipped {SHIPPED_MODEL.name})")
     p.add_argument("--data", default="data/fer2013", help="dataset path, as for fer_app.train, or 'demo'")
-    p.add_argument("--split", choices=("test", "val", "train"), help="which split (default: test if the data has it, "
-                                                                      "else val)")
+    p.add_argument("--split", choices=("test", "val", "train", "all"),
+                   help="which split; all: every face of the dataset (default: test if the data has it, else val)")
+    p.add_argument("--labels", choices=LABEL_SOURCES, default="fer2013",
+                   help="score against the dataset's own labels, or FER+'s crowd majority (FER-2013 only; faces "
+                        "the crowd calls no face or unknown are left out)")
     cli.add_tta_option(p)
     p.add_argument("--json", metavar="OUT", help="write the results as JSON (default: print only)")
     p.add_argument("--plot", metavar="CM.png", help="draw the confusion matrix (default: none)")
@@ -80,18 +95,28 @@ def run(args):
     check_outputs([("--json", args.json), ("--plot", args.plot)],
                   [("--model", args.model), ("--data", None if args.data == "demo" else args.data)], args.overwrite)
     classifier = ExpressionClassifier(args.model)
+    if args.data == "demo" and args.labels != "fer2013":
+        raise DataError(f"--labels {args.labels}: the demo faces have no crowd votes (FER-2013 only)")
     splits = demo_splits() if args.data == "demo" else load_dataset(
-        args.data, skip_bad=args.skip_bad, use_cache=not args.no_cache, detector=args.detector)
+        args.data, skip_bad=args.skip_bad, use_cache=not args.no_cache, detector=args.detector, labels=args.labels)
     split = args.split or ("test" if "test" in splits else "val")
-    if split not in splits:
+    if split == "all":
+        faces, labels = (np.concatenate(part) for part in zip(*splits.values()))
+    elif split not in splits:
         raise DataError(f"{args.data}: has no {split} split (it has {', '.join(splits)})")
-    faces, labels = splits[split]
+    else:
+        faces, labels = splits[split]
     tta = tta_kind(args.tta)
     probs = classifier.predict_proba(faces, tta=tta, classes=CLASSES)      # in the data's class order
     result = report(confusion_matrix(labels, probs.argmax(1), len(CLASSES)), CLASSES)
-    result.update(split=split, model=str(classifier.path), tta=tta)
-    print(f"{classifier.path} on {args.data} [{split}]{f' with {tta} TTA' if tta else ', no TTA'}")
+    result.update(split=split, labels=args.labels, model=str(classifier.path), tta=tta,
+                  **accuracy_over_present_classes(probs, labels))
+    print(f"{classifier.path} on {args.data} [{split}]{f' with {tta} TTA' if tta else ', no TTA'}"
+          f"{', FER+ crowd labels' if args.labels == 'ferplus' else ''}")
     print(format_report(result))
+    if len(result["present_classes"]) < len(CLASSES):
+        print(f"\naccuracy {result['accuracy_present']:.4f} with the answers restricted to the "
+              f"{len(result['present_classes'])} classes present ({', '.join(result['present_classes'])})")
     if args.json:
         cli.write_text_atomically(args.json, json.dumps(result, indent=2))
     if args.plot:

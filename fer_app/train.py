@@ -133,6 +133,8 @@ class Trainer:
         ``config.init`` or random."""
         self.config, self.log = config, log
         self.train_faces, self.train_labels = splits["train"]
+        # what the loss fits: the crowd's vote shares (--labels ferplus), else the labels
+        self.train_targets = getattr(splits["train"], "targets", None)
         if "val" not in splits or not len(splits["val"][1]):
             raise DataError("the dataset has no validation split (and it is too small to carve one)")
         self.preprocessing = Preprocessing(config.equalize).fitted(self.train_faces)
@@ -291,9 +293,11 @@ class Trainer:
         s["seen"] += len(y)
 
     def loss_and_gradient(self, logits, idx):
-        """The loss of the logits of training faces ``idx`` and its gradient: cross-entropy with the labels,
+        """The loss of the logits of training faces ``idx`` and its gradient: cross-entropy with the labels
+        (or the crowd's vote shares),
         mixed with the teacher's soft targets when distilling: (1 − α)·CE + α·T²·KL (minicnn/losses.py)."""
-        loss, grad = self.loss_fn.forward(logits, self.train_labels[idx]), self.loss_fn.backward()
+        targets = self.train_labels[idx] if self.train_targets is None else self.train_targets[idx]
+        loss, grad = self.loss_fn.forward(logits, targets), self.loss_fn.backward()
         if self.config.teacher:
             alpha = self.config.distill_weight
             soft = self.soft_loss.forward(logits, self.soft_targets[idx])
@@ -439,9 +443,12 @@ def read_checkpoint(path):
 def load_splits(config, data, log):
     """The splits of ``data`` (a path or "demo", from resolve_data)."""
     if data == "demo":
+        if config.labels != "fer2013":
+            raise UserError(f"--labels {config.labels}: the demo faces have no crowd votes (FER-2013 only)")
         return demo_splits(config.seed)
     splits = load_dataset(data, skip_bad=config.skip_bad, val_fraction=config.val_fraction, seed=config.seed,
-                          use_cache=not config.no_cache, log=log, detector=config.detector)
+                          use_cache=not config.no_cache, log=log, detector=config.detector, labels=config.labels,
+                          ferplus_mix=config.ferplus_mix)
     if "train" not in splits or not len(splits["train"][1]):
         raise DataError(f"{data}: no training split found")
     return splits

@@ -241,7 +241,7 @@ def work(args, optuna):
                        quiet=True)
     splits = load_splits(base, args.data, log)
     if args.subset and args.subset < len(splits["train"][1]):
-        _, splits["train"] = stratified_split(*splits["train"], args.subset / len(splits["train"][1]), args.seed)
+        _, splits["train"] = stratified_split(splits["train"], args.subset / len(splits["train"][1]), args.seed)
     seconds = []
 
     def objective(trial):

@@ -1,10 +1,11 @@
 """Softmax cross-entropy, the loss for K-way classification, and its soft-target form for distillation.
 
-Shapes: logits z (N, K), integer labels y (N,).
+Shapes: logits z (N, K); labels y: integers (N,), or target distributions (N, K) whose rows sum to 1
+(crowd votes: each class's share of the annotators), whose class is then y_n = argmax of row n.
 
     p = softmax(z),  computed stably as exp(z − max z) / Σ exp(z − max z)
-    target distribution q: one-hot(y) mixed with the uniform distribution when
-        label smoothing ε > 0:   q = (1 − ε)·onehot(y) + ε/K
+    target distribution q: one-hot(y) (or the given distribution d) mixed with the uniform distribution
+        when label smoothing ε > 0:   q = (1 − ε)·onehot(y) + ε/K   (q = (1 − ε)·d + ε/K)
     per-example loss  ℓ_n = −Σ_k q[n,k] · log p[n,k]
     batch loss        L = Σ_n w[y_n]·ℓ_n / Σ_n w[y_n]   (w = class weights, all 1 by default,
                       which makes L the plain mean)
@@ -41,11 +42,17 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, labels):
         labels = np.asarray(labels)
         N, K = logits.shape
-        if labels.shape != (N,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= K:
-            raise ValueError(f"labels must be {N} integers in [0, {K}), got shape {labels.shape}")
         log_p = log_softmax(logits)
         q = np.full((N, K), self.label_smoothing / K, dtype=logits.dtype)
-        q[np.arange(N), labels] += 1.0 - self.label_smoothing
+        if labels.ndim == 2:
+            if labels.shape != (N, K) or not np.allclose(labels.sum(axis=1), 1, atol=1e-4) or labels.min() < 0:
+                raise ValueError(f"target distributions must be {(N, K)} non-negative rows summing to 1")
+            q += (1.0 - self.label_smoothing) * labels
+            labels = labels.argmax(axis=1)
+        elif labels.shape != (N,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= K:
+            raise ValueError(f"labels must be {N} integers in [0, {K}), got shape {labels.shape}")
+        else:
+            q[np.arange(N), labels] += 1.0 - self.label_smoothing
         w = np.ones(N) if self.class_weights is None else self.class_weights[labels]
         w = (w / w.sum()).astype(logits.dtype)
         self._cache = (np.exp(log_p), q, w)

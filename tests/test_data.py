@@ -161,3 +161,87 @@ def test_a_damaged_cache_is_rebuilt_not_fatal(tmp_path, damage):
     assert np.array_equal(first["train"][0], again["train"][0]) and np.array_equal(first["val"][1], again["val"][1])
     assert len(said) == 1 and "is damaged; reading" in said[0]
     assert read_cache(cached) is not None          # written afresh
+
+
+# ---------------------------------------------------------------- FER+ crowd labels
+
+def write_votes(path, rows, keyed=True):
+    """A FER+ votes file: rows of (key, ten votes) — ferplus.csv with a file column, or fer2013new.csv."""
+    head = ["file", "match"] if keyed else ["Usage", "Image name"]
+    columns = "neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+    lines = [",".join(head) + "," + columns]
+    lines += [",".join([key, "x"] + [str(v) for v in votes]) for key, votes in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+#            neutral happy surprise sad anger disgust fear contempt unknown NF
+VOTES = {"angry": [0, 0, 0, 2, 6, 0, 0, 2, 0, 0],        # the crowd agrees, contempt counts as disgust
+         "fear": [1, 0, 5, 0, 0, 0, 4, 0, 0, 0],         # the crowd says surprise
+         "happy": [0, 2, 0, 0, 0, 0, 0, 0, 0, 8]}        # not a face: left out
+
+
+def test_ferplus_labels_from_a_kaggle_folder(tmp_path):
+    rng = np.random.default_rng(8)
+    rows = []
+    for c, votes in VOTES.items():
+        for split, name in (("train", "Training_1.png"), ("test", "PublicTest_1.png")):
+            write_png(tmp_path / split / c / name, rng)
+            rows.append((f"{split}/{c}/{name}", votes))
+    write_votes(tmp_path / "ferplus.csv", rows)
+    said = []
+    splits = load_dataset(tmp_path, cache_dir=tmp_path / "cache", labels="ferplus", ferplus_mix=1.0,
+                          log=said.append)
+    train = splits["train"]
+    assert train.keys.tolist() == ["train/angry/Training_1.png", "train/fear/Training_1.png"]
+    assert [CLASSES[c] for c in train[1]] == ["angry", "surprise"]
+    assert np.allclose(train.targets[0], [0.6, 0.2, 0, 0, 0.2, 0, 0])        # angry, disgust (contempt), sad
+    assert np.allclose(train.targets[1], [0, 0, 0.4, 0, 0, 0.5, 0.1])        # fear, surprise, neutral
+    assert said == ["FER+ labels: train: left out 1 of 3 faces the crowd calls no face or unknown",
+                    "FER+ labels: val: left out 1 of 3 faces the crowd calls no face or unknown"]
+    mixed = load_dataset(tmp_path, cache_dir=tmp_path / "cache", labels="ferplus", ferplus_mix=0.25, log=said.append)
+    assert np.allclose(mixed["train"].targets[1], [0, 0, 0.75 + 0.1, 0, 0, 0.125, 0.025])
+    assert [CLASSES[c] for c in mixed["train"][1]] == ["angry", "fear"]     # most of the target is FER-2013's
+    own = load_dataset(tmp_path, cache_dir=tmp_path / "cache")              # the cached faces, FER-2013's labels
+    assert [CLASSES[c] for c in own["train"][1]] == ["angry", "fear", "happy"] and own["train"].targets is None
+
+
+def test_ferplus_labels_from_fer2013new_beside_the_csv(tmp_path):
+    rng = np.random.default_rng(9)
+    labels = [CLASSES.index(c) for c in VOTES]
+    path = write_csv(tmp_path / "fer2013.csv", [(y, pixels(rng), u) for u in ("Training", "PublicTest")
+                                                 for y in labels])
+    write_votes(tmp_path / "fer2013new.csv", [("", v) for _ in range(2) for v in VOTES.values()], keyed=False)
+    splits = load_dataset(path, use_cache=False, labels="ferplus", log=lambda line: None)
+    assert [CLASSES[c] for c in splits["val"][1]] == ["angry", "surprise"]
+    assert splits["val"].keys.tolist() == ["3", "4"]
+
+
+def test_ferplus_labels_need_their_votes(tmp_path):
+    rng = np.random.default_rng(10)
+    write_png(tmp_path / "train" / "sad" / "Training_1.png", rng)
+    write_png(tmp_path / "train" / "sad" / "Training_2.png", rng)
+    with pytest.raises(DataError, match=r"ferplus.csv: not found; --labels ferplus reads"):
+        load_dataset(tmp_path, use_cache=False, labels="ferplus")
+    write_votes(tmp_path / "ferplus.csv", [("train/sad/Training_1.png", VOTES["angry"])])
+    with pytest.raises(DataError, match=r"no row for train/sad/Training_2.png \(1 face"):
+        load_dataset(tmp_path, use_cache=False, labels="ferplus")
+    write_votes(tmp_path / "ferplus.csv", [("train/sad/Training_1.png", ["x"] * 10)])
+    with pytest.raises(DataError, match=r"ferplus.csv line 2: the votes are not numbers"):
+        load_dataset(tmp_path, use_cache=False, labels="ferplus")
+    (tmp_path / "photos" / "sad").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"FER\+ labels exist for FER-2013 only"):
+        load_dataset(tmp_path / "photos", use_cache=False, labels="ferplus")
+
+
+@pytest.mark.skipif(not (FER_DIR / "ferplus.csv").is_file(),
+                    reason=f"FER-2013 with FER+'s ferplus.csv not found at {FER_DIR} (set FER2013_DIR)")
+def test_shared_fer2013_ferplus_labels_agree_as_its_readme_says(tmp_path):
+    own = load_dataset(FER_DIR, cache_dir=tmp_path)
+    crowd = load_dataset(FER_DIR, cache_dir=tmp_path, labels="ferplus", log=lambda line: None)
+    keep = np.isin(own["train"].keys, crowd["train"].keys)
+    fer2013 = own["train"][1][keep]
+    same = crowd["train"][1] == fer2013
+    agree = {c: same[fer2013 == i].mean() for i, c in enumerate(CLASSES)}
+    # the README's figures (Training + PublicTest, faces of every kind): happy 92 %, fear 13 %
+    assert agree["happy"] > 0.9 and agree["fear"] < 0.2 and 0.4 < agree["angry"] < 0.55
+    assert np.allclose(crowd["train"].targets.sum(axis=1), 1, atol=1e-6)

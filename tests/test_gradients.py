@@ -105,6 +105,31 @@ def test_softmax_cross_entropy(smoothing, weights):
     assert gradcheck.relative_error(analytic, numeric) < TOL
 
 
+@pytest.mark.parametrize("smoothing,weights", [(0.0, None), (0.1, [1, 2, 0.5, 3])])
+def test_softmax_cross_entropy_on_vote_distributions(smoothing, weights):
+    rng = np.random.default_rng(14)
+    logits = rng.standard_normal((5, 4)) * 3
+    votes = rng.integers(0, 6, (5, 4)).astype(float)
+    votes[:, 1] += 1                                     # no row without votes
+    shares = votes / votes.sum(axis=1, keepdims=True)
+    loss = SoftmaxCrossEntropy(smoothing, weights)
+    loss.forward(logits, shares)
+    analytic = loss.backward()
+    numeric = gradcheck.numerical_gradient(lambda: loss.forward(logits, shares), logits)
+    assert gradcheck.relative_error(analytic, numeric) < TOL
+
+
+def test_one_hot_distributions_are_the_integer_labels():
+    rng = np.random.default_rng(15)
+    logits, labels = rng.standard_normal((6, 4)), np.array([0, 3, 1, 1, 2, 3])
+    loss = SoftmaxCrossEntropy(0.1, [1, 2, 0.5, 3])
+    hard = loss.forward(logits, labels), loss.backward()
+    soft = loss.forward(logits, np.eye(4)[labels]), loss.backward()
+    assert hard[0] == pytest.approx(soft[0], rel=1e-12) and np.allclose(hard[1], soft[1], rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="summing to 1"):
+        loss.forward(logits, np.eye(4)[labels] * 2)
+
+
 @pytest.mark.parametrize("temperature", [1.0, 4.0])
 def test_soft_target_cross_entropy(temperature):
     rng = np.random.default_rng(12)
