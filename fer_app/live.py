@@ -269,9 +269,10 @@ def run(args):
             probs = recognizer.classify_faces(frame, faces)
             if tracker:              # only confirmed tracks are shown and logged
                 tracks = [tr for tr in tracker.update(faces, probs, detected) if tr.confirmed]
-                boxes, ids, shown = [tr.box for tr in tracks], [tr.id for tr in tracks], [tr.probs for tr in tracks]
+                shown_faces, ids, shown = [tr.face for tr in tracks], [tr.id for tr in tracks], [tr.probs for tr in tracks]
             else:
-                boxes, ids, shown = [f.box for f in faces], list(range(len(faces))), list(probs)
+                shown_faces, ids, shown = faces, list(range(len(faces))), list(probs)
+            boxes = [face.box for face in shown_faces]
             for box, p, tid, panel in zip(boxes, shown, ids, place_panels(boxes, frame.shape, len(classes))):
                 draw_face(frame, box, p, classes, tid, panel)
             dt = time.perf_counter() - tick
@@ -280,9 +281,10 @@ def run(args):
                 draw_fps(frame, fps)
             n_frames += 1
             if jsonl:
-                faces = [dict(recognizer.as_dict(box, p), label=classes[int(np.argmax(p))], track_id=tid)
-                         for box, p, tid in zip(boxes, shown, ids)]
-                jsonl.write(json.dumps({"frame": index, "time": round(t, 3), "source": str(name), "faces": faces}) + "\n")
+                records = [dict(recognizer.as_dict(face, p), label=classes[int(np.argmax(p))], track_id=tid)
+                           for face, p, tid in zip(shown_faces, shown, ids)]
+                jsonl.write(json.dumps({"frame": index, "time": round(t, 3), "source": str(name),
+                                        "faces": records}) + "\n")
             if recorder:
                 recorder.write(frame, name)
             if display:
@@ -313,8 +315,8 @@ def build_parser():
     p.add_argument("--no-display", action="store_true", help="run without a window (default: show one)")
     p.add_argument("--output", help="record the annotated video (or, for images, a folder of annotated images) "
                                     "(default: none)")
-    p.add_argument("--jsonl", help="write one JSON line per frame: frame, time, faces[box, emotions, label, track_id] "
-                                   "(default: none)")
+    p.add_argument("--jsonl", help="write one JSON line per frame: frame, time, source, faces[box, score, emotions, label, "
+                                   "track_id] (default: none)")
     p.add_argument("--overwrite", action="store_true", help="replace existing --output and --jsonl files "
                                                             "(default: refuse)")
     p.add_argument("--smooth", type=FRACTION, default=0.6,

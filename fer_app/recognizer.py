@@ -2,7 +2,7 @@
 
     from fer_app import EmotionRecognizer
     rec = EmotionRecognizer()                      # the shipped model, the YuNet detector
-    rec.detect_emotions(frame)  # [{"box": (x, y, w, h), "emotions": {"angry": 0.01, ..., "neutral": 0.2}}]
+    rec.detect_emotions(frame)  # [{"box": (x, y, w, h), "score": 0.93, "emotions": {"angry": 0.01, ..., "neutral": 0.2}}]
     rec.top_emotion(frame)      # ("happy", 0.93) for the largest face, (None, None) without a face
 
 The output has the same shape as the popular ``fer`` package's, so code can switch.
@@ -61,13 +61,15 @@ class EmotionRecognizer:
         crops = np.stack([face_crop(image, face, self.margin, self.align) for face in faces])
         return self.classifier.predict_proba(crops, tta=self.tta)
 
-    def as_dict(self, box, probs):
-        return {"box": tuple(int(v) for v in box),
+    def as_dict(self, face, probs):
+        """A face as JSON: its box, the detector's confidence (None from Haar, which gives none) and emotions."""
+        return {"box": tuple(int(v) for v in face.box),
+                "score": None if face.score is None else round(float(face.score), 3),
                 "emotions": {c: round(float(p), 4) for c, p in zip(self.classes, probs)}}
 
     def detect_emotions(self, image):
         faces = self.find_faces(image)
-        return [self.as_dict(face.box, p) for face, p in zip(faces, self.classify_faces(image, faces))]
+        return [self.as_dict(face, p) for face, p in zip(faces, self.classify_faces(image, faces))]
 
     def top_emotion(self, image):
         """(label, probability) of the largest face, or (None, None) when there is no face."""

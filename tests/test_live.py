@@ -48,6 +48,8 @@ def test_recognizer_api(model_path, face_photo):
     x, y, w, h = faces[0]["box"]
     assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 180           # the astronaut's face
     assert list(faces[0]["emotions"]) == CLASSES and abs(sum(faces[0]["emotions"].values()) - 1) < 1e-3
+    assert 0.6 <= faces[0]["score"] <= 1                         # YuNet's confidence, above --min-score
+    assert EmotionRecognizer(model_path, detector="haar").detect_emotions(face_photo)[0]["score"] is None
     label, score = rec.top_emotion(face_photo)
     assert label in CLASSES and score == max(faces[0]["emotions"].values())
     assert rec.detect_emotions(np.zeros((200, 200, 3), np.uint8)) == []
@@ -67,7 +69,8 @@ def test_live_video_end_to_end(tmp_path, model_path, face_photo):
     for record in lines:
         assert set(record) >= {"frame", "time", "faces"}
         for face in record["faces"]:
-            assert set(face) >= {"box", "emotions", "label", "track_id"} and face["label"] in CLASSES
+            assert set(face) >= {"box", "score", "emotions", "label", "track_id"} and face["label"] in CLASSES
+            assert 0.6 <= face["score"] <= 1
     with_two = [r for r in lines if len(r["faces"]) == 2]
     assert len(with_two) >= 20
     ids = {tuple(sorted(f["track_id"] for f in r["faces"])) for r in with_two}
@@ -75,6 +78,24 @@ def test_live_video_end_to_end(tmp_path, model_path, face_photo):
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 24 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 640
     assert cap.get(cv2.CAP_PROP_FPS) == 12                       # recorded at the source's frame rate
+
+
+def test_live_jsonl_does_not_change_when_faces_are_detected(tmp_path, model_path, face_photo, monkeypatch):
+    """Logging is a side effect: with detection every 3rd frame and confirmation by hits only, the detector
+    runs on the same frames with --jsonl as without (the log once replaced the faces that decide when to
+    detect, so an unconfirmed face made every frame a detection frame)."""
+    video = compose_video(tmp_path / "in.mp4", face_photo)
+    common = ["--source", str(video), "--model", str(model_path), "--no-display", "--detect-every", "3",
+              "--confirm-score", "1"]
+    calls = []
+    find_faces = EmotionRecognizer.find_faces
+    monkeypatch.setattr(EmotionRecognizer, "find_faces", lambda self, image: calls.append(1) or find_faces(self, image))
+    assert live.main(common) == 0
+    plain, calls[:] = len(calls), []
+    assert live.main(common + ["--jsonl", str(tmp_path / "f.jsonl")]) == 0
+    assert plain == len(calls) == 8                  # frames 0, 3, …, 21
+    records = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text().splitlines()]
+    assert next(r["frame"] for r in records if r["faces"]) == 6     # confirmed by its 3rd detection pass
 
 
 def test_live_images_folder_skips_a_corrupt_image(tmp_path, model_path, face_photo, capsys):
