@@ -1,7 +1,7 @@
 """Accuracy of models on faces changed the way live video changes them: turned, nearer or farther, moved,
-darker, flatter, far from the camera (few pixels), blurred, noisy — one table, one view a face.
+darker, flatter, far from the camera (few pixels), blurred, noisy, compressed — one table, one view a face.
 
-    python benchmarks/bench_robustness.py --data ../shared/data/fer2013 --models A.npz B.npz
+    python benchmarks/bench_robustness.py --data ../shared/data/fer2013 --models A.npz B.npz [--labels ferplus]
 
 Each change is applied to every face of the split (uint8, 48×48) before the model's own preprocessing; a
 far face is shrunk to 16 or 24 pixels and enlarged back as live enlarges a small detector crop
@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from fer_app.augment import affine, low_resolution  # noqa: E402
+from fer_app.augment import affine, jpeg_compressed, low_resolution  # noqa: E402
 from fer_app.classifier import ExpressionClassifier  # noqa: E402
-from fer_app.data import load_dataset  # noqa: E402
+from fer_app.data import LABEL_SOURCES, load_dataset  # noqa: E402
 from fer_app.demo import demo_splits  # noqa: E402
 from fer_app.labels import CLASSES  # noqa: E402
 
@@ -46,6 +46,8 @@ CHANGES = {
     "far: 16 px": lambda f: np.stack([low_resolution(x, 16) for x in f]),
     "blurred (σ 1.5 px)": lambda f: np.stack([cv2.GaussianBlur(x, (0, 0), 1.5) for x in f]),
     "noise (σ 12)": lambda f: levels(f + np.random.default_rng(0).normal(0, 12, f.shape), 1.0),
+    "JPEG quality 25": lambda f: np.stack([jpeg_compressed(x, 25) for x in f]),
+    "far (24 px) + JPEG 40": lambda f: np.stack([jpeg_compressed(low_resolution(x, 24), 40) for x in f]),
 }
 
 
@@ -54,12 +56,16 @@ def main():
     p.add_argument("--data", required=True, help="dataset path, as for fer_app.train, or 'demo'")
     p.add_argument("--split", default="val", help="which split (default: val, FER-2013's PublicTest)")
     p.add_argument("--models", nargs="+", required=True, help="model files")
+    p.add_argument("--labels", choices=LABEL_SOURCES, default="fer2013",
+                   help="score against the dataset's own labels or FER+'s crowd majority (default: fer2013)")
     args = p.parse_args()
+    if args.data == "demo" and args.labels != "fer2013":
+        p.error(f"--labels {args.labels}: the demo faces have no crowd votes (FER-2013 only)")
 
-    splits = demo_splits() if args.data == "demo" else load_dataset(args.data)
+    splits = demo_splits() if args.data == "demo" else load_dataset(args.data, labels=args.labels)
     faces, labels = splits[args.split]
     classifiers = [ExpressionClassifier(path) for path in args.models]
-    print(f"{args.split} split, {len(labels)} faces: accuracy %, one view\n")
+    print(f"{args.split} split, {len(labels)} faces, {args.labels} labels: accuracy %, one view\n")
     print("| change | " + " | ".join(Path(path).name for path in args.models) + " |")
     print("| --- |" + " --- |" * len(args.models))
     for name, change in CHANGES.items():

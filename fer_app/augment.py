@@ -11,6 +11,7 @@ import numpy as np
 
 
 LOWRES_SIDES = (16, 40)     # the sides, in pixels, a low-resolution copy is shrunk to
+JPEG_QUALITIES = (20, 70)   # the range of JPEG qualities a compressed copy is saved at (webcam streams, shared photos)
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Augmentation:
     noise: float = 0.02          # Gaussian noise std, in [0, 1] units
     erase: float = 0.25          # probability of random erasing (one rectangle of 2-15 % of the area)
     lowres: float = 0.0          # probability of a low-resolution copy: shrunk to LOWRES_SIDES px and enlarged back
+    jpeg: float = 0.0            # probability of a JPEG-compressed copy, at a quality in JPEG_QUALITIES
 
     def to_dict(self):
         return asdict(self)
@@ -45,6 +47,9 @@ class Augmentation:
         if self.lowres:                         # a face far from the camera, enlarged by live as to_face48 does
             for i in np.flatnonzero(rng.random(N) < self.lowres):
                 x[i] = low_resolution(x[i], int(rng.integers(LOWRES_SIDES[0], LOWRES_SIDES[1] + 1)))
+        if self.jpeg:                           # compression comes after distance, as in a camera's stream
+            for i in np.flatnonzero(rng.random(N) < self.jpeg):
+                x[i] = jpeg_compressed(x[i], int(rng.integers(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1)))
         if self.contrast or self.brightness:
             mean = x.mean(axis=(1, 2), keepdims=True)
             c = rng.uniform(1 - self.contrast, 1 + self.contrast, (N, 1, 1)).astype(np.float32)
@@ -80,6 +85,14 @@ def low_resolution(face, side):
     enlarges a small crop (preprocess.to_face48)."""
     small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, face.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def jpeg_compressed(face, quality):
+    """The face (H, W), uint8 or float in [0, 1], saved as a JPEG of ``quality`` (1-100) and read back: the 8×8
+    blocks and ringing of a compressed video or a shared photo."""
+    pixels = face if face.dtype == np.uint8 else np.clip(np.rint(face * 255), 0, 255).astype(np.uint8)
+    decoded = cv2.imdecode(cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_GRAYSCALE)
+    return decoded if face.dtype == np.uint8 else decoded.astype(face.dtype) / 255
 
 
 def random_crops(x, size, rng):

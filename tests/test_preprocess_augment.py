@@ -6,7 +6,7 @@ import pytest
 from fer_app.augment import Augmentation
 from fer_app.preprocess import Preprocessing, to_face48
 
-OFF = dict(rotation=0, flip=False, shift=0, zoom=0, brightness=0, contrast=0, noise=0, erase=0, lowres=0)
+OFF = dict(rotation=0, flip=False, shift=0, zoom=0, brightness=0, contrast=0, noise=0, erase=0, lowres=0, jpeg=0)
 
 
 def test_to_face48_accepts_any_size_and_colour():
@@ -70,7 +70,7 @@ def test_switched_off_is_identity_and_flip_mirrors():
 def test_each_transform_changes_something():
     x = faces01(16)
     for name, value in [("rotation", 15), ("shift", 0.1), ("zoom", 0.2), ("brightness", 0.1), ("contrast", 0.3),
-                        ("noise", 0.05), ("erase", 1.0), ("lowres", 1.0)]:
+                        ("noise", 0.05), ("erase", 1.0), ("lowres", 1.0), ("jpeg", 1.0)]:
         out = Augmentation(**dict(OFF, **{name: value}))(x, np.random.default_rng(1))
         assert not np.allclose(out, x), name
 
@@ -87,6 +87,19 @@ def test_lowres_is_a_round_trip_through_a_smaller_face():
         assert len(found) == 1
         sides.append(found[0])
     assert len(set(sides)) > 5            # 25 sides, 16 draws
+
+
+def test_jpeg_is_a_round_trip_through_a_compressed_file():
+    from fer_app.augment import JPEG_QUALITIES
+    x = np.stack([cv2.GaussianBlur(f, (0, 0), 2) for f in faces01(8)])      # smooth, as faces are
+    out = Augmentation(**dict(OFF, jpeg=1.0))(x, np.random.default_rng(4))
+    for face, compressed in zip(x, out):
+        pixels = np.rint(face * 255).astype(np.uint8)
+        found = [q for q in range(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1)
+                 if np.array_equal(np.rint(compressed * 255), cv2.imdecode(
+                     cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, q])[1], cv2.IMREAD_GRAYSCALE))]
+        assert found                             # neighbouring qualities may encode alike
+        assert 0.2 < np.abs(compressed - face).mean() * 255 < 5      # blocky, yet the same face
 
 
 def test_random_crops_cut_each_face_at_its_own_place():
