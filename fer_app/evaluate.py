@@ -8,6 +8,7 @@ seven-way one.  ``--labels ferplus`` scores FER-2013 against FER+'s crowd majori
 """
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -97,6 +98,9 @@ def run(args):
     classifier = ExpressionClassifier(args.model)
     if args.data == "demo" and args.labels != "fer2013":
         raise DataError(f"--labels {args.labels}: the demo faces have no crowd votes (FER-2013 only)")
+    if args.data != "demo" and not Path(args.data).exists():
+        raise DataError(f"{args.data}: no such file or folder (put FER-2013 there as data/README.md says, name your "
+                        "own labelled faces with --data PATH, or try --data demo)")
     splits = demo_splits() if args.data == "demo" else load_dataset(
         args.data, skip_bad=args.skip_bad, use_cache=not args.no_cache, detector=args.detector, labels=args.labels)
     split = args.split or ("test" if "test" in splits else "val")
@@ -111,8 +115,12 @@ def run(args):
     result = report(confusion_matrix(labels, probs.argmax(1), len(CLASSES)), CLASSES)
     result.update(split=split, labels=args.labels, model=str(classifier.path), tta=tta,
                   **accuracy_over_present_classes(probs, labels))
-    print(f"{classifier.path} on {args.data} [{split}]{f' with {tta} TTA' if tta else ', no TTA'}"
-          f"{', FER+ crowd labels' if args.labels == 'ferplus' else ''}")
+    how = f"[{split}]{f' with {tta} TTA' if tta else ', no TTA'}{', FER+ crowd labels' if args.labels == 'ferplus' else ''}"
+    print(f"{classifier.path} on {args.data} {how}")
+    if args.data == "demo" and classifier.path.resolve() == SHIPPED_MODEL.resolve():
+        print("note: the shipped model learned FER-2013's photographs and the demo faces are drawn shapes of "
+              "another kind, so this accuracy says little; evaluate the model fer_app.train made on them with "
+              "--model runs/demo-tiny.npz")
     print(format_report(result))
     if len(result["present_classes"]) < len(CLASSES):
         print(f"\naccuracy {result['accuracy_present']:.4f} with the answers restricted to the "
@@ -121,8 +129,7 @@ def run(args):
         cli.write_text_atomically(args.json, json.dumps(result, indent=2))
     if args.plot:
         confusion_matrix_image(np.array(result["confusion"]), CLASSES, args.plot,
-                               title=f"{split}: accuracy {100 * result['accuracy']:.2f}%, "
-                                     + (f"with {tta} TTA" if tta else "no TTA"))
+                               title=f"{classifier.path.name} on {Path(args.data).name} {how}\naccuracy {100 * result['accuracy']:.2f}% on {result['n']} faces")
     return 0
 
 

@@ -145,6 +145,19 @@ def test_evaluate_constructed_confusion_matrix(tmp_path, capsys):
     assert image is not None and image.shape[0] > 400
 
 
+def test_evaluate_names_the_model_and_data_and_says_when_they_do_not_belong_together(tmp_path, capsys, monkeypatch):
+    titles = []
+    monkeypatch.setattr(evaluate, "confusion_matrix_image", lambda confusion, classes, path, title: titles.append(title))
+    model = constant_model(tmp_path / "always_happy.npz", favourite=3)
+    assert evaluate.main(["--model", str(model), "--data", "demo", "--tta", "none", "--plot", str(tmp_path / "a.png")]) == 0
+    assert titles == ["always_happy.npz on demo [test], no TTA\naccuracy 14.29% on 350 faces"]
+    assert "note:" not in capsys.readouterr().out
+    assert evaluate.main(["--data", "demo", "--tta", "none"]) == 0               # the shipped model
+    assert "note: the shipped model learned FER-2013's photographs" in capsys.readouterr().out
+    assert evaluate.main(["--data", str(tmp_path / "fer2013")]) == 2
+    assert "fer2013: no such file or folder (put FER-2013 there" in capsys.readouterr().err
+
+
 def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_path, capsys):
     first = untrained_model(tmp_path / "first.npz", seed=5)
     config = train.TrainConfig(init=str(first)).for_data("demo")
