@@ -249,14 +249,12 @@ def run(args):
         Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
     jsonl = open(args.jsonl, "w") if args.jsonl else None
     classes = recognizer.classes
-    n_frames, n_bad, fps, started = 0, 0, 0.0, time.perf_counter()
+    n_frames, bad_frames, fps, started = 0, [], 0.0, time.perf_counter()
     faces, no_face = [], []
     try:
         for index, t, frame, name in frames:
             if frame is None:        # (an image's reason was given as it was read)
-                n_bad += 1
-                if kind != "images":
-                    print(f"warning: frame {index} of {name} could not be decoded; skipped", file=sys.stderr)
+                bad_frames.append(index)
                 continue
             tick = time.perf_counter()
             detected = kind == "images" or index % args.detect_every == 0 or not faces
@@ -301,10 +299,29 @@ def run(args):
             cv2.destroyAllWindows()
     elapsed = time.perf_counter() - started
     print(f"{n_frames} frame(s) in {elapsed:.1f} s ({n_frames / max(elapsed, 1e-9):.1f} FPS overall)"
-          + (f"; {n_bad} undecodable frame(s) skipped" if n_bad else ""))
+          + (f"; {len(bad_frames)} undecodable {'image' if kind == 'images' else 'frame'}(s) skipped"
+             if bad_frames else ""))
+    if bad_frames and kind != "images":
+        print(f"warning: {len(bad_frames)} frame(s) of {args.source} could not be decoded and were skipped: frames "
+              f"{frame_ranges(bad_frames)}", file=sys.stderr)
+    written = ([f"annotated {'images' if kind == 'images' else 'video'}: {args.output}"] if recorder else []) + \
+        ([f"JSONL: {args.jsonl}"] if jsonl else [])
+    if written:
+        print("written: " + "; ".join(written))
     if no_face:
         print(f"no face found in {len(no_face)} image(s): {', '.join(no_face)}")
     return 0
+
+
+def frame_ranges(indices):
+    """Sorted frame numbers as ranges: [3, 4, 5, 9] → "3-5, 9"."""
+    runs = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in runs)
 
 
 def build_parser():

@@ -4,6 +4,7 @@
     rec = EmotionRecognizer()                      # the shipped model, the YuNet detector
     rec.detect_emotions(frame)  # [{"box": (x, y, w, h), "score": 0.93, "emotions": {"angry": 0.01, ..., "neutral": 0.2}}]
     rec.top_emotion(frame)      # ("happy", 0.93) for the largest face, (None, None) without a face
+    rec.detect_emotions("photo.jpg")               # a path works too: a missing or broken file is named
 
 The output has the same shape as the popular ``fer`` package's, so code can switch.
 
@@ -16,11 +17,28 @@ faces (measured per detector); ``margin`` replaces that by the box plus that sha
 ``tta``: "crops" (the default: each face averaged over ten shifted and mirrored views), "mirror" or None
 (one view, about 4x faster; ExpressionClassifier.predict_proba).
 """
+import os
+
 import numpy as np
 
-from .checks import Range
+from .checks import DataError, Range
 from .classifier import DEFAULT_TTA, ExpressionClassifier, tta_kind
 from .detect import DEFAULT_DETECTOR, Face, face_crop, make_detector
+from .images import read_image
+
+
+def as_image(image):
+    """The image itself: an array, or read from a path (one clear error when the file is missing or no image)."""
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            return read_image(image)
+        except DataError as e:               # the API's mistakes are ValueErrors
+            raise ValueError(str(e)) from None
+    if image is None:
+        raise ValueError("expected an image, got None: cv2.imread gives None when the file is missing or not an "
+                         "image; pass the path itself to be told which")
+    check_image(image)
+    return image
 
 
 def check_image(image):
@@ -46,8 +64,7 @@ class EmotionRecognizer:
 
     def find_faces(self, image):
         """The faces in ``image`` (fer_app.detect.Face: box, score, eyes), largest first."""
-        check_image(image)
-        return self.detector.find(image)
+        return self.detector.find(as_image(image))
 
     def detect_faces(self, image):
         """Boxes (x, y, w, h) of the faces in ``image``, largest first."""
@@ -57,6 +74,7 @@ class EmotionRecognizer:
         """Probabilities (len(faces), 7) for the given faces (Face objects or plain boxes), all in one batch."""
         if not len(faces):
             return np.zeros((0, len(self.classes)), np.float32)
+        image = as_image(image)
         faces = [f if isinstance(f, Face) else Face(tuple(f)) for f in faces]
         crops = np.stack([face_crop(image, face, self.margin, self.align) for face in faces])
         return self.classifier.predict_proba(crops, tta=self.tta)
@@ -68,6 +86,7 @@ class EmotionRecognizer:
                 "emotions": {c: round(float(p), 4) for c, p in zip(self.classes, probs)}}
 
     def detect_emotions(self, image):
+        image = as_image(image)
         faces = self.find_faces(image)
         return [self.as_dict(face, p) for face, p in zip(faces, self.classify_faces(image, faces))]
 

@@ -58,7 +58,7 @@ def test_recognizer_api(model_path, face_photo):
         rec.detect_emotions(np.zeros((10, 10), np.float32))
 
 
-def test_live_video_end_to_end(tmp_path, model_path, face_photo):
+def test_live_video_end_to_end(tmp_path, model_path, face_photo, capsys):
     video = compose_video(tmp_path / "in.mp4", face_photo, faces=2)
     out, log = tmp_path / "annotated.mp4", tmp_path / "frames.jsonl"
     code = live.main(["--source", str(video), "--model", str(model_path), "--no-display",
@@ -75,9 +75,29 @@ def test_live_video_end_to_end(tmp_path, model_path, face_photo):
     assert len(with_two) >= 20
     ids = {tuple(sorted(f["track_id"] for f in r["faces"])) for r in with_two}
     assert ids == {(0, 1)}, "each face keeps its own track across frames"
+    assert f"written: annotated video: {out}; JSONL: {log}" in capsys.readouterr().out
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 24 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 640
     assert cap.get(cv2.CAP_PROP_FPS) == 12                       # recorded at the source's frame rate
+
+
+def test_frame_ranges_name_runs_of_frames():
+    assert live.frame_ranges([3, 4, 5, 9, 11, 12]) == "3-5, 9, 11-12"
+    assert live.frame_ranges([0]) == "0" and live.frame_ranges([]) == ""
+
+
+def test_undecodable_frames_are_one_warning_with_their_ranges(tmp_path, model_path, face_photo, monkeypatch, capsys):
+    video = compose_video(tmp_path / "in.mp4", face_photo, n_frames=12)
+    capture_frames = live._capture_frames
+
+    def damaged(*args):
+        for index, t, frame, name in capture_frames(*args):
+            yield index, t, None if index in (3, 4, 5, 9) else frame, name
+    monkeypatch.setattr(live, "_capture_frames", damaged)
+    assert live.main(["--source", str(video), "--model", str(model_path), "--no-display"]) == 0
+    printed = capsys.readouterr()
+    assert printed.err.strip() == f"warning: 4 frame(s) of {video} could not be decoded and were skipped: frames 3-5, 9"
+    assert "8 frame(s) in" in printed.out and "4 undecodable frame(s) skipped" in printed.out
 
 
 def test_live_jsonl_does_not_change_when_faces_are_detected(tmp_path, model_path, face_photo, monkeypatch):

@@ -430,7 +430,11 @@ API_CASES = [
     (lambda w: EmotionRecognizer(w / "model.npz", tta="ten"), "tta must be one of None, mirror, crops, got 'ten'"),
     (lambda w: EmotionRecognizer(w / "missing.npz"), "missing.npz: no such file"),
     (lambda w: EmotionRecognizer(w / "model_ten_outputs.npz"), "gives outputs of shape (10,)"),
-    (lambda w: EmotionRecognizer(w / "model.npz").detect_emotions(None), "expected an image as a uint8 NumPy array"),
+    (lambda w: EmotionRecognizer(w / "model.npz").detect_emotions(None), "expected an image, got None: cv2.imread "
+                                                                         "gives None when the file is missing"),
+    (lambda w: EmotionRecognizer(w / "model.npz").detect_emotions(str(w / "missing.jpg")), "missing.jpg: cannot read"),
+    (lambda w: EmotionRecognizer(w / "model.npz").detect_emotions(w / "faces.csv"), "faces.csv: not a readable image"),
+    (lambda w: EmotionRecognizer(w / "model.npz").find_faces([[1, 2]]), "expected an image as a uint8 NumPy array"),
     (lambda w: EmotionRecognizer(w / "model.npz").detect_emotions(np.zeros((4, 4), np.float64)), "uint8"),
     (lambda w: EmotionRecognizer(w / "model.npz").detect_emotions(np.zeros((0, 5, 3), np.uint8)), "uint8"),
     (lambda w: EmotionRecognizer(w / "model.npz").detect_emotions(np.zeros((4, 4, 5), np.uint8)),
@@ -464,6 +468,7 @@ def test_a_very_thin_image_has_no_face_and_no_error(w):
     recognizer = EmotionRecognizer(w / "model.npz")
     assert recognizer.detect_emotions(cv2.imread(str(w / "strip.png"))) == []
     assert recognizer.detect_emotions(np.zeros((4000, 2), np.uint8)) == []
+    assert recognizer.detect_emotions(w / "strip.png") == []          # read from its path
 
 
 
