@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from . import cli
+from .callbacks import PROGRESS_LINE_SECONDS
 from .checks import FRACTION, POSITIVE_INT, PROBABILITY, Range, UserError, check_outputs
 from .cli import run_command
 from .checks import DataError
@@ -57,14 +58,15 @@ def source_images(source):
 
 
 def open_source(source, images):
-    """(kind, frames, fps) of a source whose image files (source_images) are ``images``: frames yields
-    (index, time_s, frame or None, name); None marks an undecodable frame."""
+    """(kind, frames, fps, total) of a source whose image files (source_images) are ``images``: frames yields
+    (index, time_s, frame or None, name), None marking an undecodable frame; total is the number of frames
+    (None for a camera)."""
     if is_camera(source):
         return "camera", *_open_capture(int(source), f"camera {source}", live=True)
     if not Path(source).exists():
         raise SourceError(f"{source}: no such file, folder or camera index")
     if images:
-        return "images", _image_frames(images, skip_bad=Path(source).is_dir()), 0.0
+        return "images", _image_frames(images, skip_bad=Path(source).is_dir()), 0.0, len(images)
     return "video", *_open_capture(source, source, live=False)
 
 
@@ -88,14 +90,14 @@ def _image_frames(paths, skip_bad):
 
 
 def _open_capture(target, name, live):
-    """Open a camera or video now (so errors surface at once); returns (frames, fps)."""
+    """Open a camera or video now (so errors surface at once); returns (frames, fps, frame count or None)."""
     cap = cv2.VideoCapture(target)
     if not cap.isOpened():
         what = "is not available (no camera at that index, or it is in use)" if live else \
             "cannot be opened as a video (unreadable or unsupported)"
         raise SourceError(f"{name} {what}")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    return _capture_frames(cap, name, live, fps), fps
+    return _capture_frames(cap, name, live, fps), fps, None if live else int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
 
 
 def _capture_frames(cap, name, live, fps):
@@ -236,7 +238,7 @@ def run(args):
     recognizer = EmotionRecognizer(args.model, args.detector, min_face=args.min_face, max_side=args.detect_width,
                                    min_score=args.min_score, scale_factor=args.scale_factor,
                                    min_neighbors=args.min_neighbors, align=not args.no_align, tta=args.tta)
-    kind, frames, source_fps = open_source(args.source, images)
+    kind, frames, source_fps, total = open_source(args.source, images)
     display = not args.no_display
     if display and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         print("warning: no display found; running headless (use --no-display to silence this)", file=sys.stderr)
@@ -252,7 +254,7 @@ def run(args):
     n_frames, bad_frames, fps, started = 0, [], 0.0, time.perf_counter()
     faces, no_face = [], []
     try:
-        for index, t, frame, name in frames:
+        for index, t, frame, name in with_progress(frames, total if kind == "video" else 0, args.source):
             if frame is None:        # (an image's reason was given as it was read)
                 bad_frames.append(index)
                 continue
@@ -311,6 +313,32 @@ def run(args):
     if no_face:
         print(f"no face found in {len(no_face)} image(s): {', '.join(no_face)}")
     return 0
+
+
+def with_progress(frames, total, what):
+    """The frames, with progress toward ``total`` (0: none, as for a camera): a tqdm bar on a terminal, else a
+    line every PROGRESS_LINE_SECONDS with the time left."""
+    if not total:
+        yield from frames
+        return
+    bar = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(total=total, unit="frame", leave=False, dynamic_ncols=True, desc=Path(what).name)
+    started = last_line = time.monotonic()
+    try:
+        for done, item in enumerate(frames, 1):
+            yield item
+            if bar:
+                bar.update(1)
+            elif time.monotonic() - last_line > PROGRESS_LINE_SECONDS:
+                last_line = time.monotonic()
+                rate = done / (last_line - started)
+                print(f"{what}: frame {done}/{total}, {rate:.1f} FPS, about {(total - done) / rate:.0f} s left",
+                      flush=True)
+    finally:
+        if bar:
+            bar.close()
 
 
 def frame_ranges(indices):

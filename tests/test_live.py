@@ -100,6 +100,15 @@ def test_undecodable_frames_are_one_warning_with_their_ranges(tmp_path, model_pa
     assert "8 frame(s) in" in printed.out and "4 undecodable frame(s) skipped" in printed.out
 
 
+def test_a_video_without_a_terminal_prints_progress_lines(tmp_path, model_path, face_photo, monkeypatch, capsys):
+    video = compose_video(tmp_path / "in.mp4", face_photo, n_frames=6)
+    monkeypatch.setattr(live, "PROGRESS_LINE_SECONDS", -1)            # a line after every frame
+    assert live.main(["--source", str(video), "--model", str(model_path), "--no-display"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"{video}: frame")]
+    assert [line.split(",")[0] for line in lines] == [f"{video}: frame {k}/6" for k in range(1, 7)]
+    assert lines[-1].endswith("about 0 s left") and "FPS" in lines[0]
+
+
 def test_live_jsonl_does_not_change_when_faces_are_detected(tmp_path, model_path, face_photo, monkeypatch):
     """Logging is a side effect: with detection every 3rd frame and confirmation by hits only, the detector
     runs on the same frames with --jsonl as without (the log once replaced the faces that decide when to
