@@ -194,9 +194,14 @@ def _square(image, centre, side):
 
 def largest_face(image, detector, align=True):
     """(the 48×48 crop of the largest face, True), or (the image's centre square as 48×48, False) without one:
-    how a photo of one person becomes a training face or an explained face."""
+    how a photo of one person becomes a training face."""
     faces = detector.find(image)
     if faces:
         return face_crop(image, faces[0], align=align), True
+    return centre_face(image), False
+
+
+def centre_face(image):
+    """The image's centre square as a 48×48 face: what stands for the face when the detector finds none."""
     H, W = image.shape[:2]
-    return to_face48(_square(image, (W / 2, H / 2), min(H, W))), False
+    return to_face48(_square(image, (W / 2, H / 2), min(H, W)))

@@ -21,10 +21,10 @@ from minicnn.losses import softmax
 
 from .classifier import DEFAULT_TTA, SHIPPED_MODEL, ExpressionClassifier
 from . import cli
-from .checks import UserError, check_outputs
+from .checks import POSITIVE_INT, UserError, check_outputs
 from .cli import run_command
 from .images import read_image
-from .detect import DEFAULT_DETECTOR, DETECTORS, largest_face, make_detector
+from .detect import DEFAULT_DETECTOR, DETECTORS, centre_face, face_crop, make_detector
 from .preprocess import center_crop
 from .plots import explain_overview, probability_chart, write_png
 
@@ -164,7 +164,9 @@ def explain(classifier, face48, out_dir, max_maps=32):
 def build_parser():
     p = cli.parser("explain", __doc__.split("\n\n")[0])
     p.add_argument("--model", help=f"model file (default: the shipped {SHIPPED_MODEL.name})")
-    p.add_argument("--image", required=True, help="a face photo (the largest face is used) or a 48x48 face")
+    p.add_argument("--image", required=True, help="a face photo (its largest face is used, or --face's) or a 48x48 face")
+    p.add_argument("--face", type=POSITIVE_INT, default=1, help="which face of a photo with several, by size: 1 "
+                                                                 "is the largest (default: 1)")
     p.add_argument("--out", default="explain", help="folder for the PNGs and index.html")
     p.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
                    help="face detector for a photo: yunet (a CNN; turns the face level) or haar")
@@ -187,8 +189,17 @@ def run(args):
         raise UserError(f"--model {classifier.path}: has no convolutional layer to look inside")
     check_outputs([("--out", args.out, picture_names(classifier.model))],
                   [("--image", args.image), ("--model", args.model)], args.overwrite)
-    face, found = largest_face(read_image(args.image), make_detector(args.detector, min_face=20))
-    if not found:
+    image = read_image(args.image)
+    faces = make_detector(args.detector, min_face=20).find(image)
+    if args.face > max(len(faces), 1):
+        raise UserError(f"--face {args.face}: {args.image} has {len(faces) or 'no'} face(s) the detector finds")
+    if faces:
+        face = face_crop(image, faces[args.face - 1])
+        if len(faces) > 1:
+            print(f"{len(faces)} faces found; explaining face {args.face} of them, largest first, box "
+                  f"{tuple(int(v) for v in faces[args.face - 1].box)} (--face N picks another)")
+    else:
+        face = centre_face(image)
         print("note: no face detected; using the centre of the image", file=sys.stderr)
     files, probs = explain(classifier, face, args.out)
     top = int(np.argmax(probs))

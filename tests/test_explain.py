@@ -70,3 +70,21 @@ def test_explain_writes_every_picture(tmp_path):
 def test_explain_cli_errors(tmp_path, capsys):
     assert explain.main(["--image", str(tmp_path / "none.png"), "--model", str(untrained_model(tmp_path / "m.npz"))]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_explain_says_how_many_faces_it_found_and_explains_the_one_chosen(tmp_path, capsys):
+    import pytest
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image not installed (optional: real photos)")
+    head = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)[30:230, 120:330]
+    photo = np.full((360, 640, 3), 90, np.uint8)
+    photo[60:260, 20:230] = head                                        # the larger face, on the left
+    photo[100:240, 400:547] = cv2.resize(head, (147, 140))              # a smaller one on the right
+    cv2.imwrite(str(tmp_path / "two.png"), photo)
+    model = str(untrained_model(tmp_path / "m.npz"))
+    assert explain.main(["--image", str(tmp_path / "two.png"), "--model", model, "--face", "2",
+                         "--out", str(tmp_path / "second")]) == 0
+    said = capsys.readouterr().out
+    assert "2 faces found; explaining face 2 of them, largest first, box (4" in said      # x in the 400s
+    assert explain.main(["--image", str(tmp_path / "two.png"), "--model", model, "--face", "3",
+                         "--out", str(tmp_path / "third")]) == 2
+    assert "--face 3: " in capsys.readouterr().err and not (tmp_path / "third").exists()
