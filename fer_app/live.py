@@ -8,9 +8,11 @@ smoothing, and draws boxes, labels, probability bars and the FPS.
 the annotated result and ``--jsonl`` logs every frame, with or without faces.
 """
 import json
+import math
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -126,6 +128,7 @@ def _capture_frames(cap, name, live, fps):
 
 PANEL_WIDTH, PANEL_ROW = 114, 14     # the probability panel beside each face
 LABEL_HEIGHT = 26                    # the label band above each box
+ANNOTATE_MIN_SIDE = 360              # images with a shorter side are enlarged before detection and drawing
 
 
 def panel_size(n_classes):
@@ -180,6 +183,32 @@ def draw_face(frame, box, probs, classes, track_id, panel):
         cv2.rectangle(frame, (bar_x, yy), (bar_x + int(60 * p), yy + 10), COLOURS.get(c, (255, 255, 255)), -1)
         cv2.putText(frame, f"{c[:4]} {100 * p:.0f}", (bar_x + 62, yy + 9), FONT, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
     cv2.putText(frame, f"#{track_id}", (x + 2, y + h - 4), FONT, 0.4, colour, 1, cv2.LINE_AA)
+
+
+def annotation_canvas(image):
+    """The image as BGR, and its scale: a small image (a 48-pixel face photo, say) enlarged by the whole factor
+    that brings its shorter side to ANNOTATE_MIN_SIDE or more, so the detector finds its faces and labels and
+    panels fit."""
+    scale = max(1, math.ceil(ANNOTATE_MIN_SIDE / min(image.shape[:2])))
+    if image.ndim == 2 or image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_BGRA2BGR)
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else image, scale
+
+
+def in_source_pixels(face, scale):
+    """The face found on a copy enlarged ``scale`` times, in the source image's own pixels."""
+    if scale == 1:
+        return face
+    eyes = face.eyes and tuple((x / scale, y / scale) for x, y in face.eyes)
+    return replace(face, box=tuple(round(v / scale) for v in face.box), eyes=eyes)
+
+
+def draw_no_face(image):
+    """A visible "no face found" band across the top of an image without faces."""
+    text = "no face found"
+    (tw, th), _ = cv2.getTextSize(text, FONT, 0.6, 2)
+    cv2.rectangle(image, (0, 0), (tw + 12, th + 12), (40, 40, 220), -1)
+    cv2.putText(image, text, (6, th + 5), FONT, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
 
 
 def draw_fps(frame, fps):
@@ -259,6 +288,9 @@ def run(args):
                 bad_frames.append(index)
                 continue
             tick = time.perf_counter()
+            scale = 1
+            if kind == "images":      # a small photo is enlarged: its faces are found, and labels and panels read
+                frame, scale = annotation_canvas(frame)
             detected = kind == "images" or index % args.detect_every == 0 or not faces
             if detected:
                 faces = recognizer.find_faces(frame)
@@ -272,6 +304,8 @@ def run(args):
                 shown_faces, ids, shown = [tr.face for tr in tracks], [tr.id for tr in tracks], [tr.probs for tr in tracks]
             else:
                 shown_faces, ids, shown = faces, list(range(len(faces))), list(probs)
+            if kind == "images" and not faces:
+                draw_no_face(frame)
             boxes = [face.box for face in shown_faces]
             for box, p, tid, panel in zip(boxes, shown, ids, place_panels(boxes, frame.shape, len(classes))):
                 draw_face(frame, box, p, classes, tid, panel)
@@ -281,7 +315,8 @@ def run(args):
                 draw_fps(frame, fps)
             n_frames += 1
             if jsonl:
-                records = [dict(recognizer.as_dict(face, p), label=classes[int(np.argmax(p))], track_id=tid)
+                records = [dict(recognizer.as_dict(in_source_pixels(face, scale), p), label=classes[int(np.argmax(p))],
+                                track_id=tid)
                            for face, p, tid in zip(shown_faces, shown, ids)]
                 jsonl.write(json.dumps({"frame": index, "time": round(t, 3), "source": str(name),
                                         "faces": records}) + "\n")

@@ -142,6 +142,27 @@ def test_live_images_folder_skips_a_corrupt_image(tmp_path, model_path, face_pho
     lines = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text().splitlines()]
     assert [len(r["faces"]) for r in lines] == [1, 0]           # frames without faces are logged too
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
+    annotated = cv2.imread(str(tmp_path / "out" / "a.png"))
+    assert annotated.shape == face_photo.shape                  # 512 px: drawn at its own size
+    blank = cv2.imread(str(tmp_path / "out" / "c.png"))
+    assert blank.shape == (400, 400, 3)                         # 100 px, enlarged 4× to reach 360
+    assert tuple(blank[4, 4]) == (40, 40, 220) and blank[200:, :].max() == 0       # the "no face found" band
+
+
+def test_a_small_photo_is_annotated_on_an_enlarged_copy(tmp_path, model_path, face_photo):
+    folder = tmp_path / "small"
+    folder.mkdir()
+    head = cv2.resize(face_photo[30:230, 120:330], (48, 48), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(folder / "face.png"), cv2.cvtColor(head, cv2.COLOR_BGR2GRAY))     # a FER-2013-sized photo
+    assert live.main(["--source", str(folder), "--model", str(model_path), "--no-display",
+                      "--output", str(tmp_path / "out"), "--jsonl", str(tmp_path / "f.jsonl")]) == 0
+    (record,) = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text().splitlines()]
+    (face,) = record["faces"]
+    x, y, w, h = face["box"]                                    # logged in the photo's own pixels
+    assert x + w <= 48 and y + h <= 48 and w > 20               # found on the copy, logged in the photo's pixels
+    annotated = cv2.imread(str(tmp_path / "out" / "face.png"))
+    assert annotated.shape == (384, 384, 3)                     # enlarged 8×, in colour to draw on
+    assert tuple(annotated[8 * y - 4, 8 * x + 4]) == live.COLOURS[face["label"]]   # the label band above the box
 
 
 def test_tracks_smooth_independently():
