@@ -126,13 +126,30 @@ def _capture_frames(cap, name, live, fps):
 
 # ---------------------------------------------------------------- drawing
 
-PANEL_WIDTH, PANEL_ROW = 114, 14     # the probability panel beside each face
-LABEL_HEIGHT = 26                    # the label band above each box
+PANEL_WIDTH, PANEL_ROW = 114, 14     # the probability panel beside a face
+GAP = 4                              # pixels between a box and its label or panel
+LABEL_FONT = {False: (0.6, 2), True: (0.45, 1)}     # (scale, thickness) of the labels: full, compact overlay
+OVERLAYS = ("auto", "full", "compact")
+FULL_UP_TO = 3                       # --overlay auto: a panel for every face up to this many, then compact
 ANNOTATE_MIN_SIDE = 360              # images with a shorter side are enlarged before detection and drawing
 
 
 def panel_size(n_classes):
     return PANEL_WIDTH, 4 + PANEL_ROW * n_classes
+
+
+def label_text(label, prob, track_id):
+    return f"#{track_id} {label} {100 * prob:.0f}%"
+
+
+def is_compact(style, n_faces):
+    """--overlay compact, or auto with more than FULL_UP_TO faces: smaller labels, one panel."""
+    return style == "compact" or (style == "auto" and n_faces > FULL_UP_TO)
+
+
+def label_size(text, compact):
+    (tw, th), _ = cv2.getTextSize(text, FONT, *LABEL_FONT[compact])
+    return tw + 8, th + 10
 
 
 def overlap_area(a, b):
@@ -142,47 +159,74 @@ def overlap_area(a, b):
     return max(dx, 0) * max(dy, 0)
 
 
-def place_panels(boxes, frame_shape, n_classes):
-    """Top-left corner of each face's panel: right of its box, else left, below or above — the first
-    place inside the frame that covers no face and no panel placed before it (where every place
-    covers something, the one that covers least)."""
+def _inside(rect, W, H):
+    x, y, w, h = rect
+    return 0 <= x and 0 <= y and x + w <= W and y + h <= H
+
+
+def _clamped(x, w, W):
+    return min(max(x, 0), max(W - w, 0))
+
+
+def layout_overlays(boxes, label_sizes, frame_shape, n_classes, compact):
+    """Where each face's label (x, y, w, h) and probability panel (x, y, w, h, or None) go.
+
+    Labels first, every face one: above its box, below it, or inside its top or bottom edge — the first
+    place inside the frame that covers no other face and no label placed before it (where every place
+    covers something, the one that covers least).  Then panels, for every face or, ``compact``, only the
+    largest: the place beside, below or above the box or
+    its label nearest the face that covers no face, label or panel; a panel with no such place is left out,
+    since a panel over a face hides what it explains."""
     H, W = frame_shape[:2]
+    labels, taken = [], []
+    for i, ((x, y, w, h), (lw, lh)) in enumerate(zip(boxes, label_sizes)):
+        others = [b for j, b in enumerate(boxes) if j != i]
+        lx = _clamped(x, lw, W)
+        candidates = [(lx, y - lh - GAP // 2, lw, lh), (lx, y + h + GAP // 2, lw, lh), (lx, y, lw, lh),
+                      (lx, y + h - lh, lw, lh)]
+        fits = [c for c in candidates if _inside(c, W, H)] or [(lx, _clamped(y, lh, H), lw, lh)]
+        label = min(fits, key=lambda c: (sum(overlap_area(c, t) for t in others + taken), fits.index(c)))
+        labels.append(label)
+        taken.append(label)
+    with_panel = range(len(boxes)) if not compact or not boxes else [max(range(len(boxes)),
+                                                                     key=lambda i: boxes[i][2] * boxes[i][3])]
     pw, ph = panel_size(n_classes)
-    taken = [tuple(b) for b in boxes] + [(x, y - LABEL_HEIGHT, w, LABEL_HEIGHT) for x, y, w, h in boxes]
-    corners = []
-    for x, y, w, h in boxes:
-        candidates = [(x + w + 6, y), (x - pw - 6, y), (x, y + h + 6), (x, y - ph - 6)]
-        inside = [(cx, min(max(cy, 0), H - ph)) for cx, cy in candidates
-                  if 0 <= cx <= W - pw and (cy == y or 0 <= cy <= H - ph)]
-        if not inside:                       # a frame narrower than a panel: keep it as inside as it goes
-            inside = [(min(max(x + w + 6, 0), max(W - pw, 0)), min(max(y, 0), max(H - ph, 0)))]
-        corner = min(inside, key=lambda c: sum(overlap_area((*c, pw, ph), t) for t in taken))
-        taken.append((*corner, pw, ph))
-        corners.append(corner)
-    return corners
+    panels = [None] * len(boxes)
+    for i in with_panel:
+        x, y, w, h = boxes[i]
+        lx, ly, lw, lh = labels[i]
+        columns = (x + w + GAP, x - pw - GAP, x, x + w - pw, lx + lw + GAP)
+        rows = (y, y + h - ph, y + h + GAP, y - ph - GAP, ly + lh + GAP, ly - ph - GAP, _clamped(y, ph, H))
+        free = [(cx, cy, pw, ph) for cx in columns for cy in rows
+                if _inside((cx, cy, pw, ph), W, H) and not any(overlap_area((cx, cy, pw, ph), t)
+                                                               for t in list(boxes) + taken)]
+        if free:                             # the free place nearest the face
+            panels[i] = min(free, key=lambda c: abs(c[0] + pw / 2 - x - w / 2) + abs(c[1] + ph / 2 - y - h / 2))
+            taken.append(panels[i])
+    return labels, panels
 
 
-def draw_face(frame, box, probs, classes, track_id, panel):
+def draw_face(frame, box, probs, classes, track_id, label_rect, panel, compact=False):
+    """The face's box; its label band ("#id label pct%", black on the class colour, readable on any
+    background) at ``label_rect``; and its probability bars at ``panel`` (None: no panel)."""
     x, y, w, h = box
     best = int(np.argmax(probs))
-    label = classes[best]
-    colour = COLOURS.get(label, (255, 255, 255))
+    colour = COLOURS.get(classes[best], (255, 255, 255))
     cv2.rectangle(frame, (x, y), (x + w, y + h), colour, 2)
-    text = f"{label} {100 * probs[best]:.0f}%"
-    (tw, th), _ = cv2.getTextSize(text, FONT, 0.6, 2)
-    top = y - th - 8 if y - th - 8 >= 0 else y          # no room above the box: the label goes inside it
-    left = min(max(x, 0), max(frame.shape[1] - tw - 6, 0))
-    cv2.rectangle(frame, (left, top), (left + tw + 6, top + th + 8), colour, -1)
-    cv2.putText(frame, text, (left + 3, top + th + 3), FONT, 0.6, (0, 0, 0), 2, cv2.LINE_AA)
-    bar_x, bar_y = panel
-    pw, ph = panel_size(len(classes))
+    lx, ly, lw, lh = label_rect
+    cv2.rectangle(frame, (lx, ly), (lx + lw - 1, ly + lh - 1), colour, -1)
+    scale, thickness = LABEL_FONT[compact]
+    cv2.putText(frame, label_text(classes[best], probs[best], track_id), (lx + 4, ly + lh - 7), FONT, scale,
+                (0, 0, 0), thickness, cv2.LINE_AA)
+    if panel is None:
+        return
+    bar_x, bar_y, pw, ph = panel
     region = frame[bar_y:bar_y + ph, bar_x:bar_x + pw]
     region[...] = region // 3                # darken behind the bars so the labels read on any background
     for i, (c, p) in enumerate(zip(classes, probs)):
         yy = bar_y + 4 + i * PANEL_ROW
         cv2.rectangle(frame, (bar_x, yy), (bar_x + int(60 * p), yy + 10), COLOURS.get(c, (255, 255, 255)), -1)
         cv2.putText(frame, f"{c[:4]} {100 * p:.0f}", (bar_x + 62, yy + 9), FONT, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
-    cv2.putText(frame, f"#{track_id}", (x + 2, y + h - 4), FONT, 0.4, colour, 1, cv2.LINE_AA)
 
 
 def annotation_canvas(image):
@@ -307,8 +351,12 @@ def run(args):
             if kind == "images" and not faces:
                 draw_no_face(frame)
             boxes = [face.box for face in shown_faces]
-            for box, p, tid, panel in zip(boxes, shown, ids, place_panels(boxes, frame.shape, len(classes))):
-                draw_face(frame, box, p, classes, tid, panel)
+            compact = is_compact(args.overlay, len(boxes))
+            sizes = [label_size(label_text(classes[int(np.argmax(p))], p.max(), tid), compact)
+                     for p, tid in zip(shown, ids)]
+            labels, panels = layout_overlays(boxes, sizes, frame.shape, len(classes), compact)
+            for box, p, tid, label, panel in zip(boxes, shown, ids, labels, panels):
+                draw_face(frame, box, p, classes, tid, label, panel, compact)
             dt = time.perf_counter() - tick
             fps = 1 / dt if fps == 0 else 0.9 * fps + 0.1 / max(dt, 1e-6)
             if kind != "images":             # a rate means nothing for still images
@@ -399,6 +447,10 @@ def build_parser():
                                    "track_id] (default: none)")
     p.add_argument("--overwrite", action="store_true", help="replace existing --output and --jsonl files "
                                                             "(default: refuse)")
+    p.add_argument("--overlay", choices=OVERLAYS, default="auto",
+                   help="full: every face gets its label and a panel of the 7 probabilities; compact: labels, and "
+                        f"a panel for the largest face only; auto: full up to {FULL_UP_TO} faces, then compact "
+                        "(default: auto)")
     p.add_argument("--smooth", type=FRACTION, default=0.6,
                    help="per-face EMA weight of the past in [0, 1); 0 turns smoothing off")
     p.add_argument("--detect-every", type=POSITIVE_INT, default=2,

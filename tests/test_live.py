@@ -207,23 +207,70 @@ def test_live_unreadable_video_and_foreign_model(tmp_path, model_path, capsys):
     assert "not a readable .npz" in capsys.readouterr().err
 
 
-def test_panels_of_faces_side_by_side_cover_no_face_and_no_other_panel():
+def laid_out(boxes, frame_shape=(720, 1280, 3), style="auto"):
+    """The layout of the widest labels ("#k surprise 100%") for these boxes."""
+    compact = live.is_compact(style, len(boxes))
+    sizes = [live.label_size(live.label_text("surprise", 1.0, k), compact) for k in range(len(boxes))]
+    return live.layout_overlays(boxes, sizes, frame_shape, 7, compact)
+
+
+def assert_clear(boxes, labels, panels, frame_shape):
+    """No label or panel covers another face or another label or panel, and all lie inside the frame."""
+    H, W = frame_shape[:2]
+    drawn = [(i, r) for i, r in enumerate(labels)] + [(i, r) for i, r in enumerate(panels) if r]
+    for k, (i, rect) in enumerate(drawn):
+        x, y, w, h = rect
+        assert 0 <= x and 0 <= y and x + w <= W and y + h <= H, rect
+        assert all(live.overlap_area(rect, b) == 0 for j, b in enumerate(boxes) if j != i), (rect, boxes)
+        assert all(live.overlap_area(rect, other) == 0 for m, (_, other) in enumerate(drawn) if m != k), rect
+    assert all(live.overlap_area(p, boxes[i]) == 0 for i, p in enumerate(panels) if p)   # panels beside, never over
+
+
+CROWDS = {
+    "a row of seven, close together": [(40 + 175 * k, 300, 150, 150) for k in range(7)],
+    "two rows of five": [(30 + 250 * k, 80 + 330 * r, 120, 130) for r in range(2) for k in range(5)],
+    "at the edges and corners": [(0, 0, 100, 110), (1180, 0, 100, 100), (0, 610, 110, 110), (1170, 620, 110, 100),
+                                 (600, 0, 90, 90), (600, 630, 90, 90), (0, 300, 100, 100)],
+    "nearly touching, one above another": [(500, 100, 120, 120), (500, 250, 120, 120), (500, 400, 120, 120),
+                                           (650, 100, 120, 120), (650, 250, 120, 120), (650, 400, 120, 120),
+                                           (800, 250, 120, 120), (950, 250, 120, 120)],
+}
+
+
+@pytest.mark.parametrize("crowd", list(CROWDS))
+def test_labels_and_panels_cover_no_face_and_each_other_in_a_crowd(crowd):
+    boxes = CROWDS[crowd]
+    labels, panels = laid_out(boxes)
+    assert_clear(boxes, labels, panels, (720, 1280, 3))
+    assert sum(p is not None for p in panels) == 1                 # compact: the largest face's panel only
+    largest = max(range(len(boxes)), key=lambda i: boxes[i][2] * boxes[i][3])
+    assert panels[largest] is not None
+
+
+def test_few_faces_get_a_panel_each_and_full_or_compact_can_be_chosen():
     boxes = [(100, 120, 90, 90), (200, 120, 90, 90)]
-    corners = live.place_panels(boxes, (360, 640, 3), 7)
-    pw, ph = live.panel_size(7)
-    panels = [(x, y, pw, ph) for x, y in corners]
-    assert all(0 <= x <= 640 - pw and 0 <= y <= 360 - ph for x, y, _, _ in panels)
-    assert live.overlap_area(panels[0], panels[1]) == 0
-    assert all(live.overlap_area(p, b) == 0 for p in panels for b in boxes)
+    labels, panels = laid_out(boxes, (360, 640, 3))
+    assert_clear(boxes, labels, panels, (360, 640, 3))
+    assert all(panels)
+    assert sum(map(bool, laid_out(boxes, (360, 640, 3), "compact")[1])) == 1
+    row = CROWDS["a row of seven, close together"]
+    labels, panels = laid_out(row, style="full")
+    assert_clear(row, labels, panels, (720, 1280, 3))              # where no place is free a panel is left out
+    assert sum(map(bool, panels)) >= 2
 
 
 def test_a_face_at_the_top_edge_keeps_its_label_inside_the_frame():
     frame = np.zeros((200, 300, 3), np.uint8)
     probs = np.array([0.7, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05])
-    live.draw_face(frame, (150, 0, 80, 80), probs, CLASSES, 0, (40, 0))
+    box = (150, 0, 80, 80)
+    (label,), (panel,) = live.layout_overlays([box], [live.label_size(live.label_text("angry", 0.7, 0), False)],
+                                              frame.shape, 7, compact=False)
+    assert label[1] >= 0 and panel is not None
+    live.draw_face(frame, box, probs, CLASSES, 0, label, panel)
     label_colour = np.array(live.COLOURS[CLASSES[0]], np.uint8)
-    band = frame[4:20, 152:228]                       # inside the box, where the label now goes
-    assert (band == label_colour).all(axis=-1).mean() > 0.3
+    lx, ly, lw, lh = label
+    band = frame[ly + 1:ly + lh - 1, lx + 1:lx + lw - 1]
+    assert (band == label_colour).all(axis=-1).mean() > 0.3            # black text on the class colour
 
 
 def test_crop_views_are_the_face_moved_two_pixels_and_mirrored():
