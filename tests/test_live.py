@@ -109,20 +109,34 @@ def test_a_video_without_a_terminal_prints_progress_lines(tmp_path, model_path, 
     assert lines[-1].endswith("about 0 s left") and "FPS" in lines[0]
 
 
+def decoded_frames(path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while (frame := cap.read()[1]) is not None:
+        frames.append(frame)
+    return frames
+
+
 def test_live_jsonl_does_not_change_when_faces_are_detected(tmp_path, model_path, face_photo, monkeypatch):
     """Logging is a side effect: with detection every 3rd frame and confirmation by hits only, the detector
-    runs on the same frames with --jsonl as without (the log once replaced the faces that decide when to
-    detect, so an unconfirmed face made every frame a detection frame)."""
+    runs on the same frames with --jsonl as without, and the annotated frames are the same (the log once
+    replaced the faces that decide when to detect, so an unconfirmed face made every frame a detection frame).
+    The recordings are MJPG, each frame its own JPEG, so the FPS counter's corner is all that may differ."""
     video = compose_video(tmp_path / "in.mp4", face_photo)
     common = ["--source", str(video), "--model", str(model_path), "--no-display", "--detect-every", "3",
               "--confirm-score", "1"]
     calls = []
     find_faces = EmotionRecognizer.find_faces
     monkeypatch.setattr(EmotionRecognizer, "find_faces", lambda self, image: calls.append(1) or find_faces(self, image))
-    assert live.main(common) == 0
+    assert live.main(common + ["--output", str(tmp_path / "plain.avi")]) == 0
     plain, calls[:] = len(calls), []
-    assert live.main(common + ["--jsonl", str(tmp_path / "f.jsonl")]) == 0
+    assert live.main(common + ["--output", str(tmp_path / "logged.avi"), "--jsonl", str(tmp_path / "f.jsonl")]) == 0
     assert plain == len(calls) == 8                  # frames 0, 3, …, 21
+    shown = [decoded_frames(tmp_path / name) for name in ("plain.avi", "logged.avi")]
+    assert len(shown[0]) == len(shown[1]) == 24
+    for a, b in zip(*shown):
+        a[:32, :136] = b[:32, :136] = 0              # the FPS counter
+        assert np.array_equal(a, b)
     records = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text().splitlines()]
     assert next(r["frame"] for r in records if r["faces"]) == 6     # confirmed by its 3rd detection pass
 
