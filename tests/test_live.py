@@ -308,11 +308,22 @@ def test_a_net_trained_on_crops_sees_the_centre_crop_or_the_four_corners_and_cen
     assert all(np.array_equal(views[5 + i], views[i][..., ::-1]) for i in range(5))
 
 
-def test_every_test_time_view_of_a_constant_model_gives_its_answer(tmp_path):
-    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
-    classifier = ExpressionClassifier(constant_model(tmp_path / "happy.npz", favourite=3))
-    for tta in (None, "mirror", "crops"):
-        assert (classifier.predict_proba(faces, tta=tta).argmax(1) == 3).all()
+def test_test_time_views_average_the_nets_answers_for_each_face_on_its_own(tmp_path):
+    """The probabilities are the mean of the net's softmax over each face's own views, built here by hand
+    (shifts by 2 pixels with the edge mirrored in, and mirror images), whatever the batch size."""
+    from minicnn.losses import softmax
+    faces = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    classifier = ExpressionClassifier(untrained_model(tmp_path / "m.npz"))
+    x = classifier.preprocessing(faces)
+    padded = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)), mode="reflect")
+    shifted = [x] + [padded[:, :, 2 + dy:50 + dy, 2 + dx:50 + dx] for dx, dy in ((-2, 0), (2, 0), (0, -2), (0, 2))]
+    by_hand = {None: [x], "mirror": [x, x[..., ::-1]], "crops": shifted + [v[..., ::-1] for v in shifted]}
+    for tta, views in by_hand.items():
+        expected = np.mean([softmax(classifier.model.predict(np.ascontiguousarray(v))) for v in views], axis=0)
+        for batch_size in (3, 256):                   # 3: fewer than a face's views, so one face a batch
+            got = classifier.predict_proba(faces, tta=tta, batch_size=batch_size)
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(by_hand["crops"][1], x)     # the views differ, so the test can tell them apart
     with pytest.raises(ValueError, match="tta must be one of None, mirror, crops, got 'all'"):
         classifier.predict_proba(faces, tta="all")
 
