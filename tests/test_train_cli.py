@@ -158,6 +158,25 @@ def test_evaluate_names_the_model_and_data_and_says_when_they_do_not_belong_toge
     assert "fer2013: no such file or folder (put FER-2013 there" in capsys.readouterr().err
 
 
+def test_evaluate_split_all_scores_a_whole_folder_and_the_classes_it_has(tmp_path, capsys):
+    import cv2
+    rng = np.random.default_rng(0)
+    for label, n in (("happy", 4), ("sad", 2)):            # a user's photos: two of the seven classes
+        (tmp_path / "mine" / label).mkdir(parents=True)
+        for k in range(n):
+            cv2.imwrite(str(tmp_path / "mine" / label / f"{k}.png"), rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    model = constant_model(tmp_path / "neutral_then_sad.npz", favourite=6, runner_up=4)
+    assert evaluate.main(["--model", str(model), "--data", str(tmp_path / "mine"), "--split", "all", "--no-cache",
+                          "--tta", "none", "--json", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["n"] == 6 and result["accuracy"] == 0                # always neutral, which is not there
+    assert result["per_class"]["happy"]["support"] == 4 and result["per_class"]["sad"]["support"] == 2
+    assert result["present_classes"] == ["happy", "sad"]
+    assert result["accuracy_present"] == pytest.approx(2 / 6)          # of happy and sad, always sad
+    assert "accuracy 0.3333 with the answers restricted to the 2 classes present (happy, sad)" in \
+        capsys.readouterr().out
+
+
 def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_path, capsys):
     first = untrained_model(tmp_path / "first.npz", seed=5)
     config = train.TrainConfig(init=str(first)).for_data("demo")
