@@ -8,7 +8,7 @@ exactly — weights, optimizer, schedule, position in the epoch and random strea
 so an interrupted and resumed run ends with the same weights as an uninterrupted one.
 
 Reading order: ``Trainer`` (the model, its optimizer and the loop: ``fit`` → ``train_epoch`` →
-``train_batches`` → ``prepare`` and ``step``, then ``validate``); fer_app/callbacks.py for what a run
+``train_batches`` → ``prepare`` and ``step``, then ``validate`` and ``end_epoch``); fer_app/callbacks.py for what a run
 writes; fer_app/config.py for what a run is; ``run`` at the bottom for the command that ties them together.
 """
 import glob
@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -192,27 +193,17 @@ class Trainer:
     # ---------------------------------------------------------------- the loop
 
     def fit(self, callbacks=()):
-        """Train from the current position to the last epoch; 0, or 130 when Ctrl-C stopped it (after the
-        callbacks' on_interrupt, e.g. a checkpoint).  A second Ctrl-C aborts at once."""
-        def on_interrupt(signum, frame):
-            if self.stop_requested:
-                raise KeyboardInterrupt
-            self.stop_requested = True
-            self.log("\ninterrupted: finishing this batch, then saving a checkpoint (Ctrl-C again to abort)")
-
-        previous = signal.signal(signal.SIGINT, on_interrupt)
-        try:
-            while self.epoch < self.config.epochs:
-                if not self.train_epoch(callbacks):
-                    return 130
-                record, improved = self.validate()
-                _call(callbacks, "on_epoch", self, record, improved)
-                patience = self.config.early_stop
-                if patience and self.epoch - 1 - self.best_epoch >= patience:
-                    self.log(f"early stop: no better val accuracy for {patience} epochs")
-                    break
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        """Train from the current position to the last epoch; 0, or 130 when ``stop_requested`` (Ctrl-C in the
+        command) stopped it after a step (after the callbacks' on_interrupt, e.g. a checkpoint)."""
+        while self.epoch < self.config.epochs:
+            if not self.train_epoch(callbacks):
+                return 130
+            record, improved = self.end_epoch(*self.validate())
+            _call(callbacks, "on_epoch", self, record, improved)
+            patience = self.config.early_stop
+            if patience and self.epoch - 1 - self.best_epoch >= patience:
+                self.log(f"early stop: no better val accuracy for {patience} epochs")
+                break
         return 0
 
     def train_epoch(self, callbacks=()):
@@ -305,15 +296,18 @@ class Trainer:
         return loss, grad
 
     def validate(self):
-        """The BatchNorm statistics recomputed; the epoch's record (train and val loss and accuracy, lr, speed),
-        the best kept, the schedule stepped and the position moved to the next epoch; (record, whether val
-        accuracy improved)."""
-        s = self.sums
+        """(val loss, val accuracy) of the model as it is now, its BatchNorm statistics first recomputed."""
         # the running statistics trailed moving weights on augmented faces: those of the weights now, on faces as
         # inference sees them (about half a point on PublicTest, docs/model.md)
         faces = self.preprocessing.standardize(center_crop(self.x_train[self.batchnorm_faces], self.size))
         self.model.recompute_batchnorm_statistics(faces)
         val_loss, val_acc, _ = evaluate_split(self.model, self.x_val, self.y_val, self.eval_loss)
+        return val_loss, val_acc
+
+    def end_epoch(self, val_loss, val_acc):
+        """The epoch's record (train and val loss and accuracy, lr, speed) kept, the best noted, the schedule
+        stepped and the position moved to the next epoch; (record, whether val accuracy improved)."""
+        s = self.sums
         record = {"epoch": self.epoch + 1, "train_loss": s["loss"] / s["seen"], "train_acc": s["correct"] / s["seen"],
                   "val_loss": val_loss, "val_acc": val_acc, "lr": self.optimizer.lr,
                   "img_per_s": s["seen"] / max(s["seconds"], 1e-9), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -497,6 +491,23 @@ def earlier_run_files(out):
     return [f for f in run_files(out).values() if f.exists()] + snapshots
 
 
+@contextmanager
+def ctrl_c_stops(trainer, log):
+    """While the command trains, Ctrl-C asks the trainer to stop after its current step (and checkpoint); a
+    second Ctrl-C aborts at once.  The command owns the signal, so Trainer.fit runs in any thread."""
+    def on_interrupt(signum, frame):
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+        log("\ninterrupted: finishing this batch, then saving a checkpoint (Ctrl-C again to abort)")
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv=None):
     args = parse_args(argv)
     return run_command(lambda: run(args))
@@ -538,7 +549,8 @@ def run(args):
     if config.cycles > 1:
         callbacks.append(Snapshots(config.out, config.epochs // config.cycles, log))
     try:
-        code = trainer.fit(callbacks)
+        with ctrl_c_stops(trainer, log):
+            code = trainer.fit(callbacks)
     except TrainingError as e:
         kept = (f"the last good checkpoint is kept at {files['checkpoint']}" if files["checkpoint"].exists()
                 else "no checkpoint was written yet")

@@ -109,6 +109,21 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, uninterrupted_run)
     assert ref.keys() == got.keys() and all(np.array_equal(ref[k], got[k]) for k in ref)
 
 
+def test_fit_runs_in_any_thread_and_stops_after_the_step_it_was_asked_to():
+    import threading
+    trainer = train.Trainer(train.TrainConfig(epochs=1).for_data("demo"), train.demo_splits(), log=lambda *a: None)
+
+    class StopAtStepTwo:
+        def on_batch(self, trainer, data_rng):
+            if trainer.batch == 2:
+                trainer.stop_requested = True       # as Ctrl-C in the command does
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(code=trainer.fit([StopAtStepTwo()])))
+    worker.start()
+    worker.join()
+    assert result == {"code": 130} and (trainer.epoch, trainer.batch) == (0, 2)
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
 def test_nan_loss_stops_cleanly(tmp_path, capsys):
     out = tmp_path / "nan.npz"
