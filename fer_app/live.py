@@ -25,6 +25,8 @@ from .cli import run_command
 from .checks import DataError
 from .images import IMAGE_SUFFIXES, read_image
 from .detect import DEFAULT_DETECTOR, DETECTOR_RANGES, DETECTORS
+from .detect import HaarFaceDetector as HAAR
+from .detect import YuNetFaceDetector as YUNET
 from .recognizer import EmotionRecognizer
 from .track import FaceTracker
 
@@ -451,7 +453,7 @@ def build_parser():
                    help="full: every face gets its label and a panel of the 7 probabilities; compact: labels, and "
                         f"a panel for the largest face only; auto: full up to {FULL_UP_TO} faces, then compact "
                         "(default: auto)")
-    p.add_argument("--smooth", type=FRACTION, default=0.6,
+    p.add_argument("--smooth", type=FRACTION, default=FaceTracker.smoothing,
                    help="per-face EMA weight of the past in [0, 1); 0 turns smoothing off")
     p.add_argument("--detect-every", type=POSITIVE_INT, default=2,
                    help="run the face detector every Nth video frame and follow the tracked boxes in between")
@@ -459,21 +461,24 @@ def build_parser():
                    help="yunet: a small CNN, finds tilted and turned faces and levels their eyes; haar: OpenCV's "
                         "cascade, frontal faces only")
     p.add_argument("--detect-width", type=DETECTOR_RANGES["max_side"],
-                   help="detect on frames shrunk to this longer side (default: 320 for yunet, 640 for haar)")
+                   help=f"detect on frames shrunk to this longer side (default: {YUNET.max_side} for yunet, "
+                        f"{HAAR.max_side} for haar)")
     p.add_argument("--min-face", type=DETECTOR_RANGES["min_face"],
-                   help="smallest face side in pixels (default: 20 for yunet, 40 for haar)")
-    p.add_argument("--min-score", type=DETECTOR_RANGES["min_score"], help="yunet: lowest confidence kept (default: 0.6)")
-    p.add_argument("--scale-factor", type=DETECTOR_RANGES["scale_factor"], help="haar: cascade scale step (default: 1.1)")
+                   help=f"smallest face side in pixels (default: {YUNET.min_face} for yunet, {HAAR.min_face} for haar)")
+    p.add_argument("--min-score", type=DETECTOR_RANGES["min_score"],
+                   help=f"yunet: lowest confidence kept (default: {YUNET.min_score})")
+    p.add_argument("--scale-factor", type=DETECTOR_RANGES["scale_factor"],
+                   help=f"haar: cascade scale step (default: {HAAR.scale_factor})")
     p.add_argument("--min-neighbors", type=DETECTOR_RANGES["min_neighbors"],
-                   help="haar: cascade min neighbours (default: 5)")
+                   help=f"haar: cascade min neighbours (default: {HAAR.min_neighbors})")
     p.add_argument("--no-align", action="store_true", help="do not turn faces level by their eyes (default: yunet "
                                                            "faces are turned level)")
-    p.add_argument("--confirm", type=Range(1, 10, integer=True), default=3,
+    p.add_argument("--confirm", type=Range(1, 10, integer=True), default=FaceTracker.confirm_hits,
                    help="video: show a face once it was detected in this many of the last --confirm-window "
                         "detections (1: at once)")
-    p.add_argument("--confirm-window", type=Range(1, 10, integer=True), default=5,
+    p.add_argument("--confirm-window", type=Range(1, 10, integer=True), default=FaceTracker.confirm_window,
                    help="video: detections --confirm counts over")
-    p.add_argument("--confirm-score", type=PROBABILITY, default=0.9,
+    p.add_argument("--confirm-score", type=PROBABILITY, default=FaceTracker.confirm_score,
                    help="video, yunet: a detection this confident is shown at once")
     cli.add_tta_option(p)
     p.add_argument("--pause", action="store_true", help="with images and a window: wait for a key on each "

@@ -10,6 +10,7 @@ p̄ ← α·p̄ + (1 − α)·p, so labels don't flicker — and two faces never
 expression cannot leak into another's.
 """
 from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,16 +42,23 @@ class Track:
         return self.id is not None
 
 
+@dataclass
 class FaceTracker:
-    def __init__(self, smoothing=0.6, min_iou=0.3, max_missed=5, confirm_hits=3, confirm_window=5,
-                 confirm_score=0.9):
-        if not 0 <= smoothing < 1:
-            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
-        if not 1 <= confirm_hits <= confirm_window:
-            raise ValueError(f"confirm_hits must be between 1 and confirm_window ({confirm_window}), got {confirm_hits}")
-        self.smoothing, self.min_iou, self.max_missed = smoothing, min_iou, max_missed
-        self.confirm_hits, self.confirm_window, self.confirm_score = confirm_hits, confirm_window, confirm_score
-        self.tracks, self._next_id = [], 0
+    smoothing: float = 0.6       # EMA weight of a track's past probabilities
+    min_iou: float = 0.3         # a face continues the track it overlaps at least this much
+    max_missed: int = 5          # detection passes a track may go unmatched before it ends
+    confirm_hits: int = 3        # a track is confirmed when found in this many ...
+    confirm_window: int = 5      # ... of its last this many detection passes
+    confirm_score: float = 0.9   # or at once by a detection this confident
+    tracks: list = field(default_factory=list, init=False)
+    _next_id: int = field(default=0, init=False)
+
+    def __post_init__(self):
+        if not 0 <= self.smoothing < 1:
+            raise ValueError(f"smoothing must be in [0, 1), got {self.smoothing}")
+        if not 1 <= self.confirm_hits <= self.confirm_window:
+            raise ValueError(f"confirm_hits must be between 1 and confirm_window ({self.confirm_window}), "
+                             f"got {self.confirm_hits}")
 
     def update(self, faces, probs, detected=True):
         """Feed one frame's faces (Face objects or boxes) and their probabilities; returns the track of each
