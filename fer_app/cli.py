@@ -1,11 +1,10 @@
 """What every fer_app command shares: its --help layout, and what it does with errors a user can cause
 (one line on stderr, a non-zero exit)."""
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from minicnn.serialization import ModelFileError
+from minicnn.serialization import ModelFileError, write_atomically
 from minicnn.runtime import keep_freed_memory
 
 from .checks import UserError
@@ -33,21 +32,6 @@ def run_command(body):
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
         return 130
-
-
-def write_atomically(path, write, suffix=None):
-    """write(tmp) into a temporary file beside ``path`` (its folder made if need be), then rename it over
-    ``path``: a reader never sees half a file, and two processes writing the same file (tune's workers) never
-    share a temporary one.  The temporary name ends in ``suffix`` (default: path's), for writers that pick
-    the format from it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix if suffix is None else suffix}")
-    try:
-        write(str(tmp))
-    except OSError as e:         # name the file the user asked for, not the temporary one
-        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
-    os.replace(tmp, path)
 
 
 def write_text_atomically(path, text):

@@ -22,7 +22,7 @@ and every layer's configuration and declared shapes against them before anything
 """
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 
 import numpy as np
@@ -130,28 +130,37 @@ def restore_training(path, read, model, optimizer, schedule=None):
     return training["state"]
 
 
-def atomic_savez(path, arrays):
+def write_atomically(path, write, suffix=None):
+    """write(tmp) into a new file beside ``path`` (its folder made if need be), then rename it over ``path``: a
+    reader never sees half a file, two processes writing the same file never share a temporary one, and a
+    failed write leaves nothing behind and names ``path``.  The temporary name ends in ``suffix`` (default:
+    path's own), for writers that pick the format from it (NumPy, Matplotlib, OpenCV)."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    folder, name = os.path.split(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    ending = os.path.splitext(name)[1] if suffix is None else suffix
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{ending}")
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **{name: gpu.to_cpu(value) for name, value in arrays.items()})
-        os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes 0600; give the usual permissions
+        write(tmp)
         os.replace(tmp, path)
-    except OSError as e:           # a full disk says so without naming the file: name it
-        os.unlink(tmp)
-        raise OSError(e.errno, e.strerror or str(e), e.filename or path) from e
+    except OSError as e:           # a full disk says so without naming the file: name the one asked for
+        _remove(tmp)
+        raise OSError(e.errno, e.strerror or str(e), path) from e
     except BaseException:
-        os.unlink(tmp)
+        _remove(tmp)
         raise
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def atomic_savez(path, arrays):
+    write_atomically(path, lambda tmp: np.savez_compressed(tmp, **{name: gpu.to_cpu(value)
+                                                                   for name, value in arrays.items()}), ".npz")
 
 
 def npz_headers(path, max_bytes=MAX_FILE_BYTES):

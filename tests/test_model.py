@@ -1,6 +1,7 @@
 """Sequential, save/load, dtypes, and proof that the whole training loop learns."""
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -304,3 +305,17 @@ def test_recomputed_batchnorm_statistics_weigh_each_batch_by_its_size():
     np.testing.assert_allclose(bn.buffers["running_mean"], per_channel.reshape(8, -1).mean(1), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(bn.buffers["running_var"],
                                sum(b.var(1, ddof=1) * n for b, n in zip(batches, (20, 20, 5))) / 45, rtol=1e-4)
+
+
+def test_an_atomic_write_that_fails_leaves_no_file_and_names_the_one_asked_for(tmp_path):
+    from minicnn.serialization import write_atomically
+
+    def fails(tmp):
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise OSError(28, "No space left on device", tmp)
+    with pytest.raises(OSError) as info:
+        write_atomically(tmp_path / "out.json", fails)
+    assert info.value.filename == str(tmp_path / "out.json") and list(tmp_path.iterdir()) == []
+    write_atomically(tmp_path / "out.json", lambda tmp: Path(tmp).write_text("whole"))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"] and (tmp_path / "out.json").read_text() == "whole"
