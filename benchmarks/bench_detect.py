@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 
 from fer_app import CLASSES  # noqa: E402
 from fer_app.classifier import ExpressionClassifier  # noqa: E402
+from fer_app.data import default_data  # noqa: E402
 from fer_app.detect import face_crop, make_detector  # noqa: E402
 
 ANGLES = (0, 15, 30, 45)
@@ -120,14 +121,15 @@ def framing(root, n=480):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--faces", type=int, default=60, help="FER-2013 faces (each at every angle)")
-    p.add_argument("--fer", default="../shared/data/fer2013", help="FER-2013 folder (Kaggle layout)")
+    p.add_argument("--fer", default=default_data(), help="FER-2013 folder (Kaggle layout; default: $FER2013_DIR, else "
+                                                         "data/fer2013)")
     p.add_argument("--empty", type=int, default=100, help="face-free frames")
     p.add_argument("--framing", action="store_true", help="only measure how each detector frames FER-2013 faces")
     args = p.parse_args()
     if args.framing:
         return framing(args.fer)
     rng = np.random.default_rng(0)
-    sources = astronaut() * 4 + (fer_faces(args.fer, args.faces) if os.path.isdir(args.fer) else [])
+    sources = astronaut() * 4 + (fer_faces(args.fer, args.faces) if args.fer and os.path.isdir(args.fer) else [])
     detectors = {"yunet @320": make_detector("yunet"), "yunet @640": make_detector("yunet", max_side=640),
                  "haar @640": make_detector("haar")}
     cases = [(place(patch, side, sign * angle, bool(rng.random() < 0.5), rng), label, angle)

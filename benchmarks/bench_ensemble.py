@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from fer_app.classifier import ExpressionClassifier  # noqa: E402
-from fer_app.data import load_dataset  # noqa: E402
+from fer_app.data import default_data, load_dataset  # noqa: E402
 from fer_app.demo import demo_splits  # noqa: E402
 from fer_app.labels import CLASSES  # noqa: E402
 
@@ -36,12 +36,15 @@ def one_face_ms(classifier, face, tta, repeats):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="dataset path, as for fer_app.train, or 'demo'")
+    p.add_argument("--data", default=default_data(), help="dataset path, as for fer_app.train, or 'demo' (default: "
+                                                          "$FER2013_DIR, else data/fer2013)")
     p.add_argument("--split", default="val", help="which split (default: val, FER-2013's PublicTest)")
     p.add_argument("--models", nargs="+", required=True, help="model files, in the order ensembles grow")
     p.add_argument("--tta", nargs="+", choices=sorted(TTA), default=["none", "mirror", "crops"])
     p.add_argument("--repeats", type=int, default=30, help="single-face timings per model and TTA kind")
     args = p.parse_args()
+    if args.data is None:
+        p.error("FER-2013 was not found in data/fer2013 and $FER2013_DIR is not set: give --data PATH (or demo)")
 
     splits = demo_splits() if args.data == "demo" else load_dataset(args.data)
     faces, labels = splits[args.split]

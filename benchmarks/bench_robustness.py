@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from fer_app.augment import affine, jpeg_compressed, low_resolution  # noqa: E402
 from fer_app.classifier import ExpressionClassifier  # noqa: E402
-from fer_app.data import LABEL_SOURCES, load_dataset  # noqa: E402
+from fer_app.data import LABEL_SOURCES, default_data, load_dataset  # noqa: E402
 from fer_app.demo import demo_splits  # noqa: E402
 from fer_app.labels import CLASSES  # noqa: E402
 
@@ -53,12 +53,15 @@ CHANGES = {
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="dataset path, as for fer_app.train, or 'demo'")
+    p.add_argument("--data", default=default_data(), help="dataset path, as for fer_app.train, or 'demo' (default: "
+                                                          "$FER2013_DIR, else data/fer2013)")
     p.add_argument("--split", default="val", help="which split (default: val, FER-2013's PublicTest)")
     p.add_argument("--models", nargs="+", required=True, help="model files")
     p.add_argument("--labels", choices=LABEL_SOURCES, default="fer2013",
                    help="score against the dataset's own labels or FER+'s crowd majority (default: fer2013)")
     args = p.parse_args()
+    if args.data is None:
+        p.error("FER-2013 was not found in data/fer2013 and $FER2013_DIR is not set: give --data PATH (or demo)")
     if args.data == "demo" and args.labels != "fer2013":
         p.error(f"--labels {args.labels}: the demo faces have no crowd votes (FER-2013 only)")
 

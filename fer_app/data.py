@@ -36,6 +36,8 @@ from .preprocess import FACE_SIZE, to_face48
 USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 CACHE_VERSION = "2"
 LABEL_SOURCES = ("fer2013", "ferplus")
+FER2013_DIR = "FER2013_DIR"                                 # the environment variable naming a FER-2013 copy
+DEFAULT_DATA = ("data/fer2013", "data/fer2013.csv")         # where it is looked for otherwise
 
 
 class Split(tuple):
@@ -239,6 +241,14 @@ def _fingerprint(path, options):
 def default_cache_dir():
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "fer_app"
+
+
+def default_data():
+    """The dataset a command uses when not given one: $FER2013_DIR if set, else the first of DEFAULT_DATA
+    that exists (relative to the working folder); None when there is none."""
+    if os.environ.get(FER2013_DIR):
+        return os.environ[FER2013_DIR]
+    return next((candidate for candidate in DEFAULT_DATA if os.path.exists(candidate)), None)
 
 
 def load_dataset(path, skip_bad=False, val_fraction=0.1, seed=0, use_cache=True, cache_dir=None, log=print,

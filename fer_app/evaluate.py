@@ -17,7 +17,7 @@ from . import cli
 from .checks import check_outputs
 from .cli import run_command
 from .checks import DataError
-from .data import LABEL_SOURCES, load_dataset
+from .data import LABEL_SOURCES, default_data, load_dataset
 from .labels import CLASSES
 from .demo import demo_splits
 from .detect import DEFAULT_DETECTOR, DETECTORS
@@ -69,7 +69,8 @@ def format_report(result):
 def build_parser():
     p = cli.parser("evaluate", __doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help=f"model file (default: the shipped {SHIPPED_MODEL.name})")
-    p.add_argument("--data", default="data/fer2013", help="dataset path, as for fer_app.train, or 'demo'")
+    p.add_argument("--data", help="dataset path, as for fer_app.train, or 'demo' (default: $FER2013_DIR, else "
+                                  "data/fer2013 or data/fer2013.csv)")
     p.add_argument("--split", choices=("test", "val", "train", "all"),
                    help="which split; all: every face of the dataset (default: test if the data has it, else val)")
     p.add_argument("--labels", choices=LABEL_SOURCES, default="fer2013",
@@ -93,6 +94,11 @@ def main(argv=None):
 
 
 def run(args):
+    args.data = args.data or default_data()
+    if args.data is None:
+        raise DataError("FER-2013 was not found in data/fer2013 or data/fer2013.csv and $FER2013_DIR is not set: put "
+                        "it there as data/README.md says, name your own labelled faces with --data PATH, or try "
+                        "--data demo")
     check_outputs([("--json", args.json), ("--plot", args.plot)],
                   [("--model", args.model), ("--data", None if args.data == "demo" else args.data)], args.overwrite)
     classifier = ExpressionClassifier(args.model)

@@ -14,7 +14,6 @@ writes; fer_app/config.py for what a run is; ``run`` at the bottom for the comma
 import glob
 import json
 import math
-import os
 import signal
 import sys
 import time
@@ -37,16 +36,15 @@ from .checks import DataError, UserError, check_outputs
 from .classifier import ExpressionClassifier
 from .cli import run_command
 from .config import TrainConfig, add_options
-from .data import describe, load_dataset
+from .data import default_data, describe, load_dataset
 from .demo import demo_splits
 from .labels import CLASSES
 from .preprocess import FACE_SIZE, Preprocessing, center_crop
 
-DEFAULT_DATA = ("data/fer2013", "data/fer2013.csv")
 BATCHNORM_FACES = 8192   # training faces whose statistics each epoch's BatchNorm running statistics become
-GET_FER = ("FER-2013 was not found in data/fer2013 (Kaggle folders) or data/fer2013.csv. Get it from "
-           "https://www.kaggle.com/datasets/msambare/fer2013 (folders) or the original challenge's fer2013.csv, "
-           "and put it there (see data/README.md). Training on the built-in demo faces instead.")
+GET_FER = ("FER-2013 was not found in data/fer2013 (Kaggle folders) or data/fer2013.csv, and $FER2013_DIR is not "
+           "set. Get it from https://www.kaggle.com/datasets/msambare/fer2013 (folders) or the original challenge's "
+           "fer2013.csv, and put it there (see data/README.md). Training on the built-in demo faces instead.")
 
 
 class TrainingError(UserError):
@@ -92,13 +90,11 @@ def read_config(path):
 
 
 def resolve_data(config, log):
-    if config.data:
-        return config.data
-    for candidate in DEFAULT_DATA:
-        if os.path.exists(candidate):
-            return candidate
-    log(GET_FER)
-    return "demo"
+    """--data, else FER-2013 where data.default_data finds it, else the demo faces (saying where to get it)."""
+    data = config.data or default_data()
+    if data is None:
+        log(GET_FER)
+    return data or "demo"
 
 
 def class_weights(labels, mode):

@@ -18,7 +18,7 @@ CLASSES = list(fer_app.labels.CLASSES)
 
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = dict(os.environ, PYTHONUNBUFFERED="1",
+ENV = dict({k: v for k, v in os.environ.items() if k != "FER2013_DIR"}, PYTHONUNBUFFERED="1",   # see conftest.py
            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
 

@@ -61,6 +61,22 @@ def start_training(out, epochs):
     return start_module("fer_app.train", *FAST, "--epochs", epochs, "--out", out)
 
 
+def test_every_command_finds_fer2013_through_fer2013_dir_or_data(tmp_path, monkeypatch, capsys):
+    from fer_app.data import default_data
+    monkeypatch.chdir(tmp_path)
+    assert default_data() is None
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "fer2013.csv").write_text("emotion,pixels,Usage\n")
+    assert default_data() == "data/fer2013.csv"
+    (tmp_path / "data" / "fer2013").mkdir()
+    assert default_data() == "data/fer2013"                           # the folders first
+    monkeypatch.setenv("FER2013_DIR", "/somewhere/fer2013")
+    assert default_data() == "/somewhere/fer2013"
+    assert train.resolve_data(train.TrainConfig(), print) == "/somewhere/fer2013"
+    assert evaluate.main([]) == 2                                        # and evaluate reads it too
+    assert "/somewhere/fer2013: no such file or folder" in capsys.readouterr().err
+
+
 def test_without_data_it_says_where_to_get_fer2013_and_trains_on_demo(tmp_path):
     result = run_module("fer_app.train", "--epochs", 1, "--quiet", cwd=tmp_path)     # no data/ folder here
     assert result.returncode == 0, result.stderr
