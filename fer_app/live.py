@@ -397,6 +397,8 @@ def run(args):
         print("written: " + "; ".join(written))
     if no_face:
         print(f"no face found in {len(no_face)} image(s): {', '.join(no_face)}")
+    if kind == "images" and bad_frames and not n_frames:       # a job that processed nothing did not succeed
+        raise DataError(f"{args.source}: none of its {len(bad_frames)} image(s) could be read")
     return 0
 
 

@@ -163,6 +163,15 @@ def test_live_images_folder_skips_a_corrupt_image(tmp_path, model_path, face_pho
     assert tuple(blank[4, 4]) == (40, 40, 220) and blank[200:, :].max() == 0       # the "no face found" band
 
 
+def test_a_folder_of_only_unreadable_images_is_a_failure(tmp_path, model_path, capsys):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for name in ("a.png", "b.jpg"):
+        (folder / name).write_bytes(b"not an image")
+    assert live.main(["--source", str(folder), "--model", str(model_path), "--no-display"]) == 2
+    assert f"error: {folder}: none of its 2 image(s) could be read" in capsys.readouterr().err
+
+
 def test_a_small_photo_is_annotated_on_an_enlarged_copy(tmp_path, model_path, face_photo):
     folder = tmp_path / "small"
     folder.mkdir()
