@@ -117,6 +117,12 @@ def _capture_frames(cap, name, live, fps):
             elif live or index >= total - 1 or bad_run >= MAX_BAD_FRAMES:
                 if index == 0:
                     raise SourceError(f"{name}: no frame could be read")
+                if live:               # a camera does not end: it was unplugged, or another program took it
+                    raise SourceError(f"{name} stopped giving frames after frame {index - 1}; what came before is "
+                                      f"kept")
+                if bad_run >= MAX_BAD_FRAMES and index - bad_run < 0.95 * total:     # (a stated count may be a bit off)
+                    raise SourceError(f"{name}: unreadable from frame {index - bad_run} of {total} on (damaged?); "
+                                      f"frames before it are kept")
                 return
             else:
                 bad_run += 1

@@ -172,6 +172,43 @@ def test_a_folder_of_only_unreadable_images_is_a_failure(tmp_path, model_path, c
     assert f"error: {folder}: none of its 2 image(s) could be read" in capsys.readouterr().err
 
 
+def test_a_truncated_video_is_processed_up_to_the_damage_and_fails_saying_where(tmp_path, model_path, capsys):
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(tmp_path / "full.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 12, (160, 120))
+    for _ in range(80):
+        writer.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    data = (tmp_path / "full.avi").read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[:len(data) // 2])            # the file says 80 frames, holds about 40
+    log = tmp_path / "f.jsonl"
+    assert live.main(["--source", str(tmp_path / "cut.avi"), "--model", str(model_path), "--no-display",
+                      "--jsonl", str(log)]) == 2
+    err = capsys.readouterr().err
+    assert "cut.avi: unreadable from frame" in err and "of 80 on (damaged?); frames before it are kept" in err
+    kept = [json.loads(line)["frame"] for line in log.read_text().splitlines()]   # complete lines only
+    assert 30 < len(kept) < 50 and kept == list(range(len(kept)))
+
+
+def test_a_camera_that_stops_giving_frames_ends_the_run_with_one_line(tmp_path, model_path, monkeypatch, capsys):
+    class Camera:                     # three frames, then unplugged
+        def __init__(self, index):
+            self.frames = 3
+        def isOpened(self):
+            return True
+        def get(self, prop):
+            return 30.0 if prop == cv2.CAP_PROP_FPS else 0
+        def read(self):
+            self.frames -= 1
+            return (True, np.zeros((120, 160, 3), np.uint8)) if self.frames >= 0 else (False, None)
+        def release(self):
+            pass
+    monkeypatch.setattr(live.cv2, "VideoCapture", Camera)
+    log = tmp_path / "f.jsonl"
+    assert live.main(["--source", "0", "--model", str(model_path), "--no-display", "--jsonl", str(log)]) == 2
+    assert "camera 0 stopped giving frames after frame 2; what came before is kept" in capsys.readouterr().err
+    assert [json.loads(line)["frame"] for line in log.read_text().splitlines()] == [0, 1, 2]
+
+
 def test_a_small_photo_is_annotated_on_an_enlarged_copy(tmp_path, model_path, face_photo):
     folder = tmp_path / "small"
     folder.mkdir()
