@@ -134,18 +134,18 @@ class Trainer:
         self.train_targets = getattr(splits["train"], "targets", None)
         if "val" not in splits or not len(splits["val"][1]):
             raise DataError("the dataset has no validation split (and it is too small to carve one)")
-        self.preprocessing = Preprocessing(config.equalize).fitted(self.train_faces)
-        self.x_train = self.preprocessing.prepare(self.train_faces)
         self.size = config.crop or FACE_SIZE          # the side of the faces the network takes
+        self.model = models.build(config.arch, np.random.default_rng(config.seed), config.dropout, self.size,
+                                  config.width)
+        self.preprocessing = Preprocessing(config.equalize).fitted(self.train_faces)
+        if config.init and not checkpoint:
+            self.preprocessing = start_from(self.model, config.init, config.arch, self.preprocessing)
+        self.x_train = self.preprocessing.prepare(self.train_faces)
         self.x_val = center_crop(self.preprocessing(splits["val"][0]), self.size)
         self.y_val = splits["val"][1]
         self.augment = config.augmentation()
         # in random order: the data come sorted by class, and a batch of one class is not a training batch
         self.batchnorm_faces = np.random.default_rng(config.seed).permutation(len(self.x_train))[:BATCHNORM_FACES]
-        self.model = models.build(config.arch, np.random.default_rng(config.seed), config.dropout, self.size,
-                                  config.width)
-        if config.init and not checkpoint:
-            start_from(self.model, config.init, config.arch)
         self.dropouts = [layer for layer in self.model.layers if isinstance(layer, minicnn.layers.Dropout)]
         self.loss_fn = SoftmaxCrossEntropy(config.label_smoothing, class_weights(self.train_labels, config.class_weights))
         self.eval_loss = SoftmaxCrossEntropy()
@@ -377,8 +377,10 @@ def soft_targets(teacher, faces, temperature):
     return softmax(np.log(np.maximum(probs, 1e-12)) / temperature).astype(np.float32)
 
 
-def start_from(model, path, arch):
-    """Copy the weights of the model file at ``path`` (a network of architecture ``arch``) into ``model``."""
+def start_from(model, path, arch, fitted):
+    """Copy the weights of the model file at ``path`` (a network of architecture ``arch``) into ``model``; the
+    standardisation they were trained with (where it equalizes as ``fitted``, the one measured on this data),
+    so that fine-tuning starts from the network's own view of a face."""
     try:
         source = minicnn.load(path)
     except ModelFileError as e:
@@ -390,6 +392,13 @@ def start_from(model, path, arch):
         raise UserError(f"--init {path}: not a model of architecture {arch} ({e})") from None
     if len(arrays) != len(model.state_dict()):
         raise UserError(f"--init {path}: not a model of architecture {arch} (it has other layers)")
+    saved = source.metadata.get("preprocessing")
+    if not saved or saved.get("equalize") != fitted.equalize:
+        return fitted
+    try:
+        return Preprocessing.from_dict(saved)
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"--init {path}: unusable preprocessing settings ({e})") from None
 
 
 def _call(callbacks, hook, *args):

@@ -13,8 +13,8 @@ import pytest
 from fer_app import callbacks, evaluate, train
 from fer_app.classifier import ExpressionClassifier
 from fer_app.labels import CLASSES
-from fer_app.preprocess import center_crop
-from minicnn.serialization import read_npz
+from fer_app.preprocess import Preprocessing, center_crop
+from minicnn.serialization import load, read_npz
 
 from .helpers import (ENV, ROOT, constant_model, pixels, run_module, start_module, untrained_model,
                       write_csv)
@@ -216,6 +216,9 @@ def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_
     for key, value in read_npz(first).items():
         if key[0].isdigit():
             np.testing.assert_array_equal(started[key], value)
+    assert trainer.preprocessing == Preprocessing()                  # the init model's standardisation ...
+    fitted = train.Trainer(train.TrainConfig().for_data("demo"), train.demo_splits(), log=lambda *a: None)
+    assert fitted.preprocessing != Preprocessing()                   # ... not the one measured on the demo faces
 
     out = tmp_path / "snap.npz"
     assert train.main(FAST + ["--epochs", "2", "--cycles", "2", "--init", str(first), "--out", str(out)]) == 0
@@ -240,7 +243,9 @@ def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_
         assert np.allclose(arrays[2][key], mean) == (".running_" not in key), key    # statistics: recomputed
     meta = json.loads(str(arrays[2]["__meta__"]))
     assert meta["weights"] == f"the average of {snapshots[0]}, {snapshots[1]}" and "metrics" not in meta
-    other = untrained_model(tmp_path / "other.npz")                    # another run's preprocessing
+    other = tmp_path / "other.npz"                                     # another run's preprocessing
+    renormed = load(first)
+    renormed.save(other, metadata=dict(renormed.metadata, preprocessing=dict(equalize="none", mean=0.4, std=0.2)))
     args = (snapshots[0], other, tmp_path / "faces.csv", tmp_path / "swa2.npz")
     done = subprocess.run(script + list(map(str, args)), env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and f"MODEL {other}: other preprocessing" in done.stderr
