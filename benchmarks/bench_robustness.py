@@ -1,7 +1,7 @@
 """Accuracy of models on faces changed the way live video changes them: turned, nearer or farther, moved,
 darker, flatter, far from the camera (few pixels), blurred, noisy, compressed — one table, one view a face.
 
-    python benchmarks/bench_robustness.py --data ../shared/data/fer2013 --models A.npz B.npz [--labels ferplus]
+    python benchmarks/bench_robustness.py --data ../shared/data/fer2013 --models A.npz B.npz [--labels fer2013 ferplus]
 
 Each change is applied to every face of the split (uint8, 48×48) before the model's own preprocessing; a
 far face is shrunk to 16 or 24 pixels and enlarged back as live enlarges a small detector crop
@@ -57,24 +57,38 @@ def main():
                                                           "$FER2013_DIR, else data/fer2013)")
     p.add_argument("--split", default="val", help="which split (default: val, FER-2013's PublicTest)")
     p.add_argument("--models", nargs="+", required=True, help="model files")
-    p.add_argument("--labels", choices=LABEL_SOURCES, default="fer2013",
-                   help="score against the dataset's own labels or FER+'s crowd majority (default: fer2013)")
+    p.add_argument("--labels", nargs="+", choices=LABEL_SOURCES, default=["fer2013"],
+                   help="score against the dataset's own labels and/or FER+'s crowd majority, each a column per "
+                        "model (default: fer2013)")
     args = p.parse_args()
     if args.data is None:
         p.error("FER-2013 was not found in data/fer2013 and $FER2013_DIR is not set: give --data PATH (or demo)")
-    if args.data == "demo" and args.labels != "fer2013":
-        p.error(f"--labels {args.labels}: the demo faces have no crowd votes (FER-2013 only)")
+    if args.data == "demo" and args.labels != ["fer2013"]:
+        p.error("--labels ferplus: the demo faces have no crowd votes (FER-2013 only)")
 
-    splits = demo_splits() if args.data == "demo" else load_dataset(args.data, labels=args.labels)
-    faces, labels = splits[args.split]
+    if args.data == "demo":
+        faces, labels = demo_splits()[args.split]
+        scored = {"fer2013": (np.arange(len(labels)), labels)}
+    else:        # the faces of the split, and for each label set the faces it keeps and their labels
+        split = load_dataset(args.data)[args.split]
+        faces, row = split[0], {key: i for i, key in enumerate(split.keys)}
+        scored = {}
+        for source in args.labels:
+            kept = load_dataset(args.data, labels=source)[args.split]
+            scored[source] = (np.array([row[key] for key in kept.keys]), kept[1])
     classifiers = [ExpressionClassifier(path) for path in args.models]
-    print(f"{args.split} split, {len(labels)} faces, {args.labels} labels: accuracy %, one view\n")
-    print("| change | " + " | ".join(Path(path).name for path in args.models) + " |")
-    print("| --- |" + " --- |" * len(args.models))
+    print(f"{args.split} split: accuracy %, one view; "
+          + "; ".join(f"{source} labels on {len(y)} faces" for source, (_, y) in scored.items()) + "\n")
+    columns = [f"{Path(path).name}{f' ({source})' if len(scored) > 1 else ''}" for path in args.models
+               for source in scored]
+    print("| change | " + " | ".join(columns) + " |")
+    print("| --- |" + " --- |" * len(columns))
     for name, change in CHANGES.items():
         changed = change(faces)
-        cells = [f"{100 * (c.predict_proba(changed, classes=CLASSES).argmax(1) == labels).mean():.2f}"
-                 for c in classifiers]
+        cells = []
+        for c in classifiers:
+            answers = c.predict_proba(changed, classes=CLASSES).argmax(1)
+            cells += [f"{100 * (answers[index] == y).mean():.2f}" for index, y in scored.values()]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
