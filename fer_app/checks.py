@@ -3,6 +3,8 @@ range of a number (one rule for a command-line option, a --config file and an AP
 rule that an output never replaces an input or an earlier run's file."""
 import argparse
 import math
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -104,3 +106,58 @@ def check_outputs(outputs, inputs, overwrite=False):
             where = f"{existing[0]}" + (f" and {len(existing) - 1} more" if len(existing) > 1 else "")
             raise UserError(f"{option} {path}: {where} already exists; choose another {option} or pass --overwrite "
                             f"to replace it")
+
+
+def lock_path(path):
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+def is_locked(path):
+    """Whether a live process holds ``path``'s lock (writing_alone)."""
+    holder = _lock_holder(lock_path(path))
+    return holder is not None and _alive(holder)
+
+
+@contextmanager
+def writing_alone(path, option):
+    """Hold a lock file beside ``path`` while this process writes it: a second command that would write the
+    same file at the same time stops in one line instead of interleaving with the first.  The lock holds the
+    process id; one left by a process that is gone (killed) is taken over."""
+    lock = lock_path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            holder = _lock_holder(lock)
+            if holder is not None and _alive(holder):
+                raise UserError(f"{option} {path}: another run (process {holder}) is writing there; wait for it or "
+                                f"choose another {option} (remove {lock} if no such run is left)") from None
+            lock.unlink(missing_ok=True)            # its process is gone
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _lock_holder(lock):
+    try:
+        return int(lock.read_text().strip() or -1)
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid):
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:             # someone else's process: alive
+        return True
+    return True

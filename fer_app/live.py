@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from . import cli
 from .callbacks import PROGRESS_LINE_SECONDS
-from .checks import FRACTION, POSITIVE_INT, PROBABILITY, Range, UserError, check_outputs
+from .checks import FRACTION, POSITIVE_INT, PROBABILITY, Range, UserError, check_outputs, writing_alone
 from .cli import run_command
 from .checks import DataError
 from .images import IMAGE_SUFFIXES, read_image
@@ -314,8 +315,19 @@ def check_live_outputs(args, images):
 
 
 def run(args):
+    """The command: its outputs checked and held (a second live writing the same file stops at once), then
+    every frame of the source in turn."""
     images = source_images(args.source)
     names = check_live_outputs(args, images)
+    with ExitStack() as held:
+        for option, path in (("--output", args.output), ("--jsonl", args.jsonl)):
+            if path:
+                held.enter_context(writing_alone(path, option))
+        return recognize_all(args, images, names)
+
+
+def recognize_all(args, images, names):
+    """Detect, classify, track, draw, record and log every frame of the source; the exit code."""
     recognizer = EmotionRecognizer(args.model, args.detector, min_face=args.min_face, max_side=args.detect_width,
                                    min_score=args.min_score, scale_factor=args.scale_factor,
                                    min_neighbors=args.min_neighbors, align=not args.no_align, tta=args.tta)

@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from minicnn.serialization import ModelFileError, read_training, restore_trainin
 from . import cli, models
 from .augment import random_crops
 from .callbacks import BestModel, Checkpoints, Curves, EpochLine, JsonlLog, Progress, Snapshots
-from .checks import DataError, UserError, check_outputs
+from .checks import DataError, UserError, check_outputs, is_locked, writing_alone
 from .classifier import ExpressionClassifier
 from .cli import run_command
 from .config import TrainConfig, add_options
@@ -462,18 +462,20 @@ def unfinished(checkpoint):
     return state["epoch"] < state["config"].get("epochs", 0)
 
 
-def claim_run_files(config, data, out_named, overwrite=False, config_file=None):
-    """The configuration with the --out this run may write: over no input, and over no earlier run's files
-    unless ``overwrite`` (then they go at once, so none of them is left beside the new run's).  An --out left
-    to its default that an earlier run took is numbered instead: runs/demo-tiny-2.npz."""
+def claim_run_files(config, data, out_named, held, overwrite=False, config_file=None):
+    """The configuration with the --out this run may write, locked for it in ``held`` (an ExitStack): over
+    no input, and over no earlier run's files unless ``overwrite`` (then they go at once, so none of them is
+    left beside the new run's).  An --out left to its default that an earlier or a running run took is
+    numbered instead: runs/demo-tiny-2.npz."""
     out = config.out
     if not out_named and not overwrite:
         base, n = Path(out), 1
-        while earlier_run_files(out):
+        while earlier_run_files(out) or is_locked(out):
             n += 1
             out = str(base.with_name(f"{base.stem}-{n}{base.suffix}"))
     if Path(out).is_dir():
         raise UserError(f"--out {out}: is a folder; give a file name, such as {Path(out) / 'model.npz'}")
+    held.enter_context(writing_alone(out, "--out"))
     files = run_files(out, config.cycles)
     inputs = [("--data", None if data == "demo" else data), ("--config", config_file), ("--init", config.init),
               ("--teacher", config.teacher)]
@@ -537,13 +539,22 @@ def run(args):
     data = resolve_data(config, log)
     out_named = config.out is not None
     config = config.for_data(data)
-    if not args.resume:
-        config = claim_run_files(config, data, out_named, args.overwrite, args.config)
+    with ExitStack() as held:
+        if args.resume:
+            held.enter_context(writing_alone(config.out, "--out"))
+        else:
+            config = claim_run_files(config, data, out_named, held, args.overwrite, args.config)
+        return train_to_the_end(config, data, args.resume, read if args.resume else None, log)
+
+
+def train_to_the_end(config, data, resume, read, log):
+    """Load the data, build the Trainer (from the checkpoint ``resume`` where given) and fit it with the
+    callbacks that make a run's files; the exit code."""
     splits = load_splits(config, data, log)
     log(f"data: {data}: {describe(splits)}")
-    trainer = Trainer(config, splits, log, (args.resume, read) if args.resume else None)
-    if args.resume:
-        log(f"resumed from {args.resume} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
+    trainer = Trainer(config, splits, log, (resume, read) if resume else None)
+    if resume:
+        log(f"resumed from {resume} at epoch {trainer.epoch + 1}, batch {trainer.batch}")
     log(f"model: {config.arch}, {trainer.model.num_parameters():,} parameters; {config.optimizer} lr {config.lr:g}, "
         f"{config.epochs} epochs, batch {config.batch_size}; out: {config.out}")
     log(f"augmentation: {trainer.augmentation_ms():.1f} ms per batch of 64" if not trainer.augment.is_off()

@@ -209,6 +209,20 @@ def test_a_camera_that_stops_giving_frames_ends_the_run_with_one_line(tmp_path, 
     assert [json.loads(line)["frame"] for line in log.read_text().splitlines()] == [0, 1, 2]
 
 
+def test_a_second_live_writing_the_same_output_stops_at_once(tmp_path, model_path, face_photo, capsys):
+    import os
+    from fer_app.checks import writing_alone
+    video = compose_video(tmp_path / "in.mp4", face_photo, n_frames=4)
+    out = tmp_path / "annotated.avi"
+    with writing_alone(out, "--output"):                       # as a first live run holds it
+        assert live.main(["--source", str(video), "--model", str(model_path), "--no-display",
+                          "--output", str(out)]) == 2
+    assert f"--output {out}: another run (process {os.getpid()}) is writing there" in capsys.readouterr().err
+    assert not out.exists()
+    assert live.main(["--source", str(video), "--model", str(model_path), "--no-display", "--output", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.avi", "in.mp4"]     # no lock left
+
+
 def test_a_small_photo_is_annotated_on_an_enlarged_copy(tmp_path, model_path, face_photo):
     folder = tmp_path / "small"
     folder.mkdir()

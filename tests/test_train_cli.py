@@ -109,6 +109,33 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, uninterrupte
     assert logged == [1, 2]             # each epoch once, however the kill fell
 
 
+def test_two_runs_on_one_out_at_once_the_second_refuses_and_a_dead_runs_lock_is_taken_over(tmp_path):
+    out = tmp_path / "m.npz"
+    first = start_training(out, 3)
+    assert wait_for((tmp_path / ".m.npz.lock").exists), "the first run took no lock"
+    second = run_module("fer_app.train", *FAST, "--epochs", 1, "--out", out, "--overwrite")
+    assert second.returncode == 2, second.stdout
+    assert f"--out {out}: another run (process {first.pid}) is writing there" in second.stderr
+    output, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, output                     # untouched by the second, not even by --overwrite
+    assert not (tmp_path / ".m.npz.lock").exists()
+    gone = start_module("fer_app.demo", "--help")             # a process that has ended: its lock is stale
+    gone.communicate()
+    (tmp_path / ".m.npz.lock").write_text(str(gone.pid))
+    assert train.main(FAST + ["--epochs", "1", "--out", str(out), "--overwrite"]) == 0
+
+
+def test_a_default_out_that_a_running_run_holds_is_numbered(tmp_path, monkeypatch):
+    from contextlib import ExitStack
+    from fer_app.checks import writing_alone
+    monkeypatch.chdir(tmp_path)
+    config = train.TrainConfig().for_data("demo")
+    with ExitStack() as held, writing_alone(config.out, "--out"):          # "another run", this process
+        claimed = train.claim_run_files(config, "demo", out_named=False, held=held)
+        assert claimed.out == "runs/demo-tiny-2.npz" and (tmp_path / "runs" / ".demo-tiny-2.npz.lock").exists()
+    assert list((tmp_path / "runs").iterdir()) == []                        # both locks released
+
+
 def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, uninterrupted_run):
     out = tmp_path / "int" / "m.npz"
     proc = start_training(out, 2)

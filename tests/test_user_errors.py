@@ -10,6 +10,7 @@ import importlib.util
 import json
 import struct
 import zlib
+from contextlib import ExitStack
 
 import cv2
 import numpy as np
@@ -490,7 +491,8 @@ def test_a_run_left_to_its_default_name_takes_the_next_free_number(tmp_path, mon
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "demo-tiny.ckpt.npz").write_bytes(b"an earlier, unfinished run")
     (tmp_path / "runs" / "demo-tiny-2.npz").write_bytes(b"an earlier model")
-    config = train.claim_run_files(TrainConfig().for_data("demo"), "demo", out_named=False)
+    with ExitStack() as held:
+        config = train.claim_run_files(TrainConfig().for_data("demo"), "demo", out_named=False, held=held)
     assert config.out == "runs/demo-tiny-3.npz"
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["demo-tiny-2.npz", "demo-tiny.ckpt.npz"]
 
@@ -499,7 +501,9 @@ def test_overwrite_clears_the_earlier_runs_checkpoint_log_and_curves(tmp_path):
     files = train.run_files(tmp_path / "m.npz")
     for path in files.values():
         path.write_bytes(b"earlier run")
-    train.claim_run_files(TrainConfig(out=str(files["model"])).for_data("demo"), "demo", out_named=True, overwrite=True)
+    with ExitStack() as held:
+        train.claim_run_files(TrainConfig(out=str(files["model"])).for_data("demo"), "demo", out_named=True, held=held,
+                              overwrite=True)
     assert [name for name, path in files.items() if path.exists()] == ["model"]   # replaced by the first best epoch
 
 
