@@ -10,9 +10,10 @@ the annotated result and ``--jsonl`` logs every frame, with or without faces.
 import json
 import math
 import os
+import signal
 import sys
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -323,7 +324,21 @@ def run(args):
         for option, path in (("--output", args.output), ("--jsonl", args.jsonl)):
             if path:
                 held.enter_context(writing_alone(path, option))
+        held.enter_context(terminate_as_interrupt())
         return recognize_all(args, images, names)
+
+
+@contextmanager
+def terminate_as_interrupt():
+    """SIGTERM (a service stopping, `kill`) ends the run as Ctrl-C does: the recording and the JSONL are closed
+    properly before the process exits."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def recognize_all(args, images, names):
@@ -342,7 +357,7 @@ def recognize_all(args, images, names):
     recorder = Recorder(args.output, kind, source_fps or 25.0, names) if args.output else None
     if args.jsonl:
         Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
-    jsonl = open(args.jsonl, "w") if args.jsonl else None
+    jsonl = open(args.jsonl, "w", buffering=1) if args.jsonl else None     # whole lines reach the disk, one by one
     classes = recognizer.classes
     n_frames, bad_frames, fps, started = 0, [], 0.0, time.perf_counter()
     faces, no_face = [], []

@@ -10,7 +10,7 @@ from fer_app.classifier import ExpressionClassifier, tta_views
 from fer_app.recognizer import EmotionRecognizer
 from fer_app.track import FaceTracker, iou
 
-from .helpers import CLASSES, constant_model, untrained_model
+from .helpers import CLASSES, constant_model, start_module, untrained_model
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +221,31 @@ def test_a_second_live_writing_the_same_output_stops_at_once(tmp_path, model_pat
     assert not out.exists()
     assert live.main(["--source", str(video), "--model", str(model_path), "--no-display", "--output", str(out)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.avi", "in.mp4"]     # no lock left
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_a_stopped_live_run_leaves_a_playable_recording_and_whole_jsonl_lines(tmp_path, model_path, face_photo, stop):
+    import signal
+    import time
+    clip = decoded_frames(compose_video(tmp_path / "clip.mp4", face_photo))
+    video = tmp_path / "long.avi"                                # the 24-frame clip 17 times: long enough to stop
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 12, clip[0].shape[1::-1])
+    for frame in clip * 17:
+        writer.write(frame)
+    writer.release()
+    out, log = tmp_path / "out.avi", tmp_path / "f.jsonl"
+    proc = start_module("fer_app.live", "--source", video, "--model", model_path, "--no-display", "--output", out,
+                        "--jsonl", log)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not log.exists() or log.read_text().count("\n") < 10):
+        time.sleep(0.05)
+    proc.send_signal(getattr(signal, stop))
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output                       # stopped, not finished
+    records = [json.loads(line) for line in log.read_text().splitlines()]     # every line whole
+    assert 10 <= len(records) < 408
+    recorded = decoded_frames(out)                              # the recording was closed properly: it plays
+    assert len(recorded) == len(records)
 
 
 def test_a_small_photo_is_annotated_on_an_enlarged_copy(tmp_path, model_path, face_photo):
