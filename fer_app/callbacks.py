@@ -1,14 +1,7 @@
 """What a training run does besides training, as small callbacks that ``Trainer.fit`` calls: the progress
 bar (or progress lines without a terminal), the epoch line, the JSONL log, the curves, the best model and
 the checkpoints.  Each sees the trainer and reads what it needs; none changes how the network learns.
-
-A callback may define any of:
-    on_epoch_start(trainer)              before a pass over the training data (trainer.n_batches is set)
-    on_batch(trainer, data_rng)          after every training step (data_rng: the epoch's stream, for checkpoints)
-    on_epoch_end(trainer)                after the pass, before validation
-    on_epoch(trainer, record, improved)  after validation, the position already at the next epoch
-    on_interrupt(trainer, data_rng)      when Ctrl-C stopped the epoch after a step
-"""
+A callback subclasses ``Callback`` and overrides the hooks it needs."""
 import json
 import sys
 import threading
@@ -23,7 +16,26 @@ PROGRESS_LINE_SECONDS = 30      # without a terminal, one progress line this oft
 COMPILE_NOTE_SECONDS = 3.0      # a first step slower than this is compiling kernels: say so
 
 
-class Progress:
+class Callback:
+    """The hooks ``Trainer.fit`` calls, each doing nothing until a subclass says otherwise."""
+
+    def on_epoch_start(self, trainer):
+        """Before a pass over the training data (trainer.n_batches is set)."""
+
+    def on_batch(self, trainer, data_rng):
+        """After every training step (data_rng: the epoch's stream as it stands, for checkpoints)."""
+
+    def on_epoch_end(self, trainer):
+        """After the pass, before validation."""
+
+    def on_epoch(self, trainer, record, improved):
+        """After validation, the position already at the next epoch."""
+
+    def on_interrupt(self, trainer, data_rng):
+        """When a stop request (Ctrl-C) ended the epoch after a step."""
+
+
+class Progress(Callback):
     """A tqdm bar on a terminal; elsewhere (a log file, a notebook, CI) a line every PROGRESS_LINE_SECONDS;
     and a note when the first step is slow because Numba is compiling minicnn's kernels."""
 
@@ -64,7 +76,7 @@ class Progress:
             self.bar = None
 
 
-class EpochLine:
+class EpochLine(Callback):
     """One line per epoch: losses, accuracies, the best marked, the learning rate and the speed."""
 
     def __init__(self, log):
@@ -76,7 +88,7 @@ class EpochLine:
                  f"{'  *best' if improved else ''}  lr {r['lr']:.2e}  {r['img_per_s']:.0f} img/s")
 
 
-class JsonlLog:
+class JsonlLog(Callback):
     """Each epoch's record as a line of ``path``; on resume, the file is first cut back to the epochs the
     checkpoint holds (a run killed between its log line and its checkpoint would otherwise repeat one)."""
 
@@ -90,7 +102,7 @@ class JsonlLog:
             f.write(json.dumps(record) + "\n")
 
 
-class Curves:
+class Curves(Callback):
     """The training curves PNG, redrawn after every epoch."""
 
     def __init__(self, path):
@@ -109,7 +121,7 @@ def save_model(trainer, record, path):
                     "train_acc": record["train_acc"]}})
 
 
-class BestModel:
+class BestModel(Callback):
     """The model with the best val accuracy so far at ``path``."""
 
     def __init__(self, path):
@@ -120,7 +132,7 @@ class BestModel:
             save_model(trainer, record, self.path)
 
 
-class Snapshots:
+class Snapshots(Callback):
     """The model at the end of each learning-rate cycle of ``period`` epochs, at <out>.cycle-K.npz: the
     members of a snapshot ensemble (python -m fer_app.ensemble joins them)."""
 
@@ -134,7 +146,7 @@ class Snapshots:
             self.log(f"snapshot: {path} (val accuracy {record['val_acc']:.4f})")
 
 
-class Checkpoints:
+class Checkpoints(Callback):
     """An atomic checkpoint at ``path`` after every epoch, every ``minutes`` inside one, and on Ctrl-C."""
 
     def __init__(self, path, minutes):

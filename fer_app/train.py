@@ -195,7 +195,8 @@ class Trainer:
             if not self.train_epoch(callbacks):
                 return 130
             record, improved = self.end_epoch(*self.validate())
-            _call(callbacks, "on_epoch", self, record, improved)
+            for callback in callbacks:
+                callback.on_epoch(self, record, improved)
             patience = self.config.early_stop
             if patience and self.epoch - 1 - self.best_epoch >= patience:
                 self.log(f"early stop: no better val accuracy for {patience} epochs")
@@ -215,13 +216,15 @@ class Trainer:
         for layer, rng in zip(self.dropouts, dropout_rngs):
             layer.rng = rng
         self.n_batches = math.ceil(len(order) / config.batch_size)
-        _call(callbacks, "on_epoch_start", self)
+        for callback in callbacks:
+            callback.on_epoch_start(self)
         try:
             batches = [order[b * config.batch_size:(b + 1) * config.batch_size]
                        for b in range(self.batch, self.n_batches)]
             return self.train_batches(batches, data_rng, callbacks)
         finally:
-            _call(callbacks, "on_epoch_end", self)
+            for callback in callbacks:
+                callback.on_epoch_end(self)
 
     def train_batches(self, batches, data_rng, callbacks=()):
         """A step on each batch of training-face indices in turn, each augmented from ``data_rng``; False if
@@ -247,9 +250,11 @@ class Trainer:
                 self.sums["seconds"] += time.perf_counter() - start
                 after = np.random.Generator(type(data_rng.bit_generator)())
                 after.bit_generator.state = state
-                _call(callbacks, "on_batch", self, after)
+                for callback in callbacks:
+                    callback.on_batch(self, after)
                 if self.stop_requested:
-                    _call(callbacks, "on_interrupt", self, after)
+                    for callback in callbacks:
+                        callback.on_interrupt(self, after)
                     return False
         return True
 
@@ -399,13 +404,6 @@ def start_from(model, path, arch, fitted):
         return Preprocessing.from_dict(saved)
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"--init {path}: unusable preprocessing settings ({e})") from None
-
-
-def _call(callbacks, hook, *args):
-    for callback in callbacks:
-        method = getattr(callback, hook, None)
-        if method:
-            method(*args)
 
 
 def run_files(out, cycles=1):

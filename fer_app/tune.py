@@ -27,6 +27,7 @@ from minicnn import set_num_threads
 
 from . import cli
 from .augment import Augmentation
+from .callbacks import Callback
 from .checks import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED, Range, UserError, check_outputs
 from .cli import run_command
 from .data import detect_layout, stratified_split
@@ -251,7 +252,7 @@ def work(args, optuna):
         trial.set_user_attr("config", dict(options, arch=config.arch, optimizer=config.optimizer, epochs=args.epochs))
         start = time.perf_counter()
 
-        class Report:           # each epoch's val accuracy to Optuna, which may stop the trial
+        class Report(Callback):      # each epoch's val accuracy to Optuna, which may stop the trial
             def on_epoch(self, trainer, record, improved):
                 trial.report(record["val_acc"], record["epoch"])
                 if record["epoch"] < args.epochs and trial.should_prune():   # (after the last epoch, nothing to save)

@@ -156,7 +156,7 @@ def test_fit_runs_in_any_thread_and_stops_after_the_step_it_was_asked_to():
     import threading
     trainer = train.Trainer(train.TrainConfig(epochs=1).for_data("demo"), train.demo_splits(), log=lambda *a: None)
 
-    class StopAtStepTwo:
+    class StopAtStepTwo(callbacks.Callback):
         def on_batch(self, trainer, data_rng):
             if trainer.batch == 2:
                 trainer.stop_requested = True       # as Ctrl-C in the command does
@@ -336,7 +336,7 @@ def test_batches_prepared_by_a_worker_thread_train_exactly_as_batches_prepared_i
         trainer = train.Trainer(train.TrainConfig(epochs=1).for_data("demo"), splits, log=lambda *a: None)
         draws = []                                    # a draw from the stream each callback is handed
 
-        class Record:
+        class Record(callbacks.Callback):
             def on_batch(self, trainer, data_rng):
                 draws.append(data_rng.random())
 
