@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from minicnn import set_num_threads
 from . import cli
 from .augment import Augmentation
 from .callbacks import Callback
-from .checks import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED, Range, UserError, check_outputs
+from .checks import POSITIVE_INT, SEED, Range, UserError, check_outputs
 from .cli import run_command
 from .data import detect_layout, stratified_split
 from .models import ARCHITECTURES
@@ -39,10 +39,11 @@ from .train import Trainer, TrainingError, load_splits, resolve_data
 STORAGE_ATTEMPTS = 4       # opening a new shared database, for workers that start at the same moment
 MAX_AUG_STRENGTH = 4       # beyond this, shift and contrast leave the ranges fer_app.train accepts
 AUG_FIELDS = ("rotation", "shift", "zoom", "brightness", "contrast", "noise", "erase")
-# what a trial may vary, and the values fer_app.train accepts for each
-SEARCHABLE = {"lr": POSITIVE, "dropout": FRACTION, "weight_decay": NON_NEGATIVE, "label_smoothing": FRACTION,
-              "momentum": FRACTION, "aug_strength": Range(0, MAX_AUG_STRENGTH), "arch": sorted(ARCHITECTURES),
-              "batch_size": Range(8, 512, integer=True)}
+# what a trial may vary, and the values fer_app.train accepts for each (TrainConfig's own ranges)
+OPTION_RANGES = {f.name: f.metadata["allowed"] for f in fields(TrainConfig)}
+SEARCHABLE = {**{name: OPTION_RANGES[name] for name in ("lr", "dropout", "weight_decay", "label_smoothing", "momentum")},
+              "aug_strength": Range(0, MAX_AUG_STRENGTH), "arch": OPTION_RANGES["arch"],
+              "batch_size": OPTION_RANGES["batch_size"]}
 DEFAULT_SPACE = "lr=log:0.005:0.1 dropout=0.2:0.6 weight_decay=log:1e-5:1e-3 label_smoothing=0:0.2 aug_strength=0.5:1.5"
 SPACE_HELP = ("what the trials vary: space-separated NAME=SPEC, SPEC being LOW:HIGH (uniform), log:LOW:HIGH "
               "(log-uniform), A|B|C (one of these) or a single value; NAME one of " + ", ".join(SEARCHABLE))
@@ -79,7 +80,7 @@ def parse_param(entry):
         raise argparse.ArgumentTypeError(f"unknown parameter {name!r} (searchable: {', '.join(SEARCHABLE)})")
     if not spec:
         raise argparse.ArgumentTypeError(f"{name}: give a SPEC after '='")
-    if isinstance(allowed, list):                       # names, such as an architecture
+    if isinstance(allowed, (list, tuple)):              # names, such as an architecture
         choices = tuple(spec.split("|"))
         unknown = [c for c in choices if c not in allowed]
         if unknown:
