@@ -167,6 +167,27 @@ def test_fit_runs_in_any_thread_and_stops_after_the_step_it_was_asked_to():
     assert result == {"code": 130} and (trainer.epoch, trainer.batch) == (0, 2)
 
 
+def test_a_full_disk_keeps_the_last_good_files_and_says_so(tmp_path, capsys, monkeypatch):
+    import errno
+    from minicnn import serialization
+    out = tmp_path / "m.npz"
+    assert train.main(FAST + ["--epochs", "1", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    capsys.readouterr()
+
+    def disk_full(file, **arrays):
+        with open(file, "wb") as f:
+            f.write(b"half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(serialization.np, "savez_compressed", disk_full)
+    assert train.main(FAST + ["--resume", str(out.with_suffix(".ckpt.npz")), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path}/m.") and err.strip().endswith(": No space left on device")
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    changed = {name for name in before if after.get(name) != before[name]}
+    assert set(after) - set(before) == set() and changed <= {"m.log.jsonl", "m.curves.png"}   # no half file
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
 def test_nan_loss_stops_cleanly(tmp_path, capsys):
     out = tmp_path / "nan.npz"
