@@ -280,7 +280,7 @@ def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_
     rng = np.random.default_rng(0)
     write_csv(tmp_path / "faces.csv", [(i % 7, pixels(rng), "Training") for i in range(40)])
     snapshots = [tmp_path / f"snap.cycle-{cycle}.npz" for cycle in (1, 2)]
-    script = [sys.executable, str(ROOT / "docs/training/recompute_batchnorm.py")]
+    script = [sys.executable, str(ROOT / "tools/recompute_batchnorm.py")]
     env = dict(ENV, XDG_CACHE_HOME=str(tmp_path / "cache"))
     done = subprocess.run(script + [*map(str, snapshots), str(tmp_path / "faces.csv"), str(tmp_path / "swa.npz")],
                           env=env, capture_output=True, text=True, timeout=120)
@@ -375,9 +375,9 @@ def test_batches_prepared_by_a_worker_thread_train_exactly_as_batches_prepared_i
 
 
 def test_finetune_gpu_builds_each_run_as_the_recipe_with_its_one_change_and_seed(monkeypatch):
-    """docs/training/finetune_gpu.py: each run's command is one fer_app.train understands, the sixth run's
+    """tools/finetune_gpu.py: each run's command is one fer_app.train understands, the sixth run's
     recipe with the run's own change (None: the option left out) and its seed plus --seed-offset."""
-    monkeypatch.syspath_prepend(str(ROOT / "docs/training"))
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
     finetune = importlib.import_module("finetune_gpu")
     runs = argparse.Namespace(data="DATA", init="INIT.npz", device="cuda", seed_offset=10)
     options = {name: train.parse_args(finetune.train_command(name, runs, ROOT / "out")[3:]).options

@@ -1,13 +1,13 @@
 """A model file's BatchNorm running statistics recomputed on the training faces of a dataset, as
 ``fer_app.train`` now does before every validation (docs/batchnorm.md), for files trained before it did:
 
-    python3 docs/training/recompute_batchnorm.py runs/fer2013-vgg-student5.npz ../shared/data/fer2013 OUT.npz
+    python3 tools/recompute_batchnorm.py runs/fer2013-vgg-student5.npz ../shared/data/fer2013 OUT.npz
 
 All training faces, not augmented, in the order a generator seeded 0 shuffles them; the weights stay as they are.
 Given several MODELs (the snapshots of one run, ``--cycles``), it averages their weights first — stochastic
 weight averaging, docs/sgd.md — and recomputes the statistics of the average:
 
-    python3 docs/training/recompute_batchnorm.py runs/r.cycle-*.npz ../shared/data/fer2013 OUT.npz
+    python3 tools/recompute_batchnorm.py runs/r.cycle-*.npz ../shared/data/fer2013 OUT.npz
 """
 import argparse
 import sys
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fer_app.checks import UserError, check_outputs  # noqa: E402
 from fer_app.classifier import ExpressionClassifier  # noqa: E402

@@ -1,6 +1,6 @@
 """How the ensemble members in docs/model.md were trained: several ``fer_app.train`` runs at once on one GPU.
 
-    python3 docs/training/train_members_gpu.py --data DATA --out DIR --seconds S [--members m1 m2 ...]
+    python3 tools/train_members_gpu.py --data DATA --out DIR --seconds S [--members m1 m2 ...]
 
 The machine is lent for a few minutes, so the schedule is fitted to the time: first a training step of every
 member's variant is timed with all of them running at once (benchmarks/bench_train_step.py), then every run
@@ -9,10 +9,10 @@ ends on time), and any run still going at the deadline is stopped with Ctrl-C, w
 ``--resume``.  The runs use TF32 matrix products and CUB reductions (CuPy's ``CUPY_TF32=1
 CUPY_ACCELERATORS=cub``): a quarter less time per step.
 
-On the lent machine (the data carried as docs/training/fer2013_pack.py packed it, in the ignored .devdata/):
+On the lent machine (the data carried as tools/fer2013_pack.py packed it, in the ignored .devdata/):
 
-    python3 docs/training/fer2013_pack.py unpack .devdata /tmp/fer2013
-    python3 docs/training/train_members_gpu.py --data /tmp/fer2013 --out /tmp/members --members m1 m3 --seconds 460
+    python3 tools/fer2013_pack.py unpack .devdata /tmp/fer2013
+    python3 tools/train_members_gpu.py --data /tmp/fer2013 --out /tmp/members --members m1 m3 --seconds 460
     cp /tmp/members/m1.npz /tmp/members/m3.npz $OUT/      # what comes back: at most 8 files of 16 MB each
 """
 import argparse

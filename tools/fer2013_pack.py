@@ -1,8 +1,8 @@
 """FER-2013's Training and PublicTest faces in 55 MB, to carry to a lent GPU machine, and back into the Kaggle
 folder layout there (the device tool carries at most 64 MiB with the working tree; the PNG folders are larger).
 
-    python3 docs/training/fer2013_pack.py pack ../shared/data/fer2013 .devdata      # here (about 75 s)
-    python3 docs/training/fer2013_pack.py unpack .devdata /tmp/fer2013               # there (about 10 s)
+    python3 tools/fer2013_pack.py pack ../shared/data/fer2013 .devdata      # here (about 75 s)
+    python3 tools/fer2013_pack.py unpack .devdata /tmp/fer2013               # there (about 10 s)
 
 The folder it packs into must be one git ignores (never commit data): ``echo /.devdata/ >> .git/info/exclude``.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fer_app.data import load_dataset  # noqa: E402
 from fer_app.labels import CLASSES  # noqa: E402

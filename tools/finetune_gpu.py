@@ -1,6 +1,6 @@
 """Several fine-tunes of one model at once on a lent GPU, each run's per-epoch snapshots averaged (docs/sgd.md).
 
-    python3 docs/training/finetune_gpu.py --data DATA --init MODEL --out DIR --seconds S [--runs a1 b1 ...]
+    python3 tools/finetune_gpu.py --data DATA --init MODEL --out DIR --seconds S [--runs a1 b1 ...]
 
 Every run is the sixth run's recipe of docs/model.md (constant lr 0.002, one cosine cycle per epoch so each epoch
 leaves a snapshot, the starting model's own soft targets as the teacher, light augmentation with noise and far
@@ -12,10 +12,10 @@ is kept without them, as ``<run>-average-raw.npz``: recompute them later with re
 
 On the lent machine (the data carried as fer2013_pack.py packed it, in the ignored .devdata/):
 
-    python3 docs/training/fer2013_pack.py unpack .devdata /tmp/fer2013
-    python3 docs/training/finetune_gpu.py --data /tmp/fer2013 --init fer_app/weights/fer2013_vgg.npz \\
+    python3 tools/fer2013_pack.py unpack .devdata /tmp/fer2013
+    python3 tools/finetune_gpu.py --data /tmp/fer2013 --init fer_app/weights/fer2013_vgg.npz \\
         --out /tmp/runs --seconds 470
-    python3 docs/training/finetune_gpu.py … --out /tmp/runs2 --seconds 290 --seed-offset 10      # a second round
+    python3 tools/finetune_gpu.py … --out /tmp/runs2 --seconds 290 --seed-offset 10      # a second round
 """
 import os
 import subprocess
@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import minicnn  # noqa: E402
 from minicnn.optim import average_weights  # noqa: E402
@@ -77,7 +77,7 @@ def main():
         snapshots[name] = sorted(out.glob(f"{name}.cycle-*.npz"))
         say(f"{name}: exit {run.wait()}, {len(snapshots[name])} snapshots")
 
-    averaging = {name: subprocess.Popen([sys.executable, "docs/training/recompute_batchnorm.py", *map(str, files),
+    averaging = {name: subprocess.Popen([sys.executable, "tools/recompute_batchnorm.py", *map(str, files),
                                          args.data, str(out / f"{name}-average.npz")],
                                         env=dict(env, NUMBA_NUM_THREADS="2"))
                  for name, files in snapshots.items() if files}
