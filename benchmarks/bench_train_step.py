@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 from fer_app import train  # noqa: E402
+from fer_app.demo import demo_splits  # noqa: E402
 from fer_app.preprocess import center_crop  # noqa: E402
 from minicnn import gpu  # noqa: E402
 
@@ -27,7 +28,7 @@ from minicnn import gpu  # noqa: E402
 def make_trainer(device, args):
     config = train.TrainConfig(arch=args.arch, width=args.width, crop=args.crop, batch_size=args.batch,
                                device=device, epochs=1).for_data("generated")
-    return train.Trainer(config, train.demo_splits(), log=lambda *a: None)
+    return train.Trainer(config, demo_splits(), log=lambda *a: None)
 
 
 def ms_per_step(device, args):

@@ -27,7 +27,8 @@ import numpy as np
 from minicnn.serialization import ModelFileError, atomic_savez, read_npz
 
 from . import ferplus
-from .checks import DataError
+from .checks import DataError, UserError
+from .demo import demo_splits
 from .detect import DEFAULT_DETECTOR, largest_face, make_detector
 from .images import IMAGE_SUFFIXES, read_image
 from .labels import CLASSES, class_id
@@ -249,6 +250,33 @@ def default_data():
     if os.environ.get(FER2013_DIR):
         return os.environ[FER2013_DIR]
     return next((candidate for candidate in DEFAULT_DATA if os.path.exists(candidate)), None)
+
+
+GET_FER = ("FER-2013 was not found in data/fer2013 (Kaggle folders) or data/fer2013.csv, and $FER2013_DIR is not "
+           "set. Get it from https://www.kaggle.com/datasets/msambare/fer2013 (folders) or the original challenge's "
+           "fer2013.csv, and put it there (see data/README.md). Training on the built-in demo faces instead.")
+
+
+def resolve_data(config, log):
+    """--data, else FER-2013 where data.default_data finds it, else the demo faces (saying where to get it)."""
+    data = config.data or default_data()
+    if data is None:
+        log(GET_FER)
+    return data or "demo"
+
+
+def load_splits(config, data, log):
+    """The splits of ``data`` (a path or "demo", from resolve_data)."""
+    if data == "demo":
+        if config.labels != "fer2013":
+            raise UserError(f"--labels {config.labels}: the demo faces have no crowd votes (FER-2013 only)")
+        return demo_splits(config.seed)
+    splits = load_dataset(data, skip_bad=config.skip_bad, val_fraction=config.val_fraction, seed=config.seed,
+                          use_cache=not config.no_cache, log=log, detector=config.detector, labels=config.labels,
+                          ferplus_mix=config.ferplus_mix)
+    if "train" not in splits or not len(splits["train"][1]):
+        raise DataError(f"{data}: no training split found")
+    return splits
 
 
 def load_dataset(path, skip_bad=False, val_fraction=0.1, seed=0, use_cache=True, cache_dir=None, log=print,

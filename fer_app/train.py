@@ -9,9 +9,9 @@ so an interrupted and resumed run ends with the same weights as an uninterrupted
 
 Reading order: ``Trainer`` (the model, its optimizer and the loop: ``fit`` → ``train_epoch`` →
 ``train_batches`` → ``prepare`` and ``step``, then ``validate`` and ``end_epoch``); fer_app/callbacks.py for what a run
-writes; fer_app/config.py for what a run is; ``run`` at the bottom for the command that ties them together.
+writes; fer_app/config.py for what a run is; fer_app/runs.py for a run's files and checkpoint format; ``run`` at
+the bottom for the command that ties them together.
 """
-import glob
 import json
 import math
 import signal
@@ -27,26 +27,21 @@ import numpy as np
 import minicnn
 from minicnn import gpu, optim, set_num_threads
 from minicnn.losses import SoftmaxCrossEntropy, SoftTargetCrossEntropy, softmax
-from minicnn.serialization import ModelFileError, read_training, restore_training, save_training
+from minicnn.serialization import ModelFileError, restore_training, save_training
 
 from . import cli, models
 from .augment import random_crops
 from .callbacks import BestModel, Checkpoints, Curves, EpochLine, JsonlLog, Progress, Snapshots
-from .checks import DataError, UserError, check_outputs, is_locked, writing_alone
+from .checks import DataError, UserError, writing_alone
 from .classifier import ExpressionClassifier
 from .cli import run_command
 from .config import TrainConfig, add_options
-from .data import default_data, describe, load_dataset
-from .demo import demo_splits
+from .data import describe, load_splits, resolve_data
 from .labels import CLASSES
 from .preprocess import FACE_SIZE, Preprocessing, center_crop
+from .runs import claim_run_files, read_checkpoint, run_files
 
 BATCHNORM_FACES = 8192   # training faces whose statistics each epoch's BatchNorm running statistics become
-GET_FER = ("FER-2013 was not found in data/fer2013 (Kaggle folders) or data/fer2013.csv, and $FER2013_DIR is not "
-           "set. Get it from https://www.kaggle.com/datasets/msambare/fer2013 (folders) or the original challenge's "
-           "fer2013.csv, and put it there (see data/README.md). Training on the built-in demo faces instead.")
-
-
 class TrainingError(UserError):
     """Training cannot go on (the loss diverged); the message says what is kept."""
 
@@ -87,14 +82,6 @@ def read_config(path):
         raise UserError(f"--config {path}: expected a JSON object of options, got a {type(config).__name__}")
     TrainConfig.from_dict(config, f"--config {path}")
     return config
-
-
-def resolve_data(config, log):
-    """--data, else FER-2013 where data.default_data finds it, else the demo faces (saying where to get it)."""
-    data = config.data or default_data()
-    if data is None:
-        log(GET_FER)
-    return data or "demo"
 
 
 def class_weights(labels, mode):
@@ -404,96 +391,6 @@ def start_from(model, path, arch, fitted):
         return Preprocessing.from_dict(saved)
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"--init {path}: unusable preprocessing settings ({e})") from None
-
-
-def run_files(out, cycles=1):
-    """The files a run writes: the best model at ``out``, and beside it its checkpoint, log and curves, and
-    with ``cycles`` > 1 the model at the end of each cycle (``snapshot-1`` … : <out>.cycle-1.npz …)."""
-    out = Path(out)
-    files = {"model": out, "checkpoint": out.with_suffix(".ckpt.npz"), "log": out.with_suffix(".log.jsonl"),
-             "curves": out.with_suffix(".curves.png")}
-    if cycles > 1:
-        files.update({f"snapshot-{k}": out.with_suffix(f".cycle-{k}.npz") for k in range(1, cycles + 1)})
-    return files
-
-
-CHECKPOINT_STATE = {"epoch": int, "batch": int, "sums": dict, "best_acc": (int, float), "best_epoch": int,
-                    "history": list, "config": dict, "preprocessing": dict, "rng_states": (list, type(None))}
-
-
-def read_checkpoint(path):
-    """(the trainer's state, what minicnn's read_training read) of a checkpoint that Trainer.save_checkpoint
-    wrote, the file read once; ModelFileError naming the file."""
-    read = read_training(path)
-    state = read[1]["state"]
-    if not isinstance(state, dict):
-        raise ModelFileError(f"{path}: the training state is not a JSON object")
-    missing = [k for k in CHECKPOINT_STATE if k not in state]
-    if missing:
-        raise ModelFileError(f"{path}: the training state lacks {', '.join(missing)}")
-    wrong = [k for k, kind in CHECKPOINT_STATE.items() if not isinstance(state[k], kind) or isinstance(state[k], bool)]
-    if wrong:
-        raise ModelFileError(f"{path}: the training state has values of the wrong type for {', '.join(wrong)}")
-    return state, read
-
-
-def load_splits(config, data, log):
-    """The splits of ``data`` (a path or "demo", from resolve_data)."""
-    if data == "demo":
-        if config.labels != "fer2013":
-            raise UserError(f"--labels {config.labels}: the demo faces have no crowd votes (FER-2013 only)")
-        return demo_splits(config.seed)
-    splits = load_dataset(data, skip_bad=config.skip_bad, val_fraction=config.val_fraction, seed=config.seed,
-                          use_cache=not config.no_cache, log=log, detector=config.detector, labels=config.labels,
-                          ferplus_mix=config.ferplus_mix)
-    if "train" not in splits or not len(splits["train"][1]):
-        raise DataError(f"{data}: no training split found")
-    return splits
-
-
-def unfinished(checkpoint):
-    """True when ``checkpoint`` is a readable checkpoint of a run that has epochs left."""
-    try:
-        state, _ = read_checkpoint(checkpoint)
-    except ModelFileError:
-        return False
-    return state["epoch"] < state["config"].get("epochs", 0)
-
-
-def claim_run_files(config, data, out_named, held, overwrite=False, config_file=None):
-    """The configuration with the --out this run may write, locked for it in ``held`` (an ExitStack): over
-    no input, and over no earlier run's files unless ``overwrite`` (then they go at once, so none of them is
-    left beside the new run's).  An --out left to its default that an earlier or a running run took is
-    numbered instead: runs/demo-tiny-2.npz."""
-    out = config.out
-    if not out_named and not overwrite:
-        base, n = Path(out), 1
-        while earlier_run_files(out) or is_locked(out):
-            n += 1
-            out = str(base.with_name(f"{base.stem}-{n}{base.suffix}"))
-    if Path(out).is_dir():
-        raise UserError(f"--out {out}: is a folder; give a file name, such as {Path(out) / 'model.npz'}")
-    held.enter_context(writing_alone(out, "--out"))
-    files = run_files(out, config.cycles)
-    inputs = [("--data", None if data == "demo" else data), ("--config", config_file), ("--init", config.init),
-              ("--teacher", config.teacher)]
-    check_outputs([("--out", path) for path in files.values()], inputs, overwrite=True)
-    existing = earlier_run_files(out)
-    if existing and not overwrite:
-        resume = f"continue it with --resume {files['checkpoint']}, " if unfinished(files["checkpoint"]) else ""
-        raise UserError(f"--out {out}: an earlier run's files are there ({', '.join(map(str, existing))}); "
-                        f"{resume}choose another --out, or pass --overwrite to replace them")
-    for path in existing:       # the model itself is replaced when this run has a better one
-        if path != files["model"]:
-            path.unlink()
-    return replace(config, out=out)
-
-
-def earlier_run_files(out):
-    """The files an earlier run at ``out`` left there: model, checkpoint, log, curves and any snapshots."""
-    out = Path(out)
-    snapshots = sorted(out.parent.glob(glob.escape(out.stem) + ".cycle-*.npz"))
-    return [f for f in run_files(out).values() if f.exists()] + snapshots
 
 
 @contextmanager

@@ -155,7 +155,7 @@ def test_trainer_on_cuda_follows_the_cpu_run_with_numpy_standing_in_for_cupy(mon
     """--device cuda's path through the Trainer (model and optimizer moved and packed, Sequential sending every
     pass to minicnn.gpu, logits back for the loss) with NumPy arrays as the 'GPU' ones: the same weights after a
     few steps as the CPU layers give, and a checkpoint that a CPU run continues from."""
-    from fer_app import train
+    from fer_app import runs, train
     from fer_app.demo import make_faces
     splits = {"train": make_faces(20, 0), "val": make_faces(5, 1)}        # 140 and 35 faces
     trained = {}
@@ -176,7 +176,7 @@ def test_trainer_on_cuda_follows_the_cpu_run_with_numpy_standing_in_for_cupy(mon
                                                         trainer.eval_loss)[2]
         trainer.save_checkpoint(tmp_path / f"{device}.ckpt.npz")
     monkeypatch.undo()
-    state, read = train.read_checkpoint(tmp_path / "cuda.ckpt.npz")
+    state, read = runs.read_checkpoint(tmp_path / "cuda.ckpt.npz")
     resumed = train.Trainer(train.TrainConfig(epochs=1).for_data("demo"), splits, log=lambda *a: None,
                             checkpoint=(tmp_path / "cuda.ckpt.npz", read))
     assert not resumed.model.on_gpu and resumed.optimizer.packed is None

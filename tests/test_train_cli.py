@@ -10,8 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from fer_app import callbacks, evaluate, train
+from fer_app import callbacks, evaluate, runs, train
 from fer_app.classifier import ExpressionClassifier
+from fer_app.data import resolve_data
+from fer_app.demo import demo_splits
 from fer_app.labels import CLASSES
 from fer_app.preprocess import Preprocessing, center_crop
 from minicnn.serialization import load, read_npz
@@ -72,7 +74,7 @@ def test_every_command_finds_fer2013_through_fer2013_dir_or_data(tmp_path, monke
     assert default_data() == "data/fer2013"                           # the folders first
     monkeypatch.setenv("FER2013_DIR", "/somewhere/fer2013")
     assert default_data() == "/somewhere/fer2013"
-    assert train.resolve_data(train.TrainConfig(), print) == "/somewhere/fer2013"
+    assert resolve_data(train.TrainConfig(), print) == "/somewhere/fer2013"
     assert evaluate.main([]) == 2                                        # and evaluate reads it too
     assert "/somewhere/fer2013: no such file or folder" in capsys.readouterr().err
 
@@ -131,7 +133,7 @@ def test_a_default_out_that_a_running_run_holds_is_numbered(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     config = train.TrainConfig().for_data("demo")
     with ExitStack() as held, writing_alone(config.out, "--out"):          # "another run", this process
-        claimed = train.claim_run_files(config, "demo", out_named=False, held=held)
+        claimed = runs.claim_run_files(config, "demo", out_named=False, held=held)
         assert claimed.out == "runs/demo-tiny-2.npz" and (tmp_path / "runs" / ".demo-tiny-2.npz.lock").exists()
     assert list((tmp_path / "runs").iterdir()) == []                        # both locks released
 
@@ -154,7 +156,7 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, uninterrupted_run)
 
 def test_fit_runs_in_any_thread_and_stops_after_the_step_it_was_asked_to():
     import threading
-    trainer = train.Trainer(train.TrainConfig(epochs=1).for_data("demo"), train.demo_splits(), log=lambda *a: None)
+    trainer = train.Trainer(train.TrainConfig(epochs=1).for_data("demo"), demo_splits(), log=lambda *a: None)
 
     class StopAtStepTwo(callbacks.Callback):
         def on_batch(self, trainer, data_rng):
@@ -259,13 +261,13 @@ def test_evaluate_split_all_scores_a_whole_folder_and_the_classes_it_has(tmp_pat
 def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_path, capsys):
     first = untrained_model(tmp_path / "first.npz", seed=5)
     config = train.TrainConfig(init=str(first)).for_data("demo")
-    trainer = train.Trainer(config, train.demo_splits(), log=lambda *a: None)
+    trainer = train.Trainer(config, demo_splits(), log=lambda *a: None)
     started = trainer.model.state_dict()
     for key, value in read_npz(first).items():
         if key[0].isdigit():
             np.testing.assert_array_equal(started[key], value)
     assert trainer.preprocessing == Preprocessing()                  # the init model's standardisation ...
-    fitted = train.Trainer(train.TrainConfig().for_data("demo"), train.demo_splits(), log=lambda *a: None)
+    fitted = train.Trainer(train.TrainConfig().for_data("demo"), demo_splits(), log=lambda *a: None)
     assert fitted.preprocessing != Preprocessing()                   # ... not the one measured on the demo faces
 
     out = tmp_path / "snap.npz"
@@ -322,7 +324,7 @@ def test_a_net_trained_on_random_crops_is_used_and_normalised_on_the_centre_crop
     member = ExpressionClassifier(out).members[0]
     saved = {k: v.copy() for k, v in member.model.state_dict().items() if ".running_" in k}
     assert len(saved) == 6                                              # tiny: three BatchNorms
-    faces = member.preprocessing(train.demo_splits(0)["train"][0])      # 3,500 faces: all of them, in the order
+    faces = member.preprocessing(demo_splits(0)["train"][0])      # 3,500 faces: all of them, in the order
     shuffled = np.random.default_rng(0).permutation(len(faces))        # the run's seed (0) shuffles them
     member.model.recompute_batchnorm_statistics(center_crop(faces[shuffled], 40))
     for key, value in saved.items():
@@ -335,7 +337,7 @@ def test_a_student_learns_its_teachers_soft_targets(tmp_path, capsys):
     assert train.main(FAST + ["--epochs", "1", "--teacher", str(teacher), "--distill-weight", "1",
                               "--distill-temperature", "2", "--out", str(out)]) == 0
     assert f"teacher: {teacher}, soft targets of" in capsys.readouterr().out
-    faces = train.demo_splits()["val"][0]
+    faces = demo_splits()["val"][0]
     predicted = ExpressionClassifier(out).predict_proba(faces).argmax(1)
     assert (predicted == CLASSES.index("happy")).mean() > 0.9          # the labels had no say (weight 1)
     # the checkpoint keeps the soft targets: a resumed run does not ask the teacher again (here it is gone)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import minicnn
-from fer_app import cli, demo, ensemble, evaluate, explain, live, train, tune
+from fer_app import cli, demo, ensemble, evaluate, explain, live, runs, train, tune
 from fer_app.config import TrainConfig
 from fer_app.preprocess import Preprocessing
 from fer_app.recognizer import EmotionRecognizer
@@ -492,17 +492,17 @@ def test_a_run_left_to_its_default_name_takes_the_next_free_number(tmp_path, mon
     (tmp_path / "runs" / "demo-tiny.ckpt.npz").write_bytes(b"an earlier, unfinished run")
     (tmp_path / "runs" / "demo-tiny-2.npz").write_bytes(b"an earlier model")
     with ExitStack() as held:
-        config = train.claim_run_files(TrainConfig().for_data("demo"), "demo", out_named=False, held=held)
+        config = runs.claim_run_files(TrainConfig().for_data("demo"), "demo", out_named=False, held=held)
     assert config.out == "runs/demo-tiny-3.npz"
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["demo-tiny-2.npz", "demo-tiny.ckpt.npz"]
 
 
 def test_overwrite_clears_the_earlier_runs_checkpoint_log_and_curves(tmp_path):
-    files = train.run_files(tmp_path / "m.npz")
+    files = runs.run_files(tmp_path / "m.npz")
     for path in files.values():
         path.write_bytes(b"earlier run")
     with ExitStack() as held:
-        train.claim_run_files(TrainConfig(out=str(files["model"])).for_data("demo"), "demo", out_named=True, held=held,
+        runs.claim_run_files(TrainConfig(out=str(files["model"])).for_data("demo"), "demo", out_named=True, held=held,
                               overwrite=True)
     assert [name for name, path in files.items() if path.exists()] == ["model"]   # replaced by the first best epoch
 
