@@ -32,3 +32,14 @@ def test_every_option_states_its_default_once(command):
 def test_the_help_of_a_command_shows_the_parsers_values():
     text = importlib.import_module("fer_app.train").build_parser().format_help()
     assert "images per step (default: 64)" in text and "(default: None)" not in text
+
+
+def test_options_whose_default_depends_on_the_detector_state_the_detectors_own():
+    from fer_app.detect import HaarFaceDetector, YuNetFaceDetector
+    helps = {action.option_strings[0]: text for action, text in options("live")}
+    for option, field in (("--detect-width", "max_side"), ("--min-face", "min_face")):
+        stated = f"default: {getattr(YuNetFaceDetector, field)} for yunet, {getattr(HaarFaceDetector, field)} for haar"
+        assert stated in " ".join(helps[option].split()), helps[option]
+    assert f"default: {YuNetFaceDetector.min_score})" in helps["--min-score"]
+    assert f"default: {HaarFaceDetector.scale_factor})" in helps["--scale-factor"]
+    assert f"default: {HaarFaceDetector.min_neighbors})" in helps["--min-neighbors"]
