@@ -27,8 +27,7 @@ import numpy as np
 from minicnn.serialization import ModelFileError, atomic_savez, read_npz
 
 from . import ferplus
-from .checks import DataError, UserError
-from .demo import demo_splits
+from .checks import DataError
 from .detect import DEFAULT_DETECTOR, largest_face, make_detector
 from .images import IMAGE_SUFFIXES, read_image
 from .labels import CLASSES, class_id
@@ -263,20 +262,6 @@ def resolve_data(config, log):
     if data is None:
         log(GET_FER)
     return data or "demo"
-
-
-def load_splits(config, data, log):
-    """The splits of ``data`` (a path or "demo", from resolve_data)."""
-    if data == "demo":
-        if config.labels != "fer2013":
-            raise UserError(f"--labels {config.labels}: the demo faces have no crowd votes (FER-2013 only)")
-        return demo_splits(config.seed)
-    splits = load_dataset(data, skip_bad=config.skip_bad, val_fraction=config.val_fraction, seed=config.seed,
-                          use_cache=not config.no_cache, log=log, detector=config.detector, labels=config.labels,
-                          ferplus_mix=config.ferplus_mix)
-    if "train" not in splits or not len(splits["train"][1]):
-        raise DataError(f"{data}: no training split found")
-    return splits
 
 
 def load_dataset(path, skip_bad=False, val_fraction=0.1, seed=0, use_cache=True, cache_dir=None, log=print,

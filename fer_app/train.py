@@ -36,7 +36,8 @@ from .checks import DataError, UserError, writing_alone
 from .classifier import ExpressionClassifier
 from .cli import run_command
 from .config import TrainConfig, add_options
-from .data import describe, load_splits, resolve_data
+from .data import describe, load_dataset, resolve_data
+from .demo import demo_splits
 from .labels import CLASSES
 from .preprocess import FACE_SIZE, Preprocessing, center_crop
 from .runs import claim_run_files, read_checkpoint, run_files
@@ -391,6 +392,20 @@ def start_from(model, path, arch, fitted):
         return Preprocessing.from_dict(saved)
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"--init {path}: unusable preprocessing settings ({e})") from None
+
+
+def load_splits(config, data, log):
+    """The splits of ``data`` (a path or "demo", from resolve_data)."""
+    if data == "demo":
+        if config.labels != "fer2013":
+            raise UserError(f"--labels {config.labels}: the demo faces have no crowd votes (FER-2013 only)")
+        return demo_splits(config.seed)
+    splits = load_dataset(data, skip_bad=config.skip_bad, val_fraction=config.val_fraction, seed=config.seed,
+                          use_cache=not config.no_cache, log=log, detector=config.detector, labels=config.labels,
+                          ferplus_mix=config.ferplus_mix)
+    if "train" not in splits or not len(splits["train"][1]):
+        raise DataError(f"{data}: no training split found")
+    return splits
 
 
 @contextmanager

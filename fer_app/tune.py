@@ -30,11 +30,11 @@ from .augment import Augmentation
 from .callbacks import Callback
 from .checks import POSITIVE_INT, SEED, Range, UserError, check_outputs
 from .cli import run_command
-from .data import detect_layout, load_splits, resolve_data, stratified_split
+from .data import detect_layout, resolve_data, stratified_split
 from .models import ARCHITECTURES
 from .plots import importance_chart, search_history
 from .config import TrainConfig
-from .train import Trainer, TrainingError
+from .train import Trainer, TrainingError, load_splits
 
 STORAGE_ATTEMPTS = 4       # opening a new shared database, for workers that start at the same moment
 MAX_AUG_STRENGTH = 4       # beyond this, shift and contrast leave the ranges fer_app.train accepts
