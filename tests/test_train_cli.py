@@ -16,7 +16,7 @@ from fer_app.data import resolve_data
 from fer_app.demo import demo_splits
 from fer_app.labels import CLASSES
 from fer_app.preprocess import Preprocessing, center_crop
-from minicnn.serialization import load, read_npz
+from minicnn.serialization import ModelFileError, load, read_npz
 
 from .helpers import (ENV, ROOT, constant_model, pixels, run_module, start_module, untrained_model,
                       write_csv)
@@ -138,11 +138,21 @@ def test_a_default_out_that_a_running_run_holds_is_numbered(tmp_path, monkeypatc
     assert list((tmp_path / "runs").iterdir()) == []                        # both locks released
 
 
+def checkpoint_position(path):
+    """(epoch, batch) of the checkpoint at ``path``, or None while there is none."""
+    try:
+        state = json.loads(str(read_npz(path)["__state__"]))
+    except (OSError, ModelFileError):
+        return None
+    return state["epoch"], state["batch"]
+
+
 def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, uninterrupted_run):
     out = tmp_path / "int" / "m.npz"
-    proc = start_training(out, 2)
-    assert wait_for(out.with_suffix(".ckpt.npz").exists)       # first epoch done
-    time.sleep(0.5)
+    # checkpoints every few steps show where the run is: Ctrl-C goes in once the second epoch is under way,
+    # with most of its 55 batches still to come, on a fast machine as on a slow one
+    proc = start_module("fer_app.train", *FAST, "--checkpoint-minutes", "0.002", "--epochs", 2, "--out", out)
+    assert wait_for(lambda: (checkpoint_position(out.with_suffix(".ckpt.npz")) or (0, 0)) >= (1, 1), timeout=120)
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output
