@@ -167,10 +167,13 @@ def value_problem(f, value):
     return None if isinstance(value, str) else f"must be a string, got {value!r}"
 
 
-def add_options(parser):
-    """One command-line option per TrainConfig field, in its group, with its rule as the argparse type."""
+def add_options(parser, only=None):
+    """One command-line option per TrainConfig field (or per field named in ``only``: another command that takes
+    some of train's options, stated once here), in its group, with its rule as the argparse type."""
     groups = {}
     for f in fields(TrainConfig):
+        if only is not None and f.name not in only:
+            continue
         meta = f.metadata
         group = groups.get(meta["group"]) or groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
         flag = "--" + f.name.replace("_", "-")

@@ -17,10 +17,10 @@ from . import cli
 from .checks import check_outputs
 from .cli import run_command
 from .checks import DataError
+from .config import add_options
 from .data import LABEL_SOURCES, default_data, load_dataset
 from .labels import CLASSES
 from .demo import demo_splits
-from .detect import DEFAULT_DETECTOR, DETECTORS
 from .plots import confusion_matrix_image
 
 
@@ -79,12 +79,9 @@ def build_parser():
     cli.add_tta_option(p)
     p.add_argument("--json", metavar="OUT", help="write the results as JSON (default: print only)")
     p.add_argument("--plot", metavar="CM.png", help="draw the confusion matrix (default: none)")
-    p.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
-                   help="face detector for the photos of a class-folder tree (yunet or haar)")
     p.add_argument("--overwrite", action="store_true", help="replace existing --json and --plot files "
                                                             "(default: refuse)")
-    p.add_argument("--skip-bad", action="store_true", help="skip (and count) bad rows/files (default: stop at the first)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the dataset cache (default: use it)")
+    add_options(p, only=("detector", "skip_bad", "no_cache"))            # as fer_app.train reads the data
     return p
 
 
