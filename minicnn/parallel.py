@@ -178,28 +178,35 @@ def sum_over_chunks(fn, n, chunk):
 
     Consecutive chunks form MIN_CHUNKS groups; each group is summed by one thread, then the
     groups in order.  The order never depends on the threads, so the result has the same bits
-    for any number of threads and any timing (a resumed training run repeats the original)."""
+    for any number of threads and any timing (a resumed training run repeats the original).
+
+    ``fn`` may return views of its thread's ``scratch`` buffers, which its next call overwrites:
+    each part is added to the running total before ``fn`` is called again (never collect the
+    parts first)."""
     bounds = chunk_bounds(n, chunk)
     groups = min(MIN_CHUNKS, len(bounds))
     group_sums = [None] * groups
 
     def sum_group(g, _):
-        group = bounds[g * len(bounds) // groups:(g + 1) * len(bounds) // groups]
-        group_sums[g] = _sum_in_order(fn(lo, hi) for lo, hi in group)
+        total = None
+        for lo, hi in bounds[g * len(bounds) // groups:(g + 1) * len(bounds) // groups]:
+            total = _add(total, fn(lo, hi))          # before the next call reuses the scratch
+        group_sums[g] = total
 
     for_each_chunk(sum_group, groups, 1)
-    return _sum_in_order(group_sums)
-
-
-def _sum_in_order(parts):
-    """Element-wise sum of tuples of arrays, in the order given; the first is copied (it may be scratch)."""
     total = None
-    for part in parts:
-        if total is None:
-            total = [np.array(p, copy=True) for p in part]
-        else:
-            for t, p in zip(total, part):
-                t += p
+    for part in group_sums:
+        total = _add(total, part)
+    return total
+
+
+def _add(total, part):
+    """total + part, element-wise over tuples of arrays, into ``total``; a copy of ``part`` when total is None
+    (part may be scratch that is about to be overwritten)."""
+    if total is None:
+        return [np.array(p, copy=True) for p in part]
+    for t, p in zip(total, part):
+        t += p
     return total
 
 
