@@ -6,7 +6,7 @@ import pytest
 
 from fer_app.cli import HelpFormatter
 
-COMMANDS = ["train", "evaluate", "tune", "live", "explain", "demo", "ensemble"]
+COMMANDS = ["train", "evaluate", "tune", "live", "explain", "demo", "ensemble", "swa"]
 
 
 def options(command):

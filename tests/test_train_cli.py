@@ -210,7 +210,7 @@ def test_nan_loss_stops_cleanly(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("module", ["fer_app.train", "fer_app.evaluate", "fer_app.tune", "fer_app.live", "fer_app.demo",
-                                    "fer_app.explain", "fer_app.ensemble"])
+                                    "fer_app.explain", "fer_app.ensemble", "fer_app.swa"])
 def test_help(module):
     result = run_module(module, "--help")
     assert result.returncode == 0 and "usage:" in result.stdout
@@ -292,7 +292,7 @@ def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_
     rng = np.random.default_rng(0)
     write_csv(tmp_path / "faces.csv", [(i % 7, pixels(rng), "Training") for i in range(40)])
     snapshots = [tmp_path / f"snap.cycle-{cycle}.npz" for cycle in (1, 2)]
-    script = [sys.executable, str(ROOT / "tools/recompute_batchnorm.py")]
+    script = [sys.executable, "-m", "fer_app.swa"]
     env = dict(ENV, XDG_CACHE_HOME=str(tmp_path / "cache"))
     done = subprocess.run(script + [*map(str, snapshots), str(tmp_path / "faces.csv"), str(tmp_path / "swa.npz")],
                           env=env, capture_output=True, text=True, timeout=120)

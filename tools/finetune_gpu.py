@@ -7,8 +7,8 @@ leaves a snapshot, the starting model's own soft targets as the teacher, light a
 faces) with its own seed and one change from RUNS. The runs train until ``--seconds`` minus the time kept for
 the end, then are stopped with Ctrl-C (each keeps the snapshots of the epochs it finished); each run's snapshots
 are then averaged and the average's BatchNorm statistics recomputed on the training faces
-(recompute_batchnorm.py), all runs at once. An average whose statistics are not done by the deadline (or fail)
-is kept without them, as ``<run>-average-raw.npz``: recompute them later with recompute_batchnorm.py.
+(python -m fer_app.swa), all runs at once. An average whose statistics are not done by the deadline (or fail)
+is kept without them, as ``<run>-average-raw.npz``: recompute them later with python -m fer_app.swa.
 
 On the lent machine (the data carried as fer2013_pack.py packed it, in the ignored .devdata/):
 
@@ -77,7 +77,7 @@ def main():
         snapshots[name] = sorted(out.glob(f"{name}.cycle-*.npz"))
         say(f"{name}: exit {run.wait()}, {len(snapshots[name])} snapshots")
 
-    averaging = {name: subprocess.Popen([sys.executable, "tools/recompute_batchnorm.py", *map(str, files),
+    averaging = {name: subprocess.Popen([sys.executable, "-m", "fer_app.swa", *map(str, files),
                                          args.data, str(out / f"{name}-average.npz")],
                                         env=dict(env, NUMBA_NUM_THREADS="2"))
                  for name, files in snapshots.items() if files}
@@ -85,7 +85,7 @@ def main():
         time.sleep(1)
     for name, job in averaging.items():
         if job.poll() is None or job.returncode:
-            why = "not done by the deadline" if job.poll() is None else f"recompute_batchnorm.py exit {job.returncode}"
+            why = "not done by the deadline" if job.poll() is None else f"fer_app.swa exit {job.returncode}"
             job.kill()
             average_raw(snapshots[name], out / f"{name}-average-raw.npz")
             say(f"{name}: statistics not recomputed ({why}); {name}-average-raw.npz")

@@ -1,28 +1,26 @@
-"""A model file's BatchNorm running statistics recomputed on the training faces of a dataset, as
-``fer_app.train`` now does before every validation (docs/batchnorm.md), for files trained before it did:
+"""Average the snapshots of a run and recompute BatchNorm statistics: ``python -m fer_app.swa MODEL… DATA OUT``.
 
-    python3 tools/recompute_batchnorm.py runs/fer2013-vgg-student5.npz ../shared/data/fer2013 OUT.npz
+Given several MODELs (the snapshots of one run, ``fer_app.train --cycles``), their weights are averaged —
+stochastic weight averaging, docs/sgd.md — and the BatchNorm running statistics of the average recomputed on
+the training faces of DATA, as ``fer_app.train`` does before every validation (docs/batchnorm.md):
 
-All training faces, not augmented, in the order a generator seeded 0 shuffles them; the weights stay as they are.
-Given several MODELs (the snapshots of one run, ``--cycles``), it averages their weights first — stochastic
-weight averaging, docs/sgd.md — and recomputes the statistics of the average:
+    python3 -m fer_app.swa runs/r.cycle-*.npz data/fer2013 runs/r-average.npz
 
-    python3 tools/recompute_batchnorm.py runs/r.cycle-*.npz ../shared/data/fer2013 OUT.npz
+Given one MODEL, only its statistics are recomputed (for files trained before fer_app.train did it).  All
+training faces, not augmented, in the order a generator seeded 0 shuffles them.
 """
-import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from minicnn.optim import average_weights
 
-from fer_app.checks import UserError, check_outputs  # noqa: E402
-from fer_app.classifier import ExpressionClassifier  # noqa: E402
-from fer_app.cli import run_command  # noqa: E402
-from fer_app.data import load_dataset  # noqa: E402
-from fer_app.preprocess import center_crop  # noqa: E402
-from minicnn.optim import average_weights  # noqa: E402
+from . import cli
+from .checks import UserError, check_outputs
+from .classifier import ExpressionClassifier
+from .cli import run_command
+from .data import load_dataset
+from .preprocess import center_crop
 
 
 def recompute(args):
@@ -60,12 +58,20 @@ def one_network(path):
     return members[0]
 
 
-if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser():
+    p = cli.parser("swa", __doc__.split("\n\n")[0])
     p.add_argument("models", nargs="+", metavar="MODEL",
                    help="a model file of one network; several: their weights are averaged first")
     p.add_argument("data", metavar="DATA", help="the dataset whose training faces give the statistics")
     p.add_argument("out", metavar="OUT", help="the new model file")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    args = p.parse_args()
-    sys.exit(run_command(lambda: recompute(args)))
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (default: refuse)")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return run_command(lambda: recompute(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
