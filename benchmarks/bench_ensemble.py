@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from fer_app.classifier import ExpressionClassifier  # noqa: E402
-from fer_app.data import default_data, load_dataset  # noqa: E402
+from fer_app.data import NO_FER2013, default_data, load_dataset  # noqa: E402
 from fer_app.demo import demo_splits  # noqa: E402
 from fer_app.labels import CLASSES  # noqa: E402
 
@@ -44,7 +44,7 @@ def main():
     p.add_argument("--repeats", type=int, default=30, help="single-face timings per model and TTA kind")
     args = p.parse_args()
     if args.data is None:
-        p.error("FER-2013 was not found in data/fer2013 and $FER2013_DIR is not set: give --data PATH (or demo)")
+        p.error(f"{NO_FER2013}: give --data PATH (or demo)")
 
     splits = demo_splits() if args.data == "demo" else load_dataset(args.data)
     faces, labels = splits[args.split]

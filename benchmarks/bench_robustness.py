@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from fer_app.augment import affine, jpeg_compressed, low_resolution  # noqa: E402
 from fer_app.classifier import ExpressionClassifier  # noqa: E402
-from fer_app.data import LABEL_SOURCES, default_data, load_dataset  # noqa: E402
+from fer_app.data import LABEL_SOURCES, NO_FER2013, default_data, load_dataset  # noqa: E402
 from fer_app.demo import demo_splits  # noqa: E402
 from fer_app.labels import CLASSES  # noqa: E402
 
@@ -62,7 +62,7 @@ def main():
                         "model (default: fer2013)")
     args = p.parse_args()
     if args.data is None:
-        p.error("FER-2013 was not found in data/fer2013 and $FER2013_DIR is not set: give --data PATH (or demo)")
+        p.error(f"{NO_FER2013}: give --data PATH (or demo)")
     if args.data == "demo" and args.labels != ["fer2013"]:
         p.error("--labels ferplus: the demo faces have no crowd votes (FER-2013 only)")
 
@@ -74,7 +74,7 @@ def main():
         faces, row = split[0], {key: i for i, key in enumerate(split.keys)}
         scored = {}
         for source in args.labels:
-            kept = load_dataset(args.data, labels=source)[args.split]
+            kept = split if source == "fer2013" else load_dataset(args.data, labels=source)[args.split]
             scored[source] = (np.array([row[key] for key in kept.keys]), kept[1])
     classifiers = [ExpressionClassifier(path) for path in args.models]
     print(f"{args.split} split: accuracy %, one view; "

@@ -217,7 +217,8 @@ def stratified_split(split, fraction, seed):
 def detect_layout(path):
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: no such file or folder")
+        raise DataError(f"{path}: no such file or folder (put FER-2013 there as data/README.md says, name your own "
+                        "labelled faces with --data PATH, or try --data demo)")
     if path.is_file():
         if path.name.lower().endswith((".csv", ".csv.gz")):
             return "csv"
@@ -251,9 +252,10 @@ def default_data():
     return next((candidate for candidate in DEFAULT_DATA if os.path.exists(candidate)), None)
 
 
-GET_FER = ("FER-2013 was not found in data/fer2013 (Kaggle folders) or data/fer2013.csv, and $FER2013_DIR is not "
-           "set. Get it from https://www.kaggle.com/datasets/msambare/fer2013 (folders) or the original challenge's "
-           "fer2013.csv, and put it there (see data/README.md). Training on the built-in demo faces instead.")
+NO_FER2013 = ("FER-2013 was not found in data/fer2013 (Kaggle folders) or data/fer2013.csv, and $FER2013_DIR is "
+              "not set")
+GET_FER = (f"{NO_FER2013}. Get it from https://www.kaggle.com/datasets/msambare/fer2013 (folders) or the original "
+           "challenge's fer2013.csv, and put it there (see data/README.md). Training on the built-in demo faces instead.")
 
 
 def resolve_data(config, log):

@@ -18,7 +18,7 @@ from .checks import check_outputs
 from .cli import run_command
 from .checks import DataError
 from .config import add_options
-from .data import LABEL_SOURCES, default_data, load_dataset
+from .data import LABEL_SOURCES, NO_FER2013, default_data, load_dataset
 from .labels import CLASSES
 from .demo import demo_splits
 from .plots import confusion_matrix_image
@@ -93,17 +93,13 @@ def main(argv=None):
 def run(args):
     args.data = args.data or default_data()
     if args.data is None:
-        raise DataError("FER-2013 was not found in data/fer2013 or data/fer2013.csv and $FER2013_DIR is not set: put "
-                        "it there as data/README.md says, name your own labelled faces with --data PATH, or try "
-                        "--data demo")
+        raise DataError(f"{NO_FER2013}: put it there as data/README.md says, name your own labelled faces with "
+                        "--data PATH, or try --data demo")
     check_outputs([("--json", args.json), ("--plot", args.plot)],
                   [("--model", args.model), ("--data", None if args.data == "demo" else args.data)], args.overwrite)
     classifier = ExpressionClassifier(args.model)
     if args.data == "demo" and args.labels != "fer2013":
         raise DataError(f"--labels {args.labels}: the demo faces have no crowd votes (FER-2013 only)")
-    if args.data != "demo" and not Path(args.data).exists():
-        raise DataError(f"{args.data}: no such file or folder (put FER-2013 there as data/README.md says, name your "
-                        "own labelled faces with --data PATH, or try --data demo)")
     splits = demo_splits() if args.data == "demo" else load_dataset(
         args.data, skip_bad=args.skip_bad, use_cache=not args.no_cache, detector=args.detector, labels=args.labels)
     split = args.split or ("test" if "test" in splits else "val")

@@ -103,11 +103,13 @@ def _open_capture(target, name, live):
             "cannot be opened as a video (unreadable or unsupported)"
         raise SourceError(f"{name} {what}")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    return _capture_frames(cap, name, live, fps), fps, None if live else int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    total = None if live else int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    return _capture_frames(cap, name, fps, total), fps, total
 
 
-def _capture_frames(cap, name, live, fps):
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not live else 0
+def _capture_frames(cap, name, fps, total):
+    """The frames of ``cap``; ``total``, the frames a video says it has (None: a camera, which has no end)."""
+    live = total is None
     start, index, bad_run = time.monotonic(), 0, 0
     try:
         while True:

@@ -43,6 +43,8 @@ from .preprocess import FACE_SIZE, Preprocessing, center_crop
 from .runs import claim_run_files, read_checkpoint, run_files
 
 BATCHNORM_FACES = 8192   # training faces whose statistics each epoch's BatchNorm running statistics become
+
+
 class TrainingError(UserError):
     """Training cannot go on (the loss diverged); the message says what is kept."""
 
