@@ -7,7 +7,9 @@ be chosen before the first import) and prints one table of the ratios minicnn / 
 
 * user order   a script that imports NumPy, OpenCV and PyTorch, then minicnn;
 * minicnn first minicnn imported before anything else;
-* busy         the user order with one other CPU-bound process running all along.
+* busy         the user order with one other CPU-bound process running all along;
+* AVX2 cap     the user order with every library held to 256-bit vectors (AVX2), as on a CPU without
+               AVX-512, so that one machine with AVX-512 measures both kinds of CPU.
 """
 import argparse
 import os
@@ -15,8 +17,11 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCENARIOS = [("user order, idle", []), ("minicnn first, idle", ["--minicnn-first"]),
-             ("user order, 1 busy process", ["--busy", "1"])]
+# Each library reads its own variable when it loads, hence a fresh process per scenario.
+AVX2_ONLY = {"NUMBA_CPU_NAME": "haswell", "OPENBLAS_CORETYPE": "Haswell", "ONEDNN_MAX_CPU_ISA": "AVX2",
+             "ATEN_CPU_CAPABILITY": "avx2"}
+SCENARIOS = [("user order, idle", [], {}), ("minicnn first, idle", ["--minicnn-first"], {}),
+             ("user order, 1 busy process", ["--busy", "1"], {}), ("user order, AVX2 cap", [], AVX2_ONLY)]
 
 
 def ratios(output):
@@ -34,20 +39,20 @@ def main(argv=None):
     parser.add_argument("--arch", nargs="+", default=["small", "vgg"])
     args = parser.parse_args(argv)
     results = {}
-    for name, extra in SCENARIOS:
+    for name, extra, env in SCENARIOS:
         run = subprocess.run([sys.executable, os.path.join(HERE, "bench_nets.py"), "--arch", *args.arch, *extra],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, env={**os.environ, **env})
         if run.returncode != 0:
             sys.exit(f"bench_nets.py {' '.join(extra)} failed:\n{run.stderr}")
         print(f"--- {name}\n{run.stdout}", flush=True)
         results[name] = ratios(run.stdout)
     rows = list(results[SCENARIOS[0][0]])
-    width = max(len(name) for name, _ in SCENARIOS)
+    width = max(len(name) for name, _, _ in SCENARIOS)
     print("ratio minicnn / PyTorch (above 1: minicnn is faster; latency: PyTorch's time / minicnn's)")
-    print(f"{'net':<7}{'metric':<20}" + "".join(f"{name:>{width + 2}}" for name, _ in SCENARIOS))
+    print(f"{'net':<7}{'metric':<20}" + "".join(f"{name:>{width + 2}}" for name, _, _ in SCENARIOS))
     for net, metric in rows:
         print(f"{net:<7}{metric:<20}" + "".join(f"{results[name].get((net, metric), float('nan')):>{width + 2}.2f}"
-                                                for name, _ in SCENARIOS))
+                                                for name, _, _ in SCENARIOS))
 
 
 if __name__ == "__main__":

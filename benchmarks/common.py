@@ -96,15 +96,40 @@ def environment(args):
         pass
     minicnn.set_num_threads(args.threads)
     order = "minicnn first" if args.minicnn_first else "NumPy, OpenCV, PyTorch, then minicnn (as a user script)"
-    lines = [f"machine: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}",
+    lines = [f"machine: {cpu}, {os.cpu_count()} cores, {vector_isa()}; Python {platform.python_version()}",
              f"import order: {order}; other CPU-bound processes running: {args.busy}",
-             f"minicnn {minicnn.__version__}: NumPy {np.__version__}, {minicnn.num_threads()} threads"]
+             f"minicnn {minicnn.__version__}: NumPy {np.__version__}, {minicnn.num_threads()} threads; "
+             f"Numba compiles for {numba_target()}, NumPy's BLAS runs its {blas_cores()} kernel"]
     if torch is not None:
         torch.set_num_threads(args.threads)
-        lines.append(f"PyTorch {torch.__version__}: {torch.get_num_threads()} threads")
+        lines.append(f"PyTorch {torch.__version__}: {torch.get_num_threads()} threads, "
+                     f"ATen kernels {torch.backends.cpu.get_cpu_capability()}, "
+                     f"oneDNN capped at {os.environ.get('ONEDNN_MAX_CPU_ISA', 'nothing')}")
     else:
         lines.append("PyTorch not installed (pip install torch==2.13.0): ratios are to the NumPy reference")
     return "\n".join(lines)
+
+
+def vector_isa():
+    """The widest vector instructions the CPU offers: what decides which kernels every library picks."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return "vector width unknown"
+    return "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+
+
+def numba_target():
+    import llvmlite.binding
+    import numba
+    return numba.config.CPU_NAME or llvmlite.binding.get_host_cpu_name()
+
+
+def blas_cores():
+    from threadpoolctl import threadpool_info
+    return "/".join(sorted({lib.get("architecture") or lib["internal_api"] for lib in threadpool_info()
+                            if lib["user_api"] == "blas"})) or "unknown"
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from .checks import Range
 
 FACE_SIZE = 48
 EQUALIZATIONS = ("none", "global", "clahe")
+CLAHE_CLIP_LIMIT, CLAHE_TILES = 2.0, (4, 4)
 
 
 def to_gray(image):
@@ -70,7 +71,7 @@ class Preprocessing:
         if self.equalize == "global":
             faces = np.stack([cv2.equalizeHist(f) for f in faces]) if len(faces) else faces
         elif self.equalize == "clahe":
-            clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4))
+            clahe = cv2.createCLAHE(clipLimit=CLAHE_CLIP_LIMIT, tileGridSize=CLAHE_TILES)
             faces = np.stack([clahe.apply(f) for f in faces]) if len(faces) else faces
         return faces.astype(np.float32) * np.float32(1 / 255)
 
