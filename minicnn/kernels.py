@@ -128,9 +128,9 @@ def _widen(plane, Wp, out):
 
 
 @reduction_kernel
-def conv_direct_forward(x, w, bias, pad, relu, y):
-    """y = conv(x, w) + bias (then max(·, 0) if relu), stride 1, computed directly from the forward equation.
-    For few input channels, where im2col's matrix product would be too thin to be fast."""
+def conv_direct_forward(x, w, scale, bias, pad, relu, y):
+    """y = conv(x, w)·scale + bias per output channel (then max(·, 0) if relu), stride 1, computed directly from
+    the forward equation.  For few input channels, where im2col's matrix product would be too thin to be fast."""
     N, C, H, W = x.shape
     F, _, k, _ = w.shape
     Ho, Wo = y.shape[2], y.shape[3]
@@ -140,7 +140,7 @@ def conv_direct_forward(x, w, bias, pad, relu, y):
     for n in range(N):
         _pad_planes(x[n], pad, planes)
         for f in range(F):
-            acc[:] = bias[f]
+            acc[:] = 0
             for c in range(C):
                 plane = planes[c]
                 for i in range(k):
@@ -148,10 +148,10 @@ def conv_direct_forward(x, w, bias, pad, relu, y):
                         wv, src = w[f, c, i, j], plane[i * Wp + j:i * Wp + j + Ho * Wp]
                         for q in range(Ho * Wp):
                             acc[q] += wv * src[q]
-            out = y[n, f].reshape(-1)
+            out, sf, bf = y[n, f].reshape(-1), scale[f], bias[f]
             for oh in range(Ho):
                 for ow in range(Wo):
-                    v = acc[u(oh * Wp + ow)]
+                    v = acc[u(oh * Wp + ow)] * sf + bf
                     out[u(oh * Wo + ow)] = _relu_if(relu, v)
 
 
@@ -205,16 +205,17 @@ def conv_direct_input_grad(dy, w, pad, dx):
 
 
 @kernel
-def rows_to_nchw(rows, bias, relu, y):
-    """rows (C, N, P) -> y (N, C, P) with bias (C,) added (then max(·, 0) if relu): the GEMM output in NCHW."""
+def rows_to_nchw(rows, scale, bias, relu, y):
+    """rows (C, N, P) -> y (N, C, P) = rows·scale + bias per channel (C,) (then max(·, 0) if relu): the GEMM
+    output in NCHW."""
     N, C, P = y.shape
     for n in range(N):
         for c in range(C):
-            b = bias[c]
+            s, b = scale[c], bias[c]
             src = rows[c, n]
             dst = y[n, c]
             for p in range(P):
-                v = src[p] + b
+                v = src[p] * s + b
                 dst[p] = _relu_if(relu, v)
 
 
@@ -471,9 +472,9 @@ def winograd_input_adjoint(dV, pad, tiles_h, tiles_w, dx):
 
 
 @kernel
-def winograd_output(M, bias, relu, tiles_h, tiles_w, y):
-    """y[n, f] = Aᵀ m A + bias[f] (then max(·, 0) if relu) for the 4x4 tile m = M[:, f, t] of every tile t,
-    cut to y (N, F, Ho, Wo).
+def winograd_output(M, scale, bias, relu, tiles_h, tiles_w, y):
+    """y[n, f] = (Aᵀ m A)·scale[f] + bias[f] (then max(·, 0) if relu) for the 4x4 tile m = M[:, f, t] of every
+    tile t, cut to y (N, F, Ho, Wo).
 
     Aᵀ's rows are (1, 1, 1, 0) and (0, 1, -1, -1)."""
     N, F, Ho, Wo = y.shape
@@ -482,7 +483,7 @@ def winograd_output(M, bias, relu, tiles_h, tiles_w, y):
     inp = M.reshape(-1)
     for n in range(N):
         for f in range(F):
-            b = bias[f]
+            sf, b = scale[f], bias[f]
             for ty in range(tiles_h):
                 t0 = (n * tiles_h + ty) * tiles_w
                 for i in range(4):
@@ -494,11 +495,11 @@ def winograd_output(M, bias, relu, tiles_h, tiles_w, y):
                         row[u(2 * tx)], row[u(2 * tx + 1)] = m0 + m1 + m2, m1 - m2 - m3
                 oh = 2 * ty
                 for ow in range(Wo):                 # Aᵀ (m A), the two output rows of the tiles
-                    v = s[0, ow] + s[1, ow] + s[2, ow] + b
+                    v = (s[0, ow] + s[1, ow] + s[2, ow]) * sf + b
                     y[n, f, oh, ow] = _relu_if(relu, v)
                 if oh + 1 < Ho:
                     for ow in range(Wo):
-                        v = s[1, ow] - s[2, ow] - s[3, ow] + b
+                        v = (s[1, ow] - s[2, ow] - s[3, ow]) * sf + b
                         y[n, f, oh + 1, ow] = _relu_if(relu, v)
 
 

@@ -3,7 +3,9 @@
 import numpy as np
 
 from . import gpu
-from .layers import BatchNorm1D, BatchNorm2D, ReLU
+from .layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, ReLU
+
+FOLDS_INTO = {Conv2D: BatchNorm2D, Dense: BatchNorm1D}     # a layer, and the BatchNorm predict folds into it
 
 
 class Parameters:
@@ -37,18 +39,27 @@ class Sequential:
     __call__ = forward
 
     def predict(self, x):
-        """Inference: forward(x, training=False), with each ReLU layer done by the layer before it.
+        """Inference: forward(x, training=False), with what follows a layer done by that layer where it can.
 
-        Conv2D, BatchNorm and Dense apply max(·, 0) as they write their output, which saves a pass
-        over memory per ReLU; the result is the same.  backward does not follow predict."""
+        A BatchNorm after a Conv2D (BatchNorm1D after a Dense) is, at inference, a fixed affine per
+        channel (BatchNorm.inference_affine), which the layer applies as it writes its output; a ReLU
+        after Conv2D, BatchNorm or Dense becomes max(·, 0) applied there too.  Each saves a pass over
+        memory; the result equals forward's up to float rounding.  backward does not follow predict."""
         if self.on_gpu:
             return self.forward(x)
-        i = 0
-        while i < len(self.layers):
-            layer = self.layers[i]
-            fuse = layer.fuses_relu and i + 1 < len(self.layers) and isinstance(self.layers[i + 1], ReLU)
-            x = layer.forward(x, training=False, relu=True) if fuse else layer.forward(x, training=False)
-            i += 2 if fuse else 1
+        i, n = 0, len(self.layers)
+        while i < n:
+            layer, options = self.layers[i], {}
+            folds = FOLDS_INTO.get(type(layer))
+            if folds and i + 1 < n and type(self.layers[i + 1]) is folds \
+                    and self.layers[i + 1].num_features == layer.params["bias"].shape[0]:
+                options["affine"] = self.layers[i + 1].inference_affine(x.dtype)
+                i += 1
+            if layer.fuses_relu and i + 1 < n and isinstance(self.layers[i + 1], ReLU):
+                options["relu"] = True
+                i += 1
+            x = layer.forward(x, training=False, **options)
+            i += 1
         return x
 
     def backward(self, dy):

@@ -40,15 +40,15 @@ def col2im(dcols, kh, kw, stride, pad, dx):
     dx[...] = dxp[:, :, pad:pad + H, pad:pad + W]
 
 
-def conv_direct_forward(x, w, bias, pad, relu, y):
+def conv_direct_forward(x, w, scale, bias, pad, relu, y):
     k = w.shape[2]
     Ho, Wo = y.shape[2:]
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    total = np.broadcast_to(bias.reshape(1, -1, 1, 1), y.shape).copy()
+    total = np.zeros(y.shape, y.dtype)
     for i in range(k):
         for j in range(k):
             total += np.einsum("fc,nchw->nfhw", w[:, :, i, j], xp[:, :, i:i + Ho, j:j + Wo])
-    y[...] = _relu_if(relu, total)
+    y[...] = _relu_if(relu, total * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1))
 
 
 def conv_direct_filter_grad(x, dy, pad, dw):
@@ -71,8 +71,8 @@ def conv_direct_input_grad(dy, w, pad, dx):
     dx[...] = dxp[:, :, pad:pad + H, pad:pad + W]
 
 
-def rows_to_nchw(rows, bias, relu, y):
-    y[...] = _relu_if(relu, rows.transpose(1, 0, 2) + bias.reshape(1, -1, 1))
+def rows_to_nchw(rows, scale, bias, relu, y):
+    y[...] = _relu_if(relu, rows.transpose(1, 0, 2) * scale.reshape(1, -1, 1) + bias.reshape(1, -1, 1))
 
 
 def nchw_to_rows(dy, rows):
@@ -193,12 +193,12 @@ def winograd_input_adjoint(dV, pad, tiles_h, tiles_w, dx):
     dx[...] = padded[:, :, pad:pad + H, pad:pad + W]
 
 
-def winograd_output(M, bias, relu, tiles_h, tiles_w, y):
+def winograd_output(M, scale, bias, relu, tiles_h, tiles_w, y):
     N, F, Ho, Wo = y.shape
     AT = winograd.AT.astype(y.dtype)
     out = AT @ _from_xi_rows(M, N, tiles_h, tiles_w) @ AT.T                     # (N, F, th, tw, 2, 2)
     full = out.transpose(0, 1, 2, 4, 3, 5).reshape(N, F, 2 * tiles_h, 2 * tiles_w)
-    y[...] = _relu_if(relu, full[:, :, :Ho, :Wo] + bias.reshape(1, -1, 1, 1))
+    y[...] = _relu_if(relu, full[:, :, :Ho, :Wo] * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1))
 
 
 def winograd_output_adjoint(dy, tiles_h, tiles_w, dM):

@@ -76,9 +76,9 @@ def images_per_chunk(N, tiles_per_image):
     return parallel.chunk_size(N, -(-TILES_PER_CHUNK // tiles_per_image))
 
 
-def conv3x3_forward(x, w, b, pad, relu=False):
-    """y = conv(x, w) + b (then max(·, 0) if relu) for x (N, C, H, W), w (F, C, 3, 3), stride 1;
-    returns y and U for backward."""
+def conv3x3_forward(x, w, scale, bias, pad, relu=False):
+    """y = conv(x, w)·scale + bias per output channel (then max(·, 0) if relu) for x (N, C, H, W),
+    w (F, C, 3, 3), stride 1; returns y and U for backward."""
     N, C, H, W = x.shape
     F = w.shape[0]
     Ho, Wo, tiles_h, tiles_w = tile_grid(H, W, pad)
@@ -90,7 +90,7 @@ def conv3x3_forward(x, w, b, pad, relu=False):
         V = parallel.scratch("V", (16, C, (hi - lo) * tiles), x.dtype)
         kernels.winograd_input(x[lo:hi], pad, tiles_h, tiles_w, V)
         M = np.matmul(U, V, out=parallel.scratch("M", (16, F, (hi - lo) * tiles), x.dtype))
-        kernels.winograd_output(M, b, relu, tiles_h, tiles_w, y[lo:hi])
+        kernels.winograd_output(M, scale, bias, relu, tiles_h, tiles_w, y[lo:hi])
 
     parallel.for_each_chunk(forward_chunk, N, images_per_chunk(N, tiles))
     return y, U

@@ -144,17 +144,40 @@ def test_import_changes_no_process_wide_setting():
     assert run.returncode == 0, run.stderr
 
 
-def test_predict_equals_forward_and_forbids_backward():
+def test_predict_folds_batchnorm_and_relu_into_the_layer_before(monkeypatch):
+    """Every convolution algorithm (direct, Winograd, im2col) and Dense take the BatchNorm and ReLU after them:
+    predict equals forward with those layers never called, and backward is refused after it."""
     rng = np.random.default_rng(2)
-    model = minicnn.Sequential([L.Conv2D(1, 8, 3, padding=1, rng=rng), L.BatchNorm2D(8), L.ReLU(),
-                                L.Conv2D(8, 8, 3, padding=1, rng=rng), L.ReLU(), L.Flatten(),
-                                L.Dense(8 * 8 * 8, 16, rng=rng), L.ReLU(), L.Dense(16, 3, rng=rng)])
-    model.layers[1].buffers["running_mean"][...] = rng.standard_normal(8)
-    x = rng.standard_normal((5, 1, 8, 8)).astype(np.float32)
-    assert np.array_equal(model.predict(x), model.forward(x))
-    model.predict(x)
+    model = minicnn.Sequential([
+        L.Conv2D(1, 8, 3, padding=1, rng=rng), L.BatchNorm2D(8), L.ReLU(),           # direct
+        L.Conv2D(8, 16, 3, padding=1, rng=rng), L.BatchNorm2D(16),                     # Winograd, no ReLU after
+        L.Conv2D(16, 8, 3, stride=2, padding=1, rng=rng), L.BatchNorm2D(8), L.ReLU(),  # im2col
+        L.Flatten(), L.Dense(8 * 8 * 8, 16, rng=rng), L.BatchNorm1D(16), L.ReLU(), L.Dense(16, 3, rng=rng)])
+    for bn in (layer for layer in model.layers if isinstance(layer, (L.BatchNorm2D, L.BatchNorm1D))):
+        bn.buffers["running_mean"][...] = rng.standard_normal(bn.num_features)
+        bn.buffers["running_var"][...] = rng.uniform(0.5, 2.0, bn.num_features)
+        bn.params["gamma"][...] = rng.uniform(0.5, 1.5, bn.num_features)
+        bn.params["beta"][...] = rng.standard_normal(bn.num_features)
+    x = rng.standard_normal((8, 1, 16, 16)).astype(np.float32)
+    assert [model.layers[i]._algorithm(h) for i, h in ((0, x), (3, np.empty((8, 8, 16, 16), np.float32)),
+                                                       (5, np.empty((8, 16, 16, 16), np.float32)))] \
+        == ["direct", "winograd", "im2col"]
+    expected = model.forward(x)
+
+    def not_called(self, *args, **kwargs):
+        raise AssertionError(f"{type(self).__name__}.forward ran: predict should have folded it")
+    for cls in (L.BatchNorm2D, L.BatchNorm1D, L.ReLU):
+        monkeypatch.setattr(cls, "forward", not_called)
+    got = model.predict(x)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
     with pytest.raises(RuntimeError, match="inference only"):
-        model.backward(np.ones((5, 3), np.float32))
+        model.backward(np.ones((8, 3), np.float32))
+
+
+def test_predict_leaves_a_batchnorm_of_another_size_to_say_so():
+    model = minicnn.Sequential([L.Conv2D(1, 4, 3), L.BatchNorm2D(1)])
+    with pytest.raises(ValueError, match=r"BatchNorm2D\(1\) got input of shape"):
+        model.predict(np.zeros((1, 1, 5, 5), np.float32))
 
 
 @pytest.mark.parametrize("arch", ["small", "vgg"])

@@ -72,14 +72,23 @@ class _BatchNorm(Layer):
             self.buffers["running_var"][...] = (1 - mom) * self.buffers["running_var"] + mom * var * (m / (m - 1))
         else:
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
-        self._mean, self._inv_std = mean.astype(x.dtype), (1 / np.sqrt(var + self.eps)).astype(x.dtype)
-        scale = (self.params["gamma"] * self._inv_std).astype(x.dtype)
-        shift = (self.params["beta"] - self._mean * scale).astype(x.dtype)
+        self._mean, self._inv_std, scale, shift = self._affine(mean, var, x.dtype)
         y = np.empty_like(x3)
         parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_normalize(x3[lo:hi], scale, shift, relu, y[lo:hi]),
                                 x3.shape[0], parallel.chunk_by_size(x3.shape[0], x3.shape[1] * x3.shape[2]))
         self._x3, self._training, self._fused_relu = x3, training, relu
         return y.reshape(x.shape)
+
+    def _affine(self, mean, var, dtype):
+        """μ, 1/√(σ² + ε), and the (scale, shift) with which y = x·scale + shift, all in ``dtype``."""
+        mean, inv_std = mean.astype(dtype), (1 / np.sqrt(var + self.eps)).astype(dtype)
+        scale = (self.params["gamma"] * inv_std).astype(dtype)
+        return mean, inv_std, scale, (self.params["beta"] - mean * scale).astype(dtype)
+
+    def inference_affine(self, dtype=DEFAULT_DTYPE):
+        """(scale, shift) per channel with forward(x) = x·scale + shift at inference: what the layer before can
+        apply as it writes its output (Sequential.predict folds the BatchNorm into a Conv2D or Dense this way)."""
+        return self._affine(self.buffers["running_mean"], self.buffers["running_var"], dtype)[2:]
 
     def backward(self, dy):
         if self._fused_relu:

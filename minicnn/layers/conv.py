@@ -38,7 +38,12 @@ Two other algorithms compute the same convolution up to rounding, where they are
 ``layer.algorithm`` picks one by hand ("im2col", "winograd", "direct" or the default "auto").
 
 ``forward(x, relu=True)`` also applies max(·, 0) as the output is written, for inference
-(Sequential.predict fuses a following ReLU layer this way and saves a pass over memory).
+(Sequential.predict fuses a following ReLU layer this way and saves a pass over memory), and
+``forward(x, affine=(s, t))`` multiplies each output channel f by s[f] and adds t[f] as it writes:
+a BatchNorm that follows, at inference, is exactly such an affine (BatchNorm.inference_affine), so
+predict folds it in and saves another pass.  The kernels write conv·scale + bias with
+    scale = s,   bias = b·s + t          ((conv + b)·s + t, multiplied out)
+and scale = 1, bias = b without one.
 """
 import numpy as np
 
@@ -81,7 +86,7 @@ class Conv2D(Layer):
 
     fuses_relu = True
 
-    def forward(self, x, training=False, relu=False):
+    def forward(self, x, training=False, relu=False, affine=None):
         N, C, H, W = x.shape
         if C != self.in_channels:
             raise ValueError(f"Conv2D expects {self.in_channels} input channels, got {C}")
@@ -90,23 +95,34 @@ class Conv2D(Layer):
         if Ho < 1 or Wo < 1:
             raise ValueError(f"Conv2D({k}, stride={s}, padding={p}) cannot take a {H}x{W} input")
         self._x = x = np.ascontiguousarray(x)
-        self._fused_relu = relu
+        self._inference_only = relu or affine is not None
         w, b = self.params["weight"], self.params["bias"]
+        scale, bias = self._output_affine(affine, x.dtype)
         algorithm = self._algorithm(x)
         if algorithm == "winograd":
-            y, self._U = winograd.conv3x3_forward(x, w, b, p, relu)
+            y, self._U = winograd.conv3x3_forward(x, w, scale, bias, p, relu)
             return y
         y = np.empty((N, self.out_channels, Ho, Wo), dtype=x.dtype)
         if algorithm == "direct":
-            parallel.for_each_chunk(lambda lo, hi: kernels.conv_direct_forward(x[lo:hi], w, b, p, relu, y[lo:hi]),
+            parallel.for_each_chunk(lambda lo, hi: kernels.conv_direct_forward(x[lo:hi], w, scale, bias, p, relu,
+                                                                               y[lo:hi]),
                                     N, parallel.chunk_size(N, 1))
         else:
-            self._im2col_forward(x, y, relu)
+            self._im2col_forward(x, y, scale, bias, relu)
         return y
 
+    def _output_affine(self, affine, dtype):
+        """(scale, bias) per output channel that the kernels apply as they write y (see the top of this page)."""
+        b = self.params["bias"].astype(dtype, copy=False)
+        if affine is None:
+            return np.ones_like(b), b
+        s, t = (np.asarray(v, dtype) for v in affine)
+        return s, b * s + t
+
     def backward(self, dy):
-        if self._fused_relu:
-            raise RuntimeError("Conv2D.backward after forward(relu=True), which is for inference only")
+        if self._inference_only:
+            raise RuntimeError("Conv2D.backward after forward(relu=True) or forward(affine=...), which are for "
+                               "inference only")
         x, w, p = self._x, self.params["weight"], self.padding
         dy = np.ascontiguousarray(dy)
         algorithm = self._algorithm(x)
@@ -123,11 +139,11 @@ class Conv2D(Layer):
 
     # --- im2col: a chunk of images at a time, one matrix product each -----------------------------
 
-    def _im2col_forward(self, x, y, relu):
+    def _im2col_forward(self, x, y, scale, bias, relu):
         N, C = x.shape[:2]
         k, s, p, F = self.kernel_size, self.stride, self.padding, self.out_channels
         K, P = C * k * k, y.shape[2] * y.shape[3]
-        w_mat, bias, y3 = self.params["weight"].reshape(F, K), self.params["bias"], y.reshape(N, F, P)
+        w_mat, y3 = self.params["weight"].reshape(F, K), y.reshape(N, F, P)
         if N < parallel.MIN_CHUNKS:
             # too few images to share out (a live frame's faces): one X_col, its product shared out by filters
             cols = np.empty((K, N, P), dtype=x.dtype)
@@ -136,7 +152,8 @@ class Conv2D(Layer):
 
             def filter_block(lo, hi):
                 np.matmul(w_mat[lo:hi], cols.reshape(K, -1), out=rows[lo:hi])
-                kernels.rows_to_nchw(rows[lo:hi].reshape(hi - lo, N, P), bias[lo:hi], relu, y3[:, lo:hi])
+                kernels.rows_to_nchw(rows[lo:hi].reshape(hi - lo, N, P), scale[lo:hi], bias[lo:hi], relu,
+                                     y3[:, lo:hi])
             parallel.for_each_chunk(filter_block, F, parallel.chunk_size(F, 32))
             return
 
@@ -144,7 +161,7 @@ class Conv2D(Layer):
             cols = parallel.scratch("cols", (K, hi - lo, P), x.dtype)
             kernels.im2col(x[lo:hi], k, k, s, p, cols)
             rows = np.matmul(w_mat, cols.reshape(K, -1), out=parallel.scratch("rows", (F, (hi - lo) * P), x.dtype))
-            kernels.rows_to_nchw(rows.reshape(F, hi - lo, P), bias, relu, y3[lo:hi])
+            kernels.rows_to_nchw(rows.reshape(F, hi - lo, P), scale, bias, relu, y3[lo:hi])
 
         parallel.for_each_chunk(forward_chunk, N, self._images_per_chunk(y))
 

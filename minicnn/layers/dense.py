@@ -8,7 +8,8 @@ Shapes: x (N, D), weight (D, M), bias (M,), y (N, M).
               dL/dx = dy · Wᵀ        (N, D)
 
 ``forward(x, relu=True)`` also applies max(·, 0) to y (Sequential.predict fuses a following
-ReLU layer this way, for inference only).  The products run on minicnn.parallel's threads,
+ReLU layer this way, for inference only), and ``forward(x, affine=(s, t))`` gives y·s + t per output
+feature: a BatchNorm1D that follows, folded in at inference (see Conv2D).  The products run on minicnn.parallel's threads,
 a block of W per chunk so that W is read once: forward a few columns of W (their outputs),
 backward a few rows (their dL/dW, and the columns of dL/dx they reach).
 """
@@ -37,15 +38,20 @@ class Dense(Layer):
 
     fuses_relu = True
 
-    def forward(self, x, training=False, relu=False):
+    def forward(self, x, training=False, relu=False, affine=None):
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"Dense expects input (N, {self.in_features}), got {x.shape}")
-        self._x, self._fused_relu = x, relu
+        self._x, self._inference_only = x, relu or affine is not None
         w, b = self.params["weight"], self.params["bias"]
         y = np.empty((x.shape[0], self.out_features), dtype=np.result_type(x, w))
+        if affine is not None:
+            scale, shift = (np.asarray(v, y.dtype) for v in affine)
+            b = b * scale + shift
 
         def output_columns(lo, hi):
             np.matmul(x, w[:, lo:hi], out=y[:, lo:hi])
+            if affine is not None:
+                y[:, lo:hi] *= scale[lo:hi]
             y[:, lo:hi] += b[lo:hi]
             if relu:
                 np.maximum(y[:, lo:hi], 0, out=y[:, lo:hi])
@@ -53,8 +59,9 @@ class Dense(Layer):
         return y
 
     def backward(self, dy):
-        if self._fused_relu:
-            raise RuntimeError("Dense.backward after forward(relu=True), which is for inference only")
+        if self._inference_only:
+            raise RuntimeError("Dense.backward after forward(relu=True) or forward(affine=...), which are for "
+                               "inference only")
         x, w, dw = self._x, self.params["weight"], self.grads["weight"]
         dx = np.empty(x.shape, dtype=np.result_type(dy, w))
 
