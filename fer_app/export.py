@@ -60,9 +60,9 @@ def member_nodes(member, index, classes, helper, numpy_helper):
 
 def export(model_path, out):
     """Write ``model_path`` (a model or an ensemble file; None: the shipped model) to ``out`` as ONNX."""
+    classifier = ExpressionClassifier(model_path)         # a file that is not a model is named before onnx is needed
     onnx = minicnn_onnx.require_onnx()
     helper = onnx.helper
-    classifier = ExpressionClassifier(model_path)
     members, classes = classifier.members, list(classifier.classes)
     equalizations = {m.preprocessing.equalize for m in members}
     if len(equalizations) > 1:
@@ -108,12 +108,11 @@ def main(argv=None):
 
 
 def run(args):
+    check_outputs([("--out", args.out)], [("--model", args.model or SHIPPED_MODEL)], args.overwrite)
     try:
-        minicnn_onnx.require_onnx()
+        n = export(args.model, args.out)
     except ImportError as e:
         raise UserError(str(e)) from None
-    check_outputs([("--out", args.out)], [("--model", args.model or SHIPPED_MODEL)], args.overwrite)
-    n = export(args.model, args.out)
     print(f"{args.out}: {n} network{'s' if n > 1 else ''}; input '{INPUT}' (batch, 1, 48, 48), pixels / 255; "
           f"output '{OUTPUT}'; classes and preprocessing in its metadata")
     return 0

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import minicnn
-from fer_app import cli, demo, ensemble, evaluate, explain, live, runs, train, tune
+from fer_app import cli, demo, ensemble, evaluate, explain, export, live, runs, train, tune
 from fer_app.config import TrainConfig
 from fer_app.preprocess import Preprocessing
 from fer_app.recognizer import EmotionRecognizer
@@ -28,7 +28,7 @@ from minicnn.serialization import read_npz
 from .helpers import CLASSES, constant_model, untrained_model
 
 COMMANDS = {"train": train.main, "evaluate": evaluate.main, "tune": tune.main, "live": live.main,
-            "explain": explain.main, "demo": demo.main, "ensemble": ensemble.main}
+            "explain": explain.main, "demo": demo.main, "ensemble": ensemble.main, "export": export.main}
 
 
 def png_declaring(width, height):
@@ -369,6 +369,14 @@ CASES = {
         ("--models {w}/model.npz {w}/model_dense.npz --out {w}/model.npz --overwrite", "--out {w}/model.npz: would "
                                                                                          "write over --models"),
         ("--models {w}/model.npz {w}/model_dense.npz --out {w}/ensemble.npz", "ensemble.npz already exists"),
+    ],
+    "export": [
+        ("--model {w}/model.npz", "the following arguments are required: --out"),
+        ("--model {w}/missing.npz --out {w}/m.onnx", "missing.npz: no such file"),
+        ("--model {w}/run.ckpt.npz --out {w}/m.onnx", "is a training state (a checkpoint)"),
+        ("--model {w}/model_ten_outputs.npz --out {w}/m.onnx", "gives outputs of shape (10,)"),
+        ("--model {w}/model.npz --out {w}/model.npz --overwrite", "--out {w}/model.npz: would write over --model"),
+        ("--model {w}/model.npz --out {w}/ensemble.npz", "ensemble.npz already exists"),
     ],
     "demo": [
         ("--out {w}/model.npz", "--out {w}/model.npz: is a file; it must name a folder"),
