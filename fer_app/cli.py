@@ -9,6 +9,9 @@ from minicnn.runtime import keep_freed_memory
 
 from .checks import UserError
 from .classifier import DEFAULT_TTA, TTA_NAMES
+from .detect import DEFAULT_DETECTOR, DETECTOR_RANGES, DETECTORS
+from .detect import HaarFaceDetector as HAAR
+from .detect import YuNetFaceDetector as YUNET
 
 
 def run_command(body):
@@ -74,6 +77,44 @@ def add_tta_option(parser):
                         help="average each face over test-time views: crops (ten views: the face moved by 2 px four "
                              "ways, each mirrored too; about 4x the classifier's time of one view), mirror (--tta "
                              "alone: the face and its mirror image) or none (the face alone, fastest)")
+
+
+def add_detector_options(parser):
+    """--detector and its settings, for the commands that find faces in pictures (live, analyze); after parsing,
+    check_detector_options, then recognizer(args) builds the EmotionRecognizer they describe."""
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
+                        help="yunet: a small CNN, finds tilted and turned faces and levels their eyes; haar: "
+                             "OpenCV's cascade, frontal faces only")
+    parser.add_argument("--detect-width", type=DETECTOR_RANGES["max_side"],
+                        help=f"detect on frames shrunk to this longer side (default: {YUNET.max_side} for yunet, "
+                             f"{HAAR.max_side} for haar)")
+    parser.add_argument("--min-face", type=DETECTOR_RANGES["min_face"],
+                        help=f"smallest face side in pixels (default: {YUNET.min_face} for yunet, {HAAR.min_face} "
+                             "for haar)")
+    parser.add_argument("--min-score", type=DETECTOR_RANGES["min_score"],
+                        help=f"yunet: lowest confidence kept (default: {YUNET.min_score})")
+    parser.add_argument("--scale-factor", type=DETECTOR_RANGES["scale_factor"],
+                        help=f"haar: cascade scale step (default: {HAAR.scale_factor})")
+    parser.add_argument("--min-neighbors", type=DETECTOR_RANGES["min_neighbors"],
+                        help=f"haar: cascade min neighbours (default: {HAAR.min_neighbors})")
+    parser.add_argument("--no-align", action="store_true", help="do not turn faces level by their eyes (default: "
+                                                                "yunet faces are turned level)")
+
+
+def check_detector_options(parser, args):
+    """An option of the detector not chosen is a mistake, said in one line."""
+    detector_only = {"haar": ("min_score",), "yunet": ("scale_factor", "min_neighbors")}[args.detector]
+    for name in detector_only:
+        if getattr(args, name) is not None:
+            parser.error(f"--{name.replace('_', '-')} is an option of the other detector, not {args.detector}")
+
+
+def recognizer(args):
+    """The EmotionRecognizer that add_detector_options' options, --model and --tta describe."""
+    from .recognizer import EmotionRecognizer
+    return EmotionRecognizer(args.model, args.detector, min_face=args.min_face, max_side=args.detect_width,
+                             min_score=args.min_score, scale_factor=args.scale_factor,
+                             min_neighbors=args.min_neighbors, align=not args.no_align, tta=args.tta)
 
 
 def parser(prog, description):

@@ -6,6 +6,7 @@ import PIL.Image
 from .checks import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 MAX_IMAGE_PIXELS = 100_000_000      # 100 megapixels: more than any camera photo fer_app would see
 
 

@@ -25,14 +25,9 @@ from .callbacks import PROGRESS_LINE_SECONDS
 from .checks import FRACTION, POSITIVE_INT, PROBABILITY, Range, UserError, check_outputs, writing_alone
 from .cli import run_command
 from .checks import DataError
-from .images import IMAGE_SUFFIXES, read_image
-from .detect import DEFAULT_DETECTOR, DETECTOR_RANGES, DETECTORS
-from .detect import HaarFaceDetector as HAAR
-from .detect import YuNetFaceDetector as YUNET
-from .recognizer import EmotionRecognizer
+from .images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
 from .track import FaceTracker
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 COLOURS = {"angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (40, 200, 240),
            "sad": (200, 120, 40), "surprise": (0, 140, 255), "neutral": (180, 180, 180)}
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -345,9 +340,7 @@ def terminate_as_interrupt():
 
 def recognize_all(args, images, names):
     """Detect, classify, track, draw, record and log every frame of the source; the exit code."""
-    recognizer = EmotionRecognizer(args.model, args.detector, min_face=args.min_face, max_side=args.detect_width,
-                                   min_score=args.min_score, scale_factor=args.scale_factor,
-                                   min_neighbors=args.min_neighbors, align=not args.no_align, tta=args.tta)
+    recognizer = cli.recognizer(args)
     kind, frames, source_fps, total = open_source(args.source, images)
     display = not args.no_display
     if display and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
@@ -494,22 +487,7 @@ def build_parser():
                    help="per-face EMA weight of the past in [0, 1); 0 turns smoothing off")
     p.add_argument("--detect-every", type=POSITIVE_INT, default=2,
                    help="run the face detector every Nth video frame and follow the tracked boxes in between")
-    p.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
-                   help="yunet: a small CNN, finds tilted and turned faces and levels their eyes; haar: OpenCV's "
-                        "cascade, frontal faces only")
-    p.add_argument("--detect-width", type=DETECTOR_RANGES["max_side"],
-                   help=f"detect on frames shrunk to this longer side (default: {YUNET.max_side} for yunet, "
-                        f"{HAAR.max_side} for haar)")
-    p.add_argument("--min-face", type=DETECTOR_RANGES["min_face"],
-                   help=f"smallest face side in pixels (default: {YUNET.min_face} for yunet, {HAAR.min_face} for haar)")
-    p.add_argument("--min-score", type=DETECTOR_RANGES["min_score"],
-                   help=f"yunet: lowest confidence kept (default: {YUNET.min_score})")
-    p.add_argument("--scale-factor", type=DETECTOR_RANGES["scale_factor"],
-                   help=f"haar: cascade scale step (default: {HAAR.scale_factor})")
-    p.add_argument("--min-neighbors", type=DETECTOR_RANGES["min_neighbors"],
-                   help=f"haar: cascade min neighbours (default: {HAAR.min_neighbors})")
-    p.add_argument("--no-align", action="store_true", help="do not turn faces level by their eyes (default: yunet "
-                                                           "faces are turned level)")
+    cli.add_detector_options(p)
     p.add_argument("--confirm", type=Range(1, 10, integer=True), default=FaceTracker.confirm_hits,
                    help="video: show a face once it was detected in this many of the last --confirm-window "
                         "detections (1: at once)")
@@ -528,10 +506,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.confirm > args.confirm_window:
         parser.error("--confirm cannot exceed --confirm-window")
-    detector_only = {"haar": ("min_score",), "yunet": ("scale_factor", "min_neighbors")}[args.detector]
-    for name in detector_only:
-        if getattr(args, name) is not None:
-            parser.error(f"--{name.replace('_', '-')} is an option of the other detector, not {args.detector}")
+    cli.check_detector_options(parser, args)
     return run_command(lambda: run(args))
 
 

@@ -1,0 +1,167 @@
+"""python -m fer_app.analyze: videos, photos and bad files in one command; parallel, resumable, refusing what it must."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_app import analyze
+from fer_app.labels import CLASSES
+
+from .helpers import ENV, ROOT, run_module, untrained_model
+from .test_live import compose_video
+
+pytest.importorskip("yuface", reason="yuface not installed (YuNet: Linux x86-64, CPython 3.9-3.11)")
+
+
+@pytest.fixture(scope="module")
+def photo():
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image not installed (optional: real photos)")
+    return cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return untrained_model(tmp_path_factory.mktemp("model") / "tiny.npz")
+
+
+@pytest.fixture
+def mixed(tmp_path, photo):
+    """A folder as users have them: a video with two people, a photo, in a subfolder another video sharing a
+    stem, and a corrupt image, a zero-byte video and a text file."""
+    src = tmp_path / "inputs"
+    (src / "day2").mkdir(parents=True)
+    compose_video(src / "interview.mp4", photo, n_frames=30, faces=2, size=(800, 360))
+    compose_video(src / "day2" / "interview.mp4", photo, n_frames=20, faces=1)
+    cv2.imwrite(str(src / "photo.png"), photo)
+    (src / "broken.png").write_bytes(b"\x89PNG not really")
+    (src / "empty.mp4").write_bytes(b"")
+    (src / "notes.txt").write_text("session notes")
+    return src
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def outputs(folder):
+    """Every output file's bytes, but the manifest's (it holds absolute paths) and the pictures'."""
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix == ".csv"}
+
+
+def test_a_mixed_folder_in_one_command(tmp_path, mixed, model):
+    out = tmp_path / "out"
+    result = run_module("fer_app.analyze", mixed, "--out", out, "--model", model, "--workers", 1)
+    assert result.returncode == 1, result.stderr                  # some inputs failed, and the status says so
+    failures = [line for line in result.stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failures) == 3 and all(any(name in line for line in failures)
+                                      for name in ("broken.png", "empty.mp4", "notes.txt"))
+    assert "2 of 3 video(s) and 1 of 2 image(s) analysed" in result.stdout
+    names = [analyze.output_name(mixed / "interview.mp4"), analyze.output_name(mixed / "day2" / "interview.mp4")]
+    assert names[0] != names[1] and all(n.startswith("interview.") for n in names)
+    frames = read_csv(out / f"{names[0]}.frames.csv")
+    assert list(frames[0]) == analyze.FRAME_COLUMNS
+    assert {int(r["frame"]) for r in frames} == set(range(30))           # every frame, with or without a face
+    with_face = [r for r in frames if r["track_id"]]
+    assert {r["track_id"] for r in with_face} == {"0", "1"}                 # two people, confirmed at once by YuNet
+    assert all(abs(sum(float(r[c]) for c in CLASSES) - 1) < 2e-3 and r["label"] in CLASSES for r in with_face)
+    assert all(float(r["time_s"]) == pytest.approx(int(r["frame"]) / 12, abs=1e-3) for r in frames)
+    tracks = read_csv(out / f"{names[0]}.tracks.csv")
+    assert len(tracks) == 2 and all(int(t["frames"]) == sum(r["track_id"] == t["track_id"] for r in with_face)
+                                    for t in tracks)
+    summary = read_csv(out / "summary.csv")
+    assert len(summary) == 3 and {r["video"] for r in summary} == {str(mixed / "interview.mp4"),
+                                                                    str(mixed / "day2" / "interview.mp4")}
+    images = read_csv(out / "images.csv")
+    assert [r["image"] for r in images] == [str(mixed / "photo.png")] and images[0]["faces"] == "1"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["videos"][str((mixed / "empty.mp4").resolve())]["status"] == "failed"
+    assert manifest["images"][str((mixed / "broken.png").resolve())]["status"] == "failed"
+    timeline = cv2.imread(str(out / f"{names[0]}.timeline.png"))
+    assert timeline is not None and timeline.shape[1] > 600
+
+
+def test_two_workers_and_pieces_give_the_same_files(tmp_path, photo, model):
+    video = compose_video(tmp_path / "long.mp4", photo, n_frames=48, faces=1)
+    one = tmp_path / "one"
+    two = tmp_path / "two"
+    args = ["--model", model, "--chunk-seconds", 1]             # 4 pieces of 12 frames
+    assert run_module("fer_app.analyze", video, "--out", one, "--workers", 1, *args).returncode == 0
+    result = run_module("fer_app.analyze", video, "--out", two, "--workers", 2, *args)
+    assert result.returncode == 0, result.stderr
+    assert outputs(one) == outputs(two)
+    ids = {int(r["track_id"]) for r in read_csv(one / f"{analyze.output_name(video)}.frames.csv") if r["track_id"]}
+    assert ids == {0, 1000, 2000, 3000}                          # each piece numbers its tracks apart
+
+
+def test_killed_run_resumes_to_the_same_files(tmp_path, photo, model):
+    video = compose_video(tmp_path / "clip.mp4", photo, n_frames=60, faces=1)      # 5 pieces
+    args = [sys.executable, "-m", "fer_app.analyze", str(video), "--model", str(model), "--workers", "1",
+            "--chunk-seconds", "1"]
+    clean = tmp_path / "clean"
+    assert subprocess.run(args + ["--out", str(clean)], env=ENV, cwd=ROOT, capture_output=True).returncode == 0
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen(args + ["--out", str(cut)], env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:          # until some pieces, not all, are done
+        try:
+            pieces = json.loads((cut / "manifest.json").read_text())["videos"][str(video.resolve())]["pieces"]
+        except (OSError, ValueError, KeyError):
+            pieces = []
+        if 2 <= len(pieces) < 5 or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (cut / f"{analyze.output_name(video)}.frames.csv").exists()        # it was cut short
+    result = subprocess.run(args + ["--out", str(cut)], env=ENV, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert outputs(cut) == outputs(clean)
+
+
+def test_refusals_are_one_line_and_change_nothing(tmp_path, mixed, model, photo):
+    video = compose_video(tmp_path / "v.mp4", photo, n_frames=6, faces=1)
+    out = tmp_path / "out"
+    assert run_module("fer_app.analyze", video, "--out", out, "--model", model).returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    foreign = tmp_path / "theirs"
+    foreign.mkdir()
+    (foreign / "results.csv").write_text("someone's")
+    for args, says in (([video, "--out", out, "--model", model, "--every", 2], "holds a run with other settings"),
+                       ([video, "--out", foreign], "already holds files this command did not write"),
+                       ([mixed, "--out", mixed / "analysis"], "would write over SOURCE"),
+                       ([tmp_path / "nothing*.mp4", "--out", tmp_path / "o"], "no such file, folder or pattern"),
+                       ([video, "--out", foreign / "results.csv"], "is a file; it must name a folder")):
+        result = run_module("fer_app.analyze", *args)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2 and len(lines) == 1 and says in lines[0], result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert (foreign / "results.csv").read_text() == "someone's" and not (mixed / "analysis").exists()
+    again = run_module("fer_app.analyze", video, "--out", out, "--model", model)      # the same job: nothing to redo
+    assert again.returncode == 0 and {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_every_and_no_smooth(tmp_path, photo, model):
+    video = compose_video(tmp_path / "v.mp4", photo, n_frames=24, faces=1)
+    result = run_module("fer_app.analyze", video, "--out", tmp_path / "o", "--model", model, "--every", 5,
+                        "--no-smooth")
+    assert result.returncode == 0, result.stderr
+    frames = read_csv(tmp_path / "o" / f"{analyze.output_name(video)}.frames.csv")
+    assert [int(r["frame"]) for r in frames] == [0, 5, 10, 15, 20]
+
+
+def test_pandas_reads_the_files(tmp_path, photo, model):
+    pd = pytest.importorskip("pandas", reason="pandas not installed (optional: reading the outputs)")
+    video = compose_video(tmp_path / "v.mp4", photo, n_frames=6, faces=1)
+    assert run_module("fer_app.analyze", video, "--out", tmp_path / "o", "--model", model).returncode == 0
+    frames = pd.read_csv(tmp_path / "o" / f"{analyze.output_name(video)}.frames.csv", dtype={"track_id": "Int64"})
+    assert frames["time_s"].dtype == np.float64 and frames["faces"].dtype == np.int64
+    assert frames["track_id"].dtype == "Int64" and frames["label"].dtype == object
