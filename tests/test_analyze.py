@@ -164,4 +164,4 @@ def test_pandas_reads_the_files(tmp_path, photo, model):
     assert run_module("fer_app.analyze", video, "--out", tmp_path / "o", "--model", model).returncode == 0
     frames = pd.read_csv(tmp_path / "o" / f"{analyze.output_name(video)}.frames.csv", dtype={"track_id": "Int64"})
     assert frames["time_s"].dtype == np.float64 and frames["faces"].dtype == np.int64
-    assert frames["track_id"].dtype == "Int64" and frames["label"].dtype == object
+    assert frames["track_id"].dtype == "Int64" and pd.api.types.is_string_dtype(frames["label"])
