@@ -16,5 +16,5 @@ setup(
     # cuda: training on an NVIDIA GPU (fer_app.train --device cuda) through CuPy, here for CUDA 12; other CUDA
     # versions take their own cupy-cudaNNx wheel instead
     extras_require={"tune": ["optuna>=3.6"], "test": ["pytest", "optuna>=3.6"], "cuda": ["cupy-cuda12x>=13"],
-                    "onnx": ["onnx>=1.15", "onnxruntime>=1.17"]},
+                    "onnx": ["onnx>=1.15", "onnxruntime>=1.17"], "cluster": ["ray>=2.9"]},
 )

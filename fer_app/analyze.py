@@ -45,6 +45,7 @@ from .checks import POSITIVE_INT, DataError, Range, UserError, check_outputs, wr
 from .cli import run_command, write_text_atomically
 from .images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
 from .labels import CLASSES
+from .live import COLOURS, MAX_BAD_FRAMES
 from .track import FaceTracker
 
 CHUNK_SECONDS = 300          # a video is analysed in pieces of this much video by default, each a task of its own
@@ -154,27 +155,32 @@ def _report(n):
             progress.value += n
 
 
-def analyse_piece(path, piece, start, stop, fps):
-    """Rows of frames.csv for frames [start, stop) of a video (every step-th one), tracks numbered from
-    piece·TRACK_ID_STRIDE.  A video that stops giving frames before ``stop`` raises DataError."""
+def analyse_piece(path, piece, start, stop, fps, total):
+    """Rows of frames.csv for frames [start, stop) of a video of ``total`` frames (every step-th one), tracks
+    numbered from piece·TRACK_ID_STRIDE.  A few undecodable frames are skipped, as live does; a video that
+    stops giving frames well before its end raises DataError."""
     settings, recognizer = _worker["settings"], _recognizer()
     classes, step = recognizer.classes, settings.step(fps)
     order = [classes.index(c) for c in CLASSES]
     tracker = FaceTracker(settings.smooth)
     cap = cv2.VideoCapture(str(path))
-    rows, unreported = [], 0
+    rows, unreported, bad_run = [], 0, 0
     try:
         cap.set(cv2.CAP_PROP_POS_FRAMES, start)
-        first = start + (-start) % step                         # the frames analysed are multiples of step
         for index in range(start, stop):
-            if (index - first) % step or index < first:
-                ok = cap.grab()
-                frame = None
+            if index % step:                                    # the frames analysed are multiples of step
+                ok, frame = cap.grab(), None
             else:
                 ok, frame = cap.read()
             if not ok:
-                raise DataError(f"{path}: no frame could be read from frame {index} on (of {stop} in this part; "
-                                "damaged or truncated?)")
+                bad_run += 1
+                if index >= 0.95 * total:          # a frame count stated a little high: the video has ended
+                    break
+                if bad_run >= MAX_BAD_FRAMES or index == stop - 1:     # not a glitch: the rest is gone
+                    raise DataError(f"{path}: unreadable from frame {index - bad_run + 1} of {total} on (damaged "
+                                    "or truncated?)")
+                continue
+            bad_run = 0
             unreported += 1
             if unreported >= PROGRESS_EVERY:
                 _report(unreported)
@@ -279,7 +285,6 @@ def draw_timeline(path, frames_csv, tracks, title, max_people=6, max_points=2000
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    from .live import COLOURS
     shown = sorted(tracks, key=lambda r: -r[3])[:max_people]
     series = {int(r[0]): ([], []) for r in shown}
     for row in read_rows(frames_csv):
@@ -384,7 +389,7 @@ def analyse_all(out, settings, videos, images, unsupported, args):
                                                                     if (out / ".parts" / f"{output_name(path)}.{k}.csv").exists()])
         for k, (start, stop) in enumerate(pieces):
             if k not in entry["pieces"]:
-                tasks.append(("video", path, k, start, stop, fps))
+                tasks.append(("video", path, k, start, stop, fps, frames))
                 total += stop - start
         entry["count"] = len(pieces)
     image_done = manifest.data["images"]
@@ -426,7 +431,7 @@ def analyse_all(out, settings, videos, images, unsupported, args):
             entry.update(status="failed", error=str(error))
         manifest.save()
 
-    run_tasks(tasks, total, settings, args.workers, finished, failed_task)
+    run_tasks(tasks, total, settings, args.workers, finished, failed_task, args.ray)
     write_summaries(out, manifest, videos, images)
     failed += [(p, e["error"]) for p, e in image_done.items() if e["status"] == "failed"
                and p in {str(q.resolve()) for q in images}]
@@ -475,10 +480,13 @@ def write_summaries(out, manifest, videos, images):
     write_csv(out / "images.csv", IMAGE_COLUMNS, rows)
 
 
-def run_tasks(tasks, total, settings, workers, finished, failed_task):
-    """Every task on ``workers`` processes (in this one for 1), with one progress display over all frames."""
+def run_tasks(tasks, total, settings, workers, finished, failed_task, ray_address=None):
+    """Every task on ``workers`` processes (in this one for 1), or on a Ray cluster, with one progress display
+    over all frames."""
     if not tasks:
         return
+    if ray_address:
+        return run_on_ray(tasks, total, settings, ray_address, finished, failed_task)
     ctx = get_context("spawn")            # fresh workers: no thread pool or lock copied from this process
     progress = ctx.Value("q", 0)
     threads = max(1, cli_cores() // workers)
@@ -522,11 +530,51 @@ def run_tasks(tasks, total, settings, workers, finished, failed_task):
             show.close()
 
 
+def run_on_ray(tasks, total, settings, address, finished, failed_task):
+    """The same tasks as Ray tasks, one core each; their rows come back through Ray's object store and every
+    file is written here, by the driver, so the outputs equal a local run's.  Every machine must see the
+    videos, images and model at the same paths (a shared folder)."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--ray needs Ray: pip install -e \".[cluster]\"") from None
+    ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
+    remote = ray.remote(num_cpus=1)(ray_task)
+    show, done = Progress(total), 0
+    try:
+        pending = {remote.remote(settings, task): task for task in tasks}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            for ref in ready:
+                task = pending.pop(ref)
+                kind, result = ray.get(ref)
+                if kind == "failed":
+                    failed_task(task, DataError(result))
+                else:
+                    finished(task, result)
+                done += len(task[1]) if task[0] == "images" else task[4] - task[3]
+            show(done)
+    finally:
+        show.close()
+        ray.shutdown()
+
+
+def ray_task(settings, task):
+    """One task in a Ray worker process (which Ray reuses: the recognizer is built once per process)."""
+    if _worker.get("settings") != settings:
+        start_worker(settings, 1, None)
+    try:
+        return "done", call(task)
+    except DataError as e:                   # an input's fault: told back as a value, like a local worker's
+        return "failed", str(e)
+
+
 def call(task):
     if task[0] == "images":
         return analyse_images(task[1])
-    _, path, k, start, stop, fps = task
-    return analyse_piece(path, k, start, stop, fps)
+    _, path, k, start, stop, fps, total = task
+    return analyse_piece(path, k, start, stop, fps, total)
 
 
 def cli_cores():
@@ -575,6 +623,10 @@ def build_parser():
                    help="cut videos into pieces of this many seconds, analysed in parallel (tracks restart at each)")
     p.add_argument("--no-smooth", action="store_true", help="log each frame's own probabilities (default: smoothed "
                                                             "per face as in live)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run on a Ray cluster: the address of its head (ray://HOST:10001), or no address for a Ray "
+                        "instance on this machine; every machine must see the inputs and the model at the same "
+                        "paths (default: local worker processes, no Ray)")
     p.add_argument("--overwrite", action="store_true", help="start again in an --out that holds another run's or "
                                                             "other files (default: refuse)")
     cli.add_detector_options(p)

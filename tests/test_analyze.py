@@ -43,7 +43,22 @@ def mixed(tmp_path, photo):
     (src / "broken.png").write_bytes(b"\x89PNG not really")
     (src / "empty.mp4").write_bytes(b"")
     (src / "notes.txt").write_text("session notes")
+    truncated(src / "cut.avi")
     return src
+
+
+def truncated(path):
+    """A video that says it has 80 frames and holds about 40."""
+    rng = np.random.default_rng(0)
+    full = path.with_name("full-" + path.name)
+    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 12, (160, 120))
+    for _ in range(80):
+        writer.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    data = full.read_bytes()
+    full.unlink()
+    path.write_bytes(data[:len(data) // 2])
+    return path
 
 
 def read_csv(path):
@@ -61,9 +76,9 @@ def test_a_mixed_folder_in_one_command(tmp_path, mixed, model):
     result = run_module("fer_app.analyze", mixed, "--out", out, "--model", model, "--workers", 1)
     assert result.returncode == 1, result.stderr                  # some inputs failed, and the status says so
     failures = [line for line in result.stderr.splitlines() if line.startswith("failed: ")]
-    assert len(failures) == 3 and all(any(name in line for line in failures)
-                                      for name in ("broken.png", "empty.mp4", "notes.txt"))
-    assert "2 of 3 video(s) and 1 of 2 image(s) analysed" in result.stdout
+    assert len(failures) == 4 and all(any(name in line for line in failures)
+                                      for name in ("broken.png", "empty.mp4", "notes.txt", "cut.avi: unreadable from"))
+    assert "2 of 4 video(s) and 1 of 2 image(s) analysed" in result.stdout
     names = [analyze.output_name(mixed / "interview.mp4"), analyze.output_name(mixed / "day2" / "interview.mp4")]
     assert names[0] != names[1] and all(n.startswith("interview.") for n in names)
     frames = read_csv(out / f"{names[0]}.frames.csv")
@@ -165,3 +180,17 @@ def test_pandas_reads_the_files(tmp_path, photo, model):
     frames = pd.read_csv(tmp_path / "o" / f"{analyze.output_name(video)}.frames.csv", dtype={"track_id": "Int64"})
     assert frames["time_s"].dtype == np.float64 and frames["faces"].dtype == np.int64
     assert frames["track_id"].dtype == "Int64" and pd.api.types.is_string_dtype(frames["label"])
+
+
+def test_a_local_ray_instance_writes_the_same_files(tmp_path, photo, model):
+    pytest.importorskip("ray", reason="Ray not installed (optional: pip install -e \".[cluster]\")")
+    video = compose_video(tmp_path / "v.mp4", photo, n_frames=36, faces=2, size=(800, 360))
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    args = [video, tmp_path / "photo.png", tmp_path / "empty.mp4", truncated(tmp_path / "cut.avi"), "--model", model,
+            "--chunk-seconds", 1]
+    local = run_module("fer_app.analyze", *args, "--out", tmp_path / "local", "--workers", 2)
+    on_ray = run_module("fer_app.analyze", *args, "--out", tmp_path / "ray", "--ray", timeout=600)
+    assert local.returncode == on_ray.returncode == 1, on_ray.stderr         # the bad videos failed in both
+    assert "empty.mp4" in on_ray.stderr and "cut.avi: unreadable from" in on_ray.stderr
+    assert outputs(tmp_path / "local") == outputs(tmp_path / "ray")
