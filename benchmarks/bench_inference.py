@@ -17,7 +17,8 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import add_scenario_arguments, busy_processes, environment, interleaved_medians, torch, torch_twin  # noqa: E402
+from common import (add_scenario_arguments, busy_processes, environment, interleaved_medians, torch,  # noqa: E402
+                    torch_twin)
 import numpy as np  # noqa: E402
 
 from fer_app import models  # noqa: E402

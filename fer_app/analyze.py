@@ -26,7 +26,7 @@ import csv
 import glob
 import hashlib
 import json
-import os
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -37,6 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from minicnn.parallel import default_num_threads
 from minicnn.serialization import write_atomically
 
 from . import cli
@@ -45,7 +46,7 @@ from .checks import POSITIVE_INT, DataError, Range, UserError, check_outputs, wr
 from .cli import run_command, write_text_atomically
 from .images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
 from .labels import CLASSES
-from .live import COLOURS, MAX_BAD_FRAMES
+from .live import COLOURS, MAX_BAD_FRAMES, terminate_as_interrupt
 from .track import FaceTracker
 
 CHUNK_SECONDS = 300          # a video is analysed in pieces of this much video by default, each a task of its own
@@ -134,9 +135,12 @@ def video_pieces(path, settings):
 _worker = {}
 
 
-def start_worker(settings, threads, progress):
-    """Each worker process: its share of minicnn's threads, its own recognizer, the shared progress counter."""
+def start_worker(settings, threads, progress, child=False):
+    """Each worker process: its share of minicnn's threads, its own recognizer, the shared progress counter.
+    A child leaves Ctrl-C to the command, which stops it (no traceback from every worker)."""
     import minicnn
+    if child:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     minicnn.set_num_threads(threads)
     _worker.update(settings=settings, progress=progress, recognizer=None)
 
@@ -279,13 +283,14 @@ def mm_ss(seconds, _=None):
 
 
 def draw_timeline(path, frames_csv, tracks, title, max_people=6, max_points=2000):
-    """Each person's probabilities over time as stacked areas, the longest-seen max_people of them."""
+    """Each person's probabilities over time as stacked areas: the max_people seen longest, in the order they
+    first appear."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    shown = sorted(tracks, key=lambda r: -r[3])[:max_people]
+    shown = sorted(sorted(tracks, key=lambda r: -r[3])[:max_people], key=lambda r: (r[1], r[0]))
     series = {int(r[0]): ([], []) for r in shown}
     for row in read_rows(frames_csv):
         if row[3] != "" and int(row[3]) in series:
@@ -366,7 +371,7 @@ def run(args):
                         "choose another --out or pass --overwrite")
     cli.recognizer(settings)               # the model and detector are checked here, before any work starts
     out.mkdir(parents=True, exist_ok=True)
-    with writing_alone(out / MANIFEST, "--out"):
+    with writing_alone(out / MANIFEST, "--out"), terminate_as_interrupt():
         return analyse_all(out, settings, videos, images, unsupported, args)
 
 
@@ -385,15 +390,15 @@ def analyse_all(out, settings, videos, images, unsupported, args):
             failed.append((str(path), str(e)))
             entry.update(status="failed", error=str(e))
             continue
-        entry.update(status="todo", fps=fps, frames=frames, pieces=[k for k in entry["pieces"]
-                                                                    if (out / ".parts" / f"{output_name(path)}.{k}.csv").exists()])
+        kept = [k for k in entry["pieces"] if (out / ".parts" / f"{output_name(path)}.{k}.csv").exists()]
+        entry.update(status="todo", fps=fps, frames=frames, pieces=kept)
         for k, (start, stop) in enumerate(pieces):
             if k not in entry["pieces"]:
                 tasks.append(("video", path, k, start, stop, fps, frames))
                 total += stop - start
         entry["count"] = len(pieces)
     image_done = manifest.data["images"]
-    todo_images = [p for p in images if str(p.resolve()) not in image_done]
+    todo_images = [p for p in images if image_done.get(str(p.resolve()), {}).get("status") != "done"]
     for i in range(0, len(todo_images), IMAGES_PER_TASK):
         tasks.append(("images", todo_images[i:i + IMAGES_PER_TASK]))
         total += len(todo_images[i:i + IMAGES_PER_TASK])
@@ -489,7 +494,7 @@ def run_tasks(tasks, total, settings, workers, finished, failed_task, ray_addres
         return run_on_ray(tasks, total, settings, ray_address, finished, failed_task)
     ctx = get_context("spawn")            # fresh workers: no thread pool or lock copied from this process
     progress = ctx.Value("q", 0)
-    threads = max(1, cli_cores() // workers)
+    threads = max(1, default_num_threads() // workers)
     show = Progress(total)
     if workers == 1:
         start_worker(settings, threads, progress)
@@ -507,7 +512,7 @@ def run_tasks(tasks, total, settings, workers, finished, failed_task, ray_addres
             show.close()
         return
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=start_worker,
-                             initargs=(settings, threads, progress)) as pool:
+                             initargs=(settings, threads, progress, True)) as pool:
         pending = {pool.submit(call, task): task for task in tasks}
         try:
             while pending:
@@ -525,6 +530,8 @@ def run_tasks(tasks, total, settings, workers, finished, failed_task, ray_addres
         except BaseException:
             for future in pending:
                 future.cancel()
+            for process in list(pool._processes.values()):    # (no public way) a piece in flight is redone later
+                process.terminate()
             raise
         finally:
             show.close()
@@ -577,13 +584,6 @@ def call(task):
     return analyse_piece(path, k, start, stop, fps, total)
 
 
-def cli_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 class Progress:
     """One bar over all frames on a terminal; a line every PROGRESS_LINE_SECONDS with the time left otherwise."""
 
@@ -613,7 +613,7 @@ def build_parser():
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="videos, images, folders (recursive) or glob patterns")
     p.add_argument("--out", required=True, help="the folder for the outputs (made if need be)")
     p.add_argument("--model", help="model file (default: the one shipped with the package)")
-    p.add_argument("--workers", type=POSITIVE_INT, default=cli_cores(),
+    p.add_argument("--workers", type=POSITIVE_INT, default=default_num_threads(),
                    help="worker processes, each with its share of the cores")
     step = p.add_mutually_exclusive_group()
     step.add_argument("--every", type=POSITIVE_INT, default=1, help="analyse every Nth frame of a video")

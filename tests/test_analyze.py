@@ -1,4 +1,5 @@
-"""python -m fer_app.analyze: videos, photos and bad files in one command; parallel, resumable, refusing what it must."""
+"""python -m fer_app.analyze: videos, photos and bad files in one command; parallel, resumable, refusing
+what it must."""
 import csv
 import json
 import os
@@ -116,15 +117,17 @@ def test_two_workers_and_pieces_give_the_same_files(tmp_path, photo, model):
     assert ids == {0, 1000, 2000, 3000}                          # each piece numbers its tracks apart
 
 
-def test_killed_run_resumes_to_the_same_files(tmp_path, photo, model):
+@pytest.mark.parametrize("how,workers", [(signal.SIGKILL, 1), (signal.SIGTERM, 2), (signal.SIGINT, 2)],
+                         ids=["SIGKILL", "SIGTERM", "Ctrl-C"])
+def test_a_run_cut_short_resumes_to_the_same_files(tmp_path, photo, model, how, workers):
     video = compose_video(tmp_path / "clip.mp4", photo, n_frames=60, faces=1)      # 5 pieces
-    args = [sys.executable, "-m", "fer_app.analyze", str(video), "--model", str(model), "--workers", "1",
+    args = [sys.executable, "-m", "fer_app.analyze", str(video), "--model", str(model), "--workers", str(workers),
             "--chunk-seconds", "1"]
     clean = tmp_path / "clean"
     assert subprocess.run(args + ["--out", str(clean)], env=ENV, cwd=ROOT, capture_output=True).returncode == 0
     cut = tmp_path / "cut"
     proc = subprocess.Popen(args + ["--out", str(cut)], env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:          # until some pieces, not all, are done
         try:
@@ -134,15 +137,17 @@ def test_killed_run_resumes_to_the_same_files(tmp_path, photo, model):
         if 2 <= len(pieces) < 5 or proc.poll() is not None:
             break
         time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    os.kill(proc.pid, how)
+    err = proc.communicate(timeout=60)[1]
     assert not (cut / f"{analyze.output_name(video)}.frames.csv").exists()        # it was cut short
+    if how != signal.SIGKILL:         # told to stop: it says so in one line, and its workers are gone with it
+        assert proc.returncode == 130 and err.strip() == "aborted", err
     result = subprocess.run(args + ["--out", str(cut)], env=ENV, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert outputs(cut) == outputs(clean)
 
 
-def test_refusals_are_one_line_and_change_nothing(tmp_path, mixed, model, photo):
+def test_refusals_are_one_line_and_change_nothing(tmp_path, mixed, model, photo, capsys):
     video = compose_video(tmp_path / "v.mp4", photo, n_frames=6, faces=1)
     out = tmp_path / "out"
     assert run_module("fer_app.analyze", video, "--out", out, "--model", model).returncode == 0
@@ -155,9 +160,10 @@ def test_refusals_are_one_line_and_change_nothing(tmp_path, mixed, model, photo)
                        ([mixed, "--out", mixed / "analysis"], "would write over SOURCE"),
                        ([tmp_path / "nothing*.mp4", "--out", tmp_path / "o"], "no such file, folder or pattern"),
                        ([video, "--out", foreign / "results.csv"], "is a file; it must name a folder")):
-        result = run_module("fer_app.analyze", *args)
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert result.returncode == 2 and len(lines) == 1 and says in lines[0], result.stderr
+        code = analyze.main([str(a) for a in args])
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code == 2 and len(lines) == 1 and says in lines[0], err
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert (foreign / "results.csv").read_text() == "someone's" and not (mixed / "analysis").exists()
     again = run_module("fer_app.analyze", video, "--out", out, "--model", model)      # the same job: nothing to redo

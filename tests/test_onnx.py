@@ -45,7 +45,8 @@ def opencv_dnn(path, x):
 
 
 def with_running_statistics(model, rng):
-    """BatchNorm layers with statistics and affine parameters far from their initial 0/1, so that export must carry them."""
+    """BatchNorm layers with statistics and affine parameters far from their initial 0 and 1, which export must
+    carry."""
     for layer in model.layers:
         if isinstance(layer, (L.BatchNorm2D, L.BatchNorm1D)):
             n = layer.num_features
