@@ -185,3 +185,36 @@ def test_an_empty_batch_gives_an_empty_answer(arch):
     from fer_app import models
     model = models.build(arch, np.random.default_rng(0))
     assert model.predict(np.zeros((0, 1, 48, 48), np.float32)).shape == (0, 7)
+
+
+def convolution_by_definition(x, w, b, stride, pad):
+    """y[n, f, i, j] = b[f] + Σ_{c, u, v} w[f, c, u, v] · xp[n, c, i·s + u, j·s + v], in float64."""
+    N, C, H, W = x.shape
+    F, _, k, _ = w.shape
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    Ho, Wo = (H + 2 * pad - k) // stride + 1, (W + 2 * pad - k) // stride + 1
+    y = np.empty((N, F, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            window = xp[:, :, i * stride:i * stride + k, j * stride:j * stride + k]
+            y[:, :, i, j] = np.einsum("ncuv,fcuv->nf", window, w) + b
+    return y
+
+
+@pytest.mark.parametrize("N,C,F,H,stride,path", [
+    (2, 1, 8, 12, 1, "direct"), (16, 8, 8, 8, 1, "winograd"), (9, 4, 6, 7, 2, "im2col"),
+    (1, 4, 6, 24, 1, "im2col"),     # one image, enough output pixels: its product shared out by pixels
+    (1, 4, 40, 6, 1, "im2col"),     # one image, few pixels: shared out by filters
+    (3, 16, 8, 12, 1, "im2col")])   # a few images (Winograd would have too few tiles)
+def test_every_convolution_path_computes_the_definition(N, C, F, H, stride, path):
+    rng = np.random.default_rng(7)
+    layer = L.Conv2D(C, F, 3, stride=stride, padding=1, rng=rng)
+    layer.params["bias"][...] = rng.standard_normal(F)
+    x = rng.standard_normal((N, C, H, H)).astype(np.float32)
+    assert layer._algorithm(x) == path
+    expected = convolution_by_definition(x, layer.params["weight"], layer.params["bias"], stride, 1)
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-4, atol=1e-4)
+    s, t = rng.uniform(0.5, 2, F), rng.standard_normal(F)          # with a BatchNorm's affine folded in, and ReLU
+    folded = layer.forward(x, relu=True, affine=(s, t))
+    np.testing.assert_allclose(folded, np.maximum(expected * s[:, None, None] + t[:, None, None], 0),
+                               rtol=1e-4, atol=1e-4)

@@ -53,6 +53,7 @@ from .base import Layer, as_rng, check_int, he_normal
 
 WINOGRAD_MIN_CHANNELS = 8     # below this, its many small matrix products cost more than they save
 DIRECT_MAX_TAPS = 27          # C·KH·KW up to a 3×3 kernel on 3 channels
+MIN_COLUMNS = 64              # output pixels per matrix product when one image's is shared out by pixels
 MAX_PADDING = 64              # wider borders are only zeros, and let a crafted model file ask for huge outputs
 ALGORITHMS = ("auto", "im2col", "winograd", "direct")
 
@@ -145,13 +146,19 @@ class Conv2D(Layer):
         K, P = C * k * k, y.shape[2] * y.shape[3]
         w_mat, y3 = self.params["weight"].reshape(F, K), y.reshape(N, F, P)
         if N < parallel.MIN_CHUNKS:
-            # too few images to share out (a live frame's faces): one X_col, its product shared out by filters
-            cols = np.empty((K, N, P), dtype=x.dtype)
-            kernels.im2col(x, k, k, s, p, cols)
+            # too few images to share out (a live frame's faces): one X_col, its product shared out by output
+            # pixels (whole W, as BLAS likes it) where there are enough of them, else by filters
+            cols = np.empty((K, N * P), dtype=x.dtype)
+            kernels.im2col(x, k, k, s, p, cols.reshape(K, N, P))
             rows = np.empty((F, N * P), dtype=x.dtype)
+            if N * P >= 2 * MIN_COLUMNS:
+                parallel.for_each_chunk(lambda lo, hi: np.matmul(w_mat, cols[:, lo:hi], out=rows[:, lo:hi]),
+                                        N * P, parallel.chunk_size(N * P, MIN_COLUMNS, MIN_COLUMNS))
+                kernels.rows_to_nchw(rows.reshape(F, N, P), scale, bias, relu, y3)
+                return
 
             def filter_block(lo, hi):
-                np.matmul(w_mat[lo:hi], cols.reshape(K, -1), out=rows[lo:hi])
+                np.matmul(w_mat[lo:hi], cols, out=rows[lo:hi])
                 kernels.rows_to_nchw(rows[lo:hi].reshape(hi - lo, N, P), scale[lo:hi], bias[lo:hi], relu,
                                      y3[:, lo:hi])
             parallel.for_each_chunk(filter_block, F, parallel.chunk_size(F, 32))
