@@ -6,7 +6,7 @@ import pytest
 
 from fer_app.cli import HelpFormatter
 
-COMMANDS = ["train", "evaluate", "tune", "live", "analyze", "explain", "demo", "ensemble", "swa", "export"]
+COMMANDS = ["train", "evaluate", "tune", "live", "analyze", "web", "explain", "demo", "ensemble", "swa", "export"]
 
 
 def options(command):
