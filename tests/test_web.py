@@ -144,3 +144,22 @@ def test_the_page_in_a_browser(browser, served, tmp_path):
     corrupt.write_bytes(b"\x89PNG broken")
     page.set_input_files("#file", str(corrupt))
     page.wait_for_function("document.getElementById('message').textContent.includes('broken.png')")
+
+
+def test_two_tabs_at_once_and_a_client_gone_mid_upload(browser, served, photo, tmp_path):
+    """Two pages analysing at the same time both get their faces; a client that sends half a frame and hangs up
+    leaves the server serving; a video the browser cannot play is a message."""
+    host, port = served.rsplit(":", 1)
+    with socket.create_connection((host.split("//")[1], int(port))) as s:      # promises 100 kB, sends 10, leaves
+        s.sendall(b"POST /api/frame HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n0123456789")
+    pages = [browser.new_page() for _ in range(2)]
+    for page in pages:
+        page.goto(served)
+        page.click("#webcam")
+    for page in pages:
+        page.wait_for_selector('#view[data-faces="1"]', timeout=30000)
+    page = pages[0]
+    fake = tmp_path / "clip.mp4"
+    fake.write_bytes(b"\x00\x00\x00\x18ftypmp42 but nothing playable follows")
+    page.set_input_files("#file", str(fake))
+    page.wait_for_function("document.getElementById('message').textContent.includes('cannot play this video')")
