@@ -67,9 +67,10 @@ def last_conv_block(model):
     return block_end(model, conv)
 
 
-def saliency_and_gradcam(model, x, target):
-    """(saliency (H, W), grad-cam (h, w) at the last conv block's resolution, probabilities) for class ``target``."""
-    outputs = trace_forward(model, x)
+def saliency_and_gradcam(model, x, target, outputs=None):
+    """(saliency (H, W), grad-cam (h, w) at the last conv block's resolution, probabilities) for class ``target``;
+    ``outputs``: trace_forward(model, x) where the caller has it already (the layers still hold that pass)."""
+    outputs = trace_forward(model, x) if outputs is None else outputs
     dlogits = np.zeros_like(outputs[-1])
     dlogits[0, target] = 1
     grads, dx = trace_backward(model, dlogits)

@@ -122,7 +122,7 @@ class Explainer:
             outputs = trace_forward(self.model, x)
             probs = softmax(outputs[-1])[0]
             target = int(np.argmax(probs))
-            saliency, cam, _ = saliency_and_gradcam(self.model, x, target)
+            saliency, cam, _ = saliency_and_gradcam(self.model, x, target, outputs)
         layers = []
         for i, (layer, out) in enumerate(zip(self.model.layers, outputs)):
             kind = type(layer)

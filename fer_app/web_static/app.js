@@ -193,7 +193,13 @@ function showArithmetic(filters, a) {
   for (let c = 0; c < shown; c++) {
     html += `<div>input map ${c}: ${table(a.inputs[c])} × weights ${table(a.weights[c])}</div>`;
   }
-  if (a.channels > shown) html += `<p>… and ${a.channels - shown} more input maps, in the sum below.</p>`;
+  if (a.channels > shown) {
+    html += `<details><summary>… and ${a.channels - shown} more input maps, in the sum below (show them)</summary>`;
+    for (let c = shown; c < a.channels; c++) {
+      html += `<div>input map ${c}: ${table(a.inputs[c])} × weights ${table(a.weights[c])}</div>`;
+    }
+    html += "</details>";
+  }
   html += `<p class="sum" id="sum" data-sum="${a.sum}" data-activation="${a.activation}">Σ inputs × weights + bias
     (${a.bias.toFixed(4)}) = ${a.sum.toFixed(4)}; minicnn's own value of this pixel: ${a.activation.toFixed(4)}.</p>
     <p>After the BatchNorm and ReLU of its block (layer ${a.block_end}): ${a.after_block.toFixed(4)}.</p>`;
