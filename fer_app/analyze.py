@@ -43,7 +43,7 @@ from minicnn.serialization import write_atomically
 from . import cli
 from .callbacks import PROGRESS_LINE_SECONDS
 from .checks import POSITIVE_INT, DataError, Range, UserError, check_outputs, writing_alone
-from .cli import run_command, write_text_atomically
+from .cli import write_text_atomically
 from .images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
 from .labels import CLASSES
 from .live import COLOURS, MAX_BAD_FRAMES, terminate_as_interrupt
@@ -635,10 +635,7 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    cli.check_detector_options(parser, args)
-    return run_command(lambda: run(args))
+    return cli.face_command_main(build_parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -109,6 +109,15 @@ def check_detector_options(parser, args):
             parser.error(f"--{name.replace('_', '-')} is an option of the other detector, not {args.detector}")
 
 
+def face_command_main(build_parser, run, argv=None):
+    """main() of a command that finds faces and has nothing more to check (analyze, web): parse, check the
+    detector options, run."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_detector_options(parser, args)
+    return run_command(lambda: run(args))
+
+
 def recognizer(args):
     """The EmotionRecognizer that add_detector_options' options, --model and --tta describe."""
     from .recognizer import EmotionRecognizer

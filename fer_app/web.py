@@ -24,7 +24,6 @@ from minicnn.losses import softmax
 
 from . import cli
 from .checks import Range, UserError
-from .cli import run_command
 from .detect import face_crop
 from .explain import block_end, heat_overlay, normalize01, saliency_and_gradcam, trace_forward
 from .preprocess import FACE_SIZE, center_crop
@@ -255,10 +254,7 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    cli.check_detector_options(parser, args)
-    return run_command(lambda: run(args))
+    return cli.face_command_main(build_parser, run, argv)
 
 
 def run(args):

@@ -1,7 +1,6 @@
 """python -m fer_app.web: the API with Starlette's test client, and the page in a real browser (headless Chromium
 driven by Playwright, a video file as its webcam)."""
 import json
-import os
 import socket
 import threading
 import time

@@ -97,7 +97,7 @@ class Conv2D(Layer):
             raise ValueError(f"Conv2D({k}, stride={s}, padding={p}) cannot take a {H}x{W} input")
         self._x = x = np.ascontiguousarray(x)
         self._inference_only = relu or affine is not None
-        w, b = self.params["weight"], self.params["bias"]
+        w = self.params["weight"]
         scale, bias = self._output_affine(affine, x.dtype)
         algorithm = self._algorithm(x)
         if algorithm == "winograd":
