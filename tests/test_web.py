@@ -94,8 +94,8 @@ def served(app):
     thread.join(10)
 
 
-@pytest.fixture
-def browser(tmp_path, photo):
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory, photo):
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright not installed (pip install playwright)")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (Debian: apt-get install chromium)")
@@ -105,7 +105,7 @@ def browser(tmp_path, photo):
         frame = np.full((480, 640, 3), 90, np.uint8)
         frame[120 + t:320 + t, 200:410] = head
         frames.append(frame)
-    camera = write_y4m(tmp_path / "camera.y4m", frames)
+    camera = write_y4m(tmp_path_factory.mktemp("camera") / "camera.y4m", frames)
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
