@@ -117,13 +117,26 @@ def test_two_workers_and_pieces_give_the_same_files(tmp_path, photo, model):
     assert ids == {0, 1000, 2000, 3000}                          # each piece numbers its tracks apart
 
 
-@pytest.mark.parametrize("how,workers", [(signal.SIGKILL, 1), (signal.SIGINT, 2)], ids=["SIGKILL", "Ctrl-C"])
-def test_a_run_cut_short_resumes_to_the_same_files(tmp_path, photo, model, how, workers):
-    video = compose_video(tmp_path / "clip.mp4", photo, n_frames=60, faces=1)      # 5 pieces
-    args = [sys.executable, "-m", "fer_app.analyze", str(video), "--model", str(model), "--workers", str(workers),
+def analyze_args(video, model, workers):
+    return [sys.executable, "-m", "fer_app.analyze", str(video), "--model", str(model), "--workers", str(workers),
             "--chunk-seconds", "1"]
-    clean = tmp_path / "clean"
-    assert subprocess.run(args + ["--out", str(clean)], env=ENV, cwd=ROOT, capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def clip_and_clean_run(tmp_path_factory, photo, model):
+    """A clip of 5 pieces, and the files of its uninterrupted analysis."""
+    folder = tmp_path_factory.mktemp("clip")
+    video = compose_video(folder / "clip.mp4", photo, n_frames=60, faces=1)
+    run = subprocess.run(analyze_args(video, model, 1) + ["--out", str(folder / "clean")], env=ENV, cwd=ROOT,
+                         capture_output=True)
+    assert run.returncode == 0
+    return video, outputs(folder / "clean")
+
+
+@pytest.mark.parametrize("how,workers", [(signal.SIGKILL, 1), (signal.SIGINT, 2)], ids=["SIGKILL", "Ctrl-C"])
+def test_a_run_cut_short_resumes_to_the_same_files(tmp_path, clip_and_clean_run, model, how, workers):
+    video, clean = clip_and_clean_run
+    args = analyze_args(video, model, workers)
     cut = tmp_path / "cut"
     proc = subprocess.Popen(args + ["--out", str(cut)], env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
@@ -143,7 +156,7 @@ def test_a_run_cut_short_resumes_to_the_same_files(tmp_path, photo, model, how, 
         assert proc.returncode == 130 and err.strip() == "aborted", err
     result = subprocess.run(args + ["--out", str(cut)], env=ENV, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert outputs(cut) == outputs(clean)
+    assert outputs(cut) == clean
 
 
 def test_refusals_are_one_line_and_change_nothing(tmp_path, mixed, model, photo, capsys):
