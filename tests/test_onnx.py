@@ -16,11 +16,12 @@ from minicnn import layers as L
 from minicnn.losses import softmax
 from minicnn.serialization import save_models
 
-from .helpers import CLASSES, run_module, untrained_model
+from .helpers import CLASSES, untrained_model
 
 onnx = pytest.importorskip("onnx", reason="onnx not installed (optional: pip install -e \".[onnx]\")")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (optional: pip install -e \".[onnx]\")")
 from minicnn import onnx as minicnn_onnx  # noqa: E402
+from fer_app import export  # noqa: E402
 
 FER_DIR = Path(os.environ.get("FER2013_DIR") or Path(__file__).resolve().parents[1] / "data" / "fer2013")
 TOLERANCE = 1e-5
@@ -42,6 +43,13 @@ def opencv_dnn(path, x):
     net = cv2.dnn.readNetFromONNX(str(path))
     net.setInput(x)
     return net.forward()
+
+
+def export_command(capsys, *args):
+    """python -m fer_app.export, in this process: (exit code, stdout, stderr)."""
+    code = export.main([str(a) for a in args])
+    printed = capsys.readouterr()
+    return code, printed.out, printed.err
 
 
 def with_running_statistics(model, rng):
@@ -104,15 +112,15 @@ def test_a_layer_without_onnx_form_is_named():
         minicnn_onnx.graph_nodes(model, "input")
 
 
-def test_shipped_model_exports_and_classifies_real_faces_as_fer_app(tmp_path):
+def test_shipped_model_exports_and_classifies_real_faces_as_fer_app(tmp_path, capsys):
     skimage_data = pytest.importorskip("skimage.data", reason="scikit-image not installed (optional: real photos)")
     head = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2GRAY)[30:230, 120:330]
     faces = np.stack([cv2.resize(head, (48, 48), interpolation=cv2.INTER_AREA),
                       cv2.resize(head[20:180, 25:185], (48, 48), interpolation=cv2.INTER_AREA),
                       cv2.flip(cv2.resize(head, (48, 48), interpolation=cv2.INTER_AREA), 1)])
     out = tmp_path / "shipped.onnx"
-    result = run_module("fer_app.export", "--out", out)
-    assert result.returncode == 0, result.stderr
+    code, _, err = export_command(capsys, "--out", out)
+    assert code == 0, err
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert meta["equalize"] == "none" and '"mean": 0.5077' in meta["preprocessing"]
     x = (faces.astype(np.float32) / 255)[:, None]       # the preparation the metadata describes
@@ -121,7 +129,7 @@ def test_shipped_model_exports_and_classifies_real_faces_as_fer_app(tmp_path):
     assert_close(opencv_dnn(out, x), expected)
 
 
-def test_ensemble_is_one_graph_averaging_its_members(tmp_path):
+def test_ensemble_is_one_graph_averaging_its_members(tmp_path, capsys):
     """Members with their own standardisation, crop size and class order: one graph, fer_app's probabilities."""
     rng = np.random.default_rng(5)
     crop = with_running_statistics(models.build("tiny", rng, size=44), rng)
@@ -130,16 +138,15 @@ def test_ensemble_is_one_graph_averaging_its_members(tmp_path):
     full = models.build("tiny", rng)
     full.metadata.update(classes=CLASSES, preprocessing=Preprocessing("none", 0.55, 0.2).to_dict())
     save_models(tmp_path / "ensemble.npz", {"m0": full, "m1": crop})
-    result = run_module("fer_app.export", "--model", tmp_path / "ensemble.npz", "--out", tmp_path / "e.onnx")
-    assert result.returncode == 0, result.stderr
-    assert "2 networks" in result.stdout
+    code, out, err = export_command(capsys, "--model", tmp_path / "ensemble.npz", "--out", tmp_path / "e.onnx")
+    assert code == 0 and "2 networks" in out, err
     faces = rng.integers(0, 256, (6, 48, 48)).astype(np.uint8)
     expected = ExpressionClassifier(tmp_path / "ensemble.npz").predict_proba(faces)
     got = onnx_runtime(tmp_path / "e.onnx", (faces.astype(np.float32) / 255)[:, None])
     assert_close(got, expected)
 
 
-def test_export_refuses_in_one_line_and_writes_nothing(tmp_path):
+def test_export_refuses_in_one_line_and_writes_nothing(tmp_path, capsys):
     model = untrained_model(tmp_path / "m.npz")
     before = model.read_bytes()
     existing = tmp_path / "old.onnx"
@@ -149,28 +156,27 @@ def test_export_refuses_in_one_line_and_writes_nothing(tmp_path):
     for args, says in ((["--model", model, "--out", model], "would write over --model"),
                        (["--model", model, "--out", existing], "already exists"),
                        (["--model", not_a_model, "--out", tmp_path / "new.onnx"], "notes.npz")):
-        result = run_module("fer_app.export", *args)
-        assert result.returncode == 2 and says in result.stderr, result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1
+        code, _, err = export_command(capsys, *args)
+        assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
     assert model.read_bytes() == before and existing.read_bytes() == b"a file of the user's"
     assert not (tmp_path / "new.onnx").exists()
-    assert run_module("fer_app.export", "--model", model, "--out", existing, "--overwrite").returncode == 0
+    assert export_command(capsys, "--model", model, "--out", existing, "--overwrite")[0] == 0
     assert existing.read_bytes().startswith(b"\x08")        # an ONNX protobuf (field 1, ir_version) now
 
 
 @pytest.mark.skipif(not (FER_DIR / "test").is_dir(), reason=f"FER-2013 not found at {FER_DIR} (set FER2013_DIR)")
-def test_shipped_model_same_answer_on_every_public_test_face(tmp_path):
+def test_shipped_model_same_answer_on_every_public_test_face(tmp_path, capsys):
     from fer_app.data import load_dataset
     faces, _ = load_dataset(FER_DIR, log=lambda *a: None)["val"][:2]      # Kaggle's PublicTest: 3,589 faces
     out = tmp_path / "shipped.onnx"
-    assert run_module("fer_app.export", "--out", out).returncode == 0
+    assert export_command(capsys, "--out", out)[0] == 0
     x = (faces.astype(np.float32) / 255)[:, None]
     expected = ExpressionClassifier().predict_proba(faces).argmax(1)
     assert (onnx_runtime(out, x).argmax(1) == expected).all()
     assert (opencv_dnn(out, x).argmax(1) == expected).all()
 
 
-def test_readme_example_runs_as_written(tmp_path):
+def test_readme_example_runs_as_written(tmp_path, capsys):
     """The README's ONNX example, copied out of the README and run on a real face without minicnn."""
     skimage_data = pytest.importorskip("skimage.data", reason="scikit-image not installed (optional: real photos)")
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -178,7 +184,7 @@ def test_readme_example_runs_as_written(tmp_path):
     assert "minicnn" not in code and "fer_app" not in code
     head = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)[30:230, 120:330]
     cv2.imwrite(str(tmp_path / "face.png"), head)
-    assert run_module("fer_app.export", "--out", tmp_path / "fer.onnx").returncode == 0
+    assert export_command(capsys, "--out", tmp_path / "fer.onnx")[0] == 0
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     label, probability = result.stdout.split()
