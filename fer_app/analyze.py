@@ -28,7 +28,6 @@ import hashlib
 import json
 import signal
 import sys
-import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -41,12 +40,11 @@ from minicnn.parallel import default_num_threads
 from minicnn.serialization import write_atomically
 
 from . import cli
-from .callbacks import PROGRESS_LINE_SECONDS
 from .checks import POSITIVE_INT, DataError, Range, UserError, check_outputs, writing_alone
 from .cli import write_text_atomically
 from .images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
 from .labels import CLASSES
-from .live import COLOURS, MAX_BAD_FRAMES, terminate_as_interrupt
+from .live import COLOURS, MAX_BAD_FRAMES, Progress, terminate_as_interrupt
 from .track import FaceTracker
 
 CHUNK_SECONDS = 300          # a video is analysed in pieces of this much video by default, each a task of its own
@@ -495,7 +493,7 @@ def run_tasks(tasks, total, settings, workers, finished, failed_task, ray_addres
     ctx = get_context("spawn")            # fresh workers: no thread pool or lock copied from this process
     progress = ctx.Value("q", 0)
     threads = max(1, default_num_threads() // workers)
-    show = Progress(total)
+    show = Progress(total, "analyze")
     if workers == 1:
         start_worker(settings, threads, progress)
         try:
@@ -548,7 +546,7 @@ def run_on_ray(tasks, total, settings, address, finished, failed_task):
     ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR")
     remote = ray.remote(num_cpus=1)(ray_task)
-    show, done = Progress(total), 0
+    show, done = Progress(total, "analyze"), 0
     try:
         pending = {remote.remote(settings, task): task for task in tasks}
         while pending:
@@ -582,30 +580,6 @@ def call(task):
         return analyse_images(task[1])
     _, path, k, start, stop, fps, total = task
     return analyse_piece(path, k, start, stop, fps, total)
-
-
-class Progress:
-    """One bar over all frames on a terminal; a line every PROGRESS_LINE_SECONDS with the time left otherwise."""
-
-    def __init__(self, total):
-        self.total, self.started, self.last = total, time.monotonic(), time.monotonic()
-        self.bar = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False)
-
-    def __call__(self, done):
-        if self.bar is not None:
-            self.bar.update(done - self.bar.n)
-        elif time.monotonic() - self.last > PROGRESS_LINE_SECONDS and done:
-            self.last = time.monotonic()
-            rate = done / (self.last - self.started)
-            print(f"analysed {done}/{self.total} frames, {rate:.1f} per second, about "
-                  f"{(self.total - done) / rate:.0f} s left", flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
 
 
 def build_parser():

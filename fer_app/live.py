@@ -431,29 +431,44 @@ def recognize_all(args, images, names):
 
 
 def with_progress(frames, total, what):
-    """The frames, with progress toward ``total`` (0: none, as for a camera): a tqdm bar on a terminal, else a
-    line every PROGRESS_LINE_SECONDS with the time left."""
+    """The frames, with progress toward ``total`` (0: none, as for a camera) shown by Progress."""
     if not total:
         yield from frames
         return
-    bar = None
-    if sys.stderr.isatty():
-        from tqdm import tqdm
-        bar = tqdm(total=total, unit="frame", leave=False, dynamic_ncols=True, desc=Path(what).name)
-    started = last_line = time.monotonic()
+    progress = Progress(total, what)
     try:
         for done, item in enumerate(frames, 1):
             yield item
-            if bar:
-                bar.update(1)
-            elif time.monotonic() - last_line > PROGRESS_LINE_SECONDS:
-                last_line = time.monotonic()
-                rate = done / (last_line - started)
-                print(f"{what}: frame {done}/{total}, {rate:.1f} FPS, about {(total - done) / rate:.0f} s left",
-                      flush=True)
+            progress(done)
     finally:
-        if bar:
-            bar.close()
+        progress.close()
+
+
+class Progress:
+    """Progress toward ``total`` frames: a tqdm bar on a terminal, else a line every PROGRESS_LINE_SECONDS with
+    the rate and the time left, headed by ``what`` (a source, a job)."""
+
+    def __init__(self, total, what):
+        self.total, self.what = total, what
+        self.started = self.last_line = time.monotonic()
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit="frame", leave=False, dynamic_ncols=True, desc=Path(what).name)
+
+    def __call__(self, done):
+        """``done`` frames of ``total`` so far."""
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+        elif done and time.monotonic() - self.last_line > PROGRESS_LINE_SECONDS:
+            self.last_line = time.monotonic()
+            rate = done / (self.last_line - self.started)
+            print(f"{self.what}: frame {done}/{self.total}, {rate:.1f} FPS, about "
+                  f"{(self.total - done) / rate:.0f} s left", flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
 
 
 def frame_ranges(indices):
