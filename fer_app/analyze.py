@@ -54,6 +54,8 @@ PROGRESS_EVERY = 25          # frames between a worker's progress reports
 MANIFEST = "manifest.json"
 FACE_COLUMNS = ["track_id", "x", "y", "w", "h", "score", *CLASSES, "label"]
 FRAME_COLUMNS = ["frame", "time_s", "faces", *FACE_COLUMNS]
+TIME, TRACK = FRAME_COLUMNS.index("time_s"), FRAME_COLUMNS.index("track_id")       # read back from frames.csv
+PROBS = slice(FRAME_COLUMNS.index(CLASSES[0]), FRAME_COLUMNS.index(CLASSES[0]) + len(CLASSES))
 IMAGE_COLUMNS = ["image", "faces", "face", "x", "y", "w", "h", "score", *CLASSES, "label"]
 
 
@@ -162,8 +164,7 @@ def analyse_piece(path, piece, start, stop, fps, total):
     numbered from piece·TRACK_ID_STRIDE.  A few undecodable frames are skipped, as live does; a video that
     stops giving frames well before its end raises DataError."""
     settings, recognizer = _worker["settings"], _recognizer()
-    classes, step = recognizer.classes, settings.step(fps)
-    order = [classes.index(c) for c in CLASSES]
+    step = settings.step(fps)
     tracker = FaceTracker(settings.smooth)
     cap = cv2.VideoCapture(str(path))
     rows, unreported, bad_run = [], 0, 0
@@ -190,17 +191,14 @@ def analyse_piece(path, piece, start, stop, fps, total):
             if frame is None:
                 continue
             faces = recognizer.find_faces(frame)
-            probs = recognizer.classify_faces(frame, faces)
+            probs = recognizer.classify_faces(frame, faces, classes=CLASSES)
             tracks = [t for t in tracker.update(faces, probs) if t.confirmed]
             t_s = round(index / fps, 3)
             if not tracks:
                 rows.append([index, t_s, 0] + [""] * len(FACE_COLUMNS))
             for track in tracks:
-                p = track.probs[order]
-                x, y, w, h = (int(v) for v in track.face.box)
-                score = "" if track.face.score is None else round(float(track.face.score), 3)
-                rows.append([index, t_s, len(tracks), piece * TRACK_ID_STRIDE + track.id, x, y, w, h, score,
-                             *(round(float(v), 4) for v in p), CLASSES[int(np.argmax(p))]])
+                rows.append([index, t_s, len(tracks), piece * TRACK_ID_STRIDE + track.id,
+                             *face_columns(track.face, track.probs)])
     finally:
         cap.release()
         _report(unreported)
@@ -210,7 +208,6 @@ def analyse_piece(path, piece, start, stop, fps, total):
 def analyse_images(paths):
     """Rows of images.csv for these images, and [(path, reason)] for those that could not be read."""
     recognizer = _recognizer()
-    order = [recognizer.classes.index(c) for c in CLASSES]
     rows, failed = [], []
     for path in paths:
         try:
@@ -221,15 +218,18 @@ def analyse_images(paths):
         finally:
             _report(1)
         faces = recognizer.find_faces(image)
-        probs = recognizer.classify_faces(image, faces)
+        probs = recognizer.classify_faces(image, faces, classes=CLASSES)
         if not faces:
             rows.append([str(path), 0] + [""] * (len(IMAGE_COLUMNS) - 2))
         for i, (face, p) in enumerate(zip(faces, probs)):
-            p = np.asarray(p)[order]
-            score = "" if face.score is None else round(float(face.score), 3)
-            rows.append([str(path), len(faces), i, *(int(v) for v in face.box), score,
-                         *(round(float(v), 4) for v in p), CLASSES[int(np.argmax(p))]])
+            rows.append([str(path), len(faces), i, *face_columns(face, p)])
     return rows, failed
+
+
+def face_columns(face, probs):
+    """x, y, w, h, score, the probabilities (in CLASSES' order) and the label of one face, as the CSVs hold them."""
+    return [*(int(v) for v in face.box), "" if face.score is None else round(float(face.score), 3),
+            *(round(float(v), 4) for v in probs), CLASSES[int(np.argmax(probs))]]
 
 
 # ---------------------------------------------------------------- what the driver writes
@@ -255,10 +255,10 @@ def track_rows(frame_rows):
     the share of its frames under each label, and the label with the highest mean."""
     stats = {}
     for row in frame_rows:
-        if row[3] == "":
+        if row[TRACK] == "":
             continue
-        track, t = int(row[3]), float(row[1])
-        p = np.array([float(v) for v in row[9:9 + len(CLASSES)]])
+        track, t = int(row[TRACK]), float(row[TIME])
+        p = np.array([float(v) for v in row[PROBS]])
         s = stats.setdefault(track, {"first": t, "last": t, "n": 0, "sum": np.zeros(len(CLASSES)),
                                      "labels": np.zeros(len(CLASSES), int)})
         s["last"], s["n"], s["sum"] = t, s["n"] + 1, s["sum"] + p
@@ -291,10 +291,10 @@ def draw_timeline(path, frames_csv, tracks, title, max_people=6, max_points=2000
     shown = sorted(sorted(tracks, key=lambda r: -r[3])[:max_people], key=lambda r: (r[1], r[0]))
     series = {int(r[0]): ([], []) for r in shown}
     for row in read_rows(frames_csv):
-        if row[3] != "" and int(row[3]) in series:
-            times, probs = series[int(row[3])]
-            times.append(float(row[1]))
-            probs.append([float(v) for v in row[9:9 + len(CLASSES)]])
+        if row[TRACK] != "" and int(row[TRACK]) in series:
+            times, probs = series[int(row[TRACK])]
+            times.append(float(row[TIME]))
+            probs.append([float(v) for v in row[PROBS]])
     colours = [tuple(c / 255 for c in COLOURS[name][::-1]) for name in CLASSES]
     fig, axes = plt.subplots(max(1, len(shown)), 1, figsize=(11, 1.9 * max(1, len(shown)) + 0.9), squeeze=False,
                              sharex=True)
@@ -376,7 +376,7 @@ def run(args):
 def analyse_all(out, settings, videos, images, unsupported, args):
     manifest = Manifest(out, settings, args.overwrite)
     failed = [(str(p), "not a video or an image (by its name)") for p in unsupported]
-    tasks, total = [], 0
+    tasks = []
     for path in videos:
         entry = manifest.video(path)
         if entry["status"] == "done" and all((out / f"{output_name(path)}.{k}").exists()
@@ -390,16 +390,13 @@ def analyse_all(out, settings, videos, images, unsupported, args):
             continue
         kept = [k for k in entry["pieces"] if (out / ".parts" / f"{output_name(path)}.{k}.csv").exists()]
         entry.update(status="todo", fps=fps, frames=frames, pieces=kept)
-        for k, (start, stop) in enumerate(pieces):
-            if k not in entry["pieces"]:
-                tasks.append(("video", path, k, start, stop, fps, frames))
-                total += stop - start
+        tasks += [("video", path, k, start, stop, fps, frames) for k, (start, stop) in enumerate(pieces)
+                  if k not in entry["pieces"]]
         entry["count"] = len(pieces)
     image_done = manifest.data["images"]
     todo_images = [p for p in images if image_done.get(str(p.resolve()), {}).get("status") != "done"]
-    for i in range(0, len(todo_images), IMAGES_PER_TASK):
-        tasks.append(("images", todo_images[i:i + IMAGES_PER_TASK]))
-        total += len(todo_images[i:i + IMAGES_PER_TASK])
+    tasks += [("images", todo_images[i:i + IMAGES_PER_TASK]) for i in range(0, len(todo_images), IMAGES_PER_TASK)]
+    total = sum(map(task_frames, tasks))
     manifest.save()
     (out / ".parts").mkdir(exist_ok=True)
 
@@ -558,7 +555,7 @@ def run_on_ray(tasks, total, settings, address, finished, failed_task):
                     failed_task(task, DataError(result))
                 else:
                     finished(task, result)
-                done += len(task[1]) if task[0] == "images" else task[4] - task[3]
+                done += task_frames(task)
             show(done)
     finally:
         show.close()
@@ -573,6 +570,11 @@ def ray_task(settings, task):
         return "done", call(task)
     except DataError as e:                   # an input's fault: told back as a value, like a local worker's
         return "failed", str(e)
+
+
+def task_frames(task):
+    """The frames (images count one each) a task goes through: what progress counts."""
+    return len(task[1]) if task[0] == "images" else task[4] - task[3]
 
 
 def call(task):

@@ -25,6 +25,7 @@ from .checks import DataError, Range
 from .classifier import DEFAULT_TTA, ExpressionClassifier, tta_kind
 from .detect import DEFAULT_DETECTOR, Face, face_crop, make_detector
 from .images import read_image
+from .preprocess import FACE_SIZE
 
 
 def as_image(image):
@@ -70,14 +71,18 @@ class EmotionRecognizer:
         """Boxes (x, y, w, h) of the faces in ``image``, largest first."""
         return [face.box for face in self.find_faces(image)]
 
-    def classify_faces(self, image, faces):
-        """Probabilities (len(faces), 7) for the given faces (Face objects or plain boxes), all in one batch."""
+    def face_crops(self, image, faces):
+        """The 48×48 grey crop of each face (Face objects or plain boxes) that the classifier takes, (N, 48, 48)."""
         if not len(faces):
-            return np.zeros((0, len(self.classes)), np.float32)
+            return np.zeros((0, FACE_SIZE, FACE_SIZE), np.uint8)
         image = as_image(image)
         faces = [f if isinstance(f, Face) else Face(tuple(f)) for f in faces]
-        crops = np.stack([face_crop(image, face, self.margin, self.align) for face in faces])
-        return self.classifier.predict_proba(crops, tta=self.tta)
+        return np.stack([face_crop(image, face, self.margin, self.align) for face in faces])
+
+    def classify_faces(self, image, faces, classes=None):
+        """Probabilities (len(faces), 7) for the given faces (Face objects or plain boxes), all in one batch;
+        columns in the order of ``classes`` (default: the model's own)."""
+        return self.classifier.predict_proba(self.face_crops(image, faces), tta=self.tta, classes=classes)
 
     def as_dict(self, face, probs):
         """A face as JSON: its box, the detector's confidence (None from Haar, which gives none) and emotions."""

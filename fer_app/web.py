@@ -24,7 +24,6 @@ from minicnn.losses import softmax
 
 from . import cli
 from .checks import Range, UserError
-from .detect import face_crop
 from .explain import block_end, heat_overlay, normalize01, saliency_and_gradcam, trace_forward
 from .preprocess import FACE_SIZE, center_crop
 
@@ -83,7 +82,7 @@ class Explainer:
         self.classifier = recognizer.classifier
         member = self.classifier.members[0]
         self.model, self.preprocessing, self.size = member.model, member.preprocessing, member.size
-        self.frames = OrderedDict()          # frame id -> [48×48 face, …]
+        self.frames = OrderedDict()          # frame id -> its 48×48 faces (N, 48, 48)
         self.lock = threading.Lock()
         self.next_id = 0
 
@@ -91,8 +90,8 @@ class Explainer:
         """Faces of one frame: box, label, probabilities (in the model's class order); the frame's id."""
         with self.lock:
             faces = self.recognizer.find_faces(image)
-            probs = self.recognizer.classify_faces(image, faces)
-            crops = [face_crop(image, face, self.recognizer.margin, self.recognizer.align) for face in faces]
+            crops = self.recognizer.face_crops(image, faces)      # kept for the network view: cut once
+            probs = self.classifier.predict_proba(crops, tta=self.recognizer.tta)
             frame_id, self.next_id = self.next_id, self.next_id + 1
             self.frames[frame_id] = crops
             while len(self.frames) > FRAMES_KEPT:
