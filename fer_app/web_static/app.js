@@ -6,7 +6,7 @@ const view = $("view"), ctx = view.getContext("2d"), video = $("video");
 const grab = document.createElement("canvas"), grabCtx = grab.getContext("2d");
 const COLOURS = { angry: "#dc2828", disgust: "#288c28", fear: "#a03ca0", happy: "#f0c828", sad: "#2878c8",
   surprise: "#ff8c00", neutral: "#b4b4b4" };
-let state = { running: false, frozen: false, result: null, frame: null, fps: 0, last: 0, picked: null };
+let state = { running: false, frozen: false, result: null, fps: 0, last: 0, picked: null, failed: false };
 
 function say(text) { $("message").textContent = text || ""; }
 
@@ -67,8 +67,8 @@ async function loop() {
       try {
         state.result = await analyse();
         drawFaces(state.result);
-        say("");
-      } catch (error) { say(error.message); await new Promise((r) => setTimeout(r, 500)); }
+        if (state.failed) { say(""); state.failed = false; }   // clear its own error only, not another's message
+      } catch (error) { say(error.message); state.failed = true; await new Promise((r) => setTimeout(r, 500)); }
     } else {
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -159,7 +159,7 @@ async function showNetwork(frame, face) {
 }
 
 async function pickPixel(layer, event) {
-  const step = layer.tile + 2;
+  const step = layer.tile + layer.gap;
   const column = Math.floor(event.offsetX / step), row = Math.floor(event.offsetY / step);
   const map = row * layer.columns + column;
   if (map >= layer.drawn) return;
