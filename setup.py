@@ -9,6 +9,8 @@ setup(
     python_requires=">=3.9",
     install_requires=["numpy>=1.23", "numba>=0.57", "threadpoolctl>=3.1", "opencv-python>=4.8,<5", "matplotlib>=3.6",
                       "pillow", "tqdm",
+                      # live --output: recordings that still play after a kill (fragmented MP4, H.264)
+                      "av>=12",
                       # YuNet, the default face detector: wheels for Linux x86-64, CPython 3.9-3.11 (else Haar)
                       "yuface>=2023.5; platform_system == 'Linux' and platform_machine == 'x86_64' "
                       "and python_version < '3.12'"],

@@ -26,6 +26,7 @@ from .checks import FRACTION, POSITIVE_INT, PROBABILITY, Range, UserError, check
 from .cli import run_command
 from .checks import DataError
 from .images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
+from .recording import CODECS, VideoRecording
 from .track import FaceTracker
 
 COLOURS = {"angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (40, 200, 240),
@@ -285,15 +286,12 @@ class Recorder:
             return
         if self.writer is None:
             os.makedirs(os.path.dirname(os.path.abspath(self.output)), exist_ok=True)
-            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.output.lower().endswith((".mp4", ".m4v")) else "MJPG"))
-            self.writer = cv2.VideoWriter(self.output, fourcc, self.fps, (frame.shape[1], frame.shape[0]))
-            if not self.writer.isOpened():
-                raise UserError(f"--output {self.output}: cannot write a video there")
+            self.writer = VideoRecording(self.output, self.fps)
         self.writer.write(frame)
 
     def close(self):
         if self.writer is not None:
-            self.writer.release()
+            self.writer.close()
 
 
 def check_live_outputs(args, images):
@@ -304,8 +302,8 @@ def check_live_outputs(args, images):
     if args.output and images and Path(args.output).suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
         raise UserError(f"--output {args.output}: the source is images, so --output names a folder for "
                         f"their annotated copies, not a file")
-    if args.output and not images and Path(args.output).suffix.lower() not in VIDEO_SUFFIXES:
-        raise UserError(f"--output {args.output}: name a video file ({', '.join(sorted(VIDEO_SUFFIXES))})")
+    if args.output and not images and Path(args.output).suffix.lower() not in CODECS:
+        raise UserError(f"--output {args.output}: name a video file ({', '.join(sorted(CODECS))})")
     source = None if is_camera(args.source) else args.source
     output = ("--output", args.output, list(names.values())) if names else ("--output", args.output)
     check_outputs([output, ("--jsonl", args.jsonl)], [("--source", source), ("--model", args.model)], args.overwrite)

@@ -37,6 +37,7 @@ from .config import TrainConfig
 from .train import Trainer, TrainingError, load_splits
 
 STORAGE_ATTEMPTS = 4       # opening a new shared database, for workers that start at the same moment
+SQLITE_WAIT_SECONDS = 60   # how long a worker waits for a SQLite study that another process holds locked
 MAX_AUG_STRENGTH = 4       # beyond this, shift and contrast leave the ranges fer_app.train accepts
 AUG_FIELDS = ("rotation", "shift", "zoom", "brightness", "contrast", "noise", "erase")
 # what a trial may vary, and the values fer_app.train accepts for each (TrainConfig's own ranges)
@@ -194,7 +195,7 @@ def open_study(args, optuna):
     import sqlalchemy.exc
     if args.storage.startswith("sqlite:"):
         Path(args.out).mkdir(parents=True, exist_ok=True)
-    engine = {"connect_args": {"timeout": 60}} if args.storage.startswith("sqlite:") else None   # workers queue
+    engine = {"connect_args": {"timeout": SQLITE_WAIT_SECONDS}} if args.storage.startswith("sqlite:") else None
     for attempt in range(STORAGE_ATTEMPTS):
         try:
             with warnings.catch_warnings():   # the heartbeat is "experimental" in Optuna since 2.9; we rely on it
@@ -235,6 +236,7 @@ def open_study(args, optuna):
 
 def work(args, optuna):
     """Run this worker's trials in the study."""
+    import sqlalchemy.exc
     if args.threads:
         set_num_threads(args.threads)
     study = open_study(args, optuna)
@@ -273,8 +275,26 @@ def work(args, optuna):
 
     log(f"study {args.study} in {args.storage}: {len(study.trials)} trial(s) so far; this worker runs "
         f"{args.trials} trial(s) of {args.epochs} epoch(s) on {len(splits['train'][1])} training images")
-    study.optimize(objective, n_trials=args.trials, catch=(TrainingError,))
+    try:
+        study.optimize(objective, n_trials=args.trials, catch=(TrainingError,))
+    except Exception as e:
+        # the database locked past the wait, removed, or unreachable (Optuna may raise another error while
+        # handling the database's)
+        cause = e
+        while cause is not None and not isinstance(cause, sqlalchemy.exc.OperationalError):
+            cause = cause.__context__
+        if cause is None:
+            raise
+        database = sqlite_file(args.storage)
+        lost = ("the database file was removed" if database and not database.exists()
+                else f"{str(cause.orig).splitlines()[0]}; the finished trials are kept there")
+        raise UserError(f"--storage {args.storage}: lost during the search ({lost}); this worker stops") from None
     return study
+
+
+def sqlite_file(storage):
+    """The database file of a ``sqlite:///`` URL, else None."""
+    return Path(storage.removeprefix("sqlite:///")) if storage.startswith("sqlite:///") else None
 
 
 def start_workers(args, argv):

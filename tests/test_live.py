@@ -223,7 +223,7 @@ def test_a_second_live_writing_the_same_output_stops_at_once(tmp_path, model_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.avi", "in.mp4"]     # no lock left
 
 
-@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT", "SIGKILL"])
 def test_a_stopped_live_run_leaves_a_playable_recording_and_whole_jsonl_lines(tmp_path, model_path, face_photo, stop):
     import signal
     import time
@@ -233,19 +233,44 @@ def test_a_stopped_live_run_leaves_a_playable_recording_and_whole_jsonl_lines(tm
     for frame in clip * 17:
         writer.write(frame)
     writer.release()
-    out, log = tmp_path / "out.avi", tmp_path / "f.jsonl"
+    out, log = tmp_path / "out.mp4", tmp_path / "f.jsonl"
     proc = start_module("fer_app.live", "--source", video, "--model", model_path, "--no-display", "--output", out,
                         "--jsonl", log)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not log.exists() or log.read_text().count("\n") < 10):
+    while time.monotonic() < deadline and (not log.exists() or log.read_text().count("\n") < 30):
         time.sleep(0.05)
     proc.send_signal(getattr(signal, stop))
     output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, output                       # stopped, not finished
     records = [json.loads(line) for line in log.read_text().splitlines()]     # every line whole
-    assert 10 <= len(records) < 408
-    recorded = decoded_frames(out)                              # the recording was closed properly: it plays
-    assert len(recorded) == len(records)
+    assert 30 <= len(records) < 408
+    recorded = decoded_frames(out)                              # the recording plays
+    if stop == "SIGKILL":       # what was made until the last whole fragment: at most a second (12 frames) lost
+        assert proc.returncode == -signal.SIGKILL
+        assert len(records) - 13 <= len(recorded) <= len(records)
+        assert np.abs(recorded[5].astype(int) - clip[5]).mean() < 20          # the annotated frame, not noise
+    else:                       # stopped, not finished, and the file closed properly
+        assert proc.returncode == 130, output
+        assert len(recorded) == len(records)
+
+
+def test_a_full_disk_while_recording_ends_with_one_line_and_keeps_what_was_recorded(tmp_path, model_path, face_photo,
+                                                                                   monkeypatch, capsys):
+    import errno
+    from fer_app.recording import VideoRecording
+    video = compose_video(tmp_path / "in.mp4", face_photo, n_frames=48)
+    out, log = tmp_path / "out.mp4", tmp_path / "f.jsonl"
+    write = VideoRecording.write
+
+    def fill_the_disk(self, frame):
+        if self.frames == 30:
+            raise OSError(errno.ENOSPC, "No space left on device", str(out))
+        write(self, frame)
+    monkeypatch.setattr(VideoRecording, "write", fill_the_disk)
+    assert live.main(["--source", str(video), "--model", str(model_path), "--no-display", "--output", str(out),
+                      "--jsonl", str(log)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {out}: No space left on device"
+    assert len(log.read_text().splitlines()) == 31                # the frame being recorded is logged
+    assert 30 - 12 <= len(decoded_frames(out)) <= 30             # the recording plays, to its last fragment
 
 
 def test_a_small_photo_is_annotated_on_an_enlarged_copy(tmp_path, model_path, face_photo):

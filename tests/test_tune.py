@@ -67,6 +67,36 @@ def test_a_killed_worker_leaves_the_study_usable_and_the_search_resumes(tmp_path
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
 
 
+@pytest.mark.parametrize("fault", ["locked", "removed"])
+def test_a_study_database_lost_mid_search_stops_the_worker_in_one_line(tmp_path, monkeypatch, capsys, fault):
+    import sqlite3
+    out = tmp_path / "search"
+    database, holder, fit = out / "study.db", [], tune.Trainer.fit
+
+    def fault_in_second_trial(trainer, callbacks=()):
+        if len(load(out).trials) == 2:
+            if fault == "locked":          # another process holds the file, longer than a worker waits
+                holder.append(sqlite3.connect(database, isolation_level=None))
+                holder[0].execute("BEGIN EXCLUSIVE")
+            else:
+                database.unlink()
+        return fit(trainer, callbacks)
+    monkeypatch.setattr(tune.Trainer, "fit", fault_in_second_trial)
+    monkeypatch.setattr(tune, "SQLITE_WAIT_SECONDS", 0.5)
+    assert tune.main([*FAST, "--subset", "700", "--epochs", "1", "--trials", "3", "--study", "s",
+                      "--out", str(out)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    if fault == "locked":
+        assert line == (f"error: --storage sqlite:///{database}: lost during the search (database is locked; the "
+                        f"finished trials are kept there); this worker stops")
+        holder[0].close()                                                     # the lock let go
+        assert [t.state.name for t in load(out).trials][0] == "COMPLETE"      # the finished trial, intact
+    else:
+        assert line == (f"error: --storage sqlite:///{database}: lost during the search (the database file was "
+                        f"removed); this worker stops")
+        assert not database.exists() and not (out / "trials.json").exists()
+
+
 def test_pruning_stops_a_trial_with_an_absurd_learning_rate(tmp_path):
     out = tmp_path / "search"
     argv = ["--data", "demo", "--arch", "tiny", "--epochs", "2", "--study", "s", "--out", out,   # all 3,500 faces:
