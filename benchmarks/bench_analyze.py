@@ -27,12 +27,13 @@ from fer_app.demo import make_faces  # noqa: E402
 FPS, SIZE = 30, (1280, 720)
 
 
-def build_video(path, minutes):
+def build_video(path, minutes, size=SIZE):
+    """``minutes`` of video at FPS frames a second, ``size`` (width, height) pixels."""
     from skimage import data
     head = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[30:230, 120:330]
     drawn, _ = make_faces(20, seed=3)
-    W, H = SIZE
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, SIZE)
+    W, H = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, size)
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 24, (H, W, 3), dtype=np.uint8)
     for t in range(int(minutes * 60 * FPS)):

@@ -46,26 +46,21 @@ def ms_per_layer(device, args, repeats=10):
     trainer = make_trainer(device, args)
     x = center_crop(trainer.preprocessing.standardize(trainer.x_train[:args.batch]), trainer.size)
     layers = trainer.model.layers
-    if device == "cuda":
+    finish = lambda: None                                                       # noqa: E731
+    if device == "cuda":        # CuPy arrays: each layer runs its whole-array form
         x, finish = gpu.to_gpu(x), gpu.cupy_module().cuda.Device().synchronize
-        forward = lambda layer, a: gpu.FORWARD[type(layer)](layer, a, True)    # noqa: E731
-        backward = lambda layer, d: gpu.BACKWARD[type(layer)](layer, d)        # noqa: E731
-    else:
-        finish = lambda: None                                                   # noqa: E731
-        forward = lambda layer, a: layer.forward(a, training=True)              # noqa: E731
-        backward = lambda layer, d: layer.backward(d)                           # noqa: E731
     seconds = np.zeros((len(layers), 2))
     for repeat in range(repeats + 1):                # the first pass compiles kernels and is not counted
         a = x
         for i, layer in enumerate(layers):
             start = time.perf_counter()
-            a = forward(layer, a)
+            a = layer.forward(a, training=True)
             finish()
             seconds[i, 0] += (time.perf_counter() - start) * (repeat > 0)
         d = a * 0 + 1
         for i in reversed(range(len(layers))):
             start = time.perf_counter()
-            d = backward(layers[i], d)
+            d = layers[i].backward(d)
             finish()
             seconds[i, 1] += (time.perf_counter() - start) * (repeat > 0)
     return [(repr(layer), *(1000 * seconds[i] / repeats)) for i, layer in enumerate(layers)]

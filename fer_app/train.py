@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import minicnn
-from minicnn import gpu, optim, set_num_threads
+from minicnn import gpu, optim, set_num_threads, to_numpy
 from minicnn.losses import SoftmaxCrossEntropy, SoftTargetCrossEntropy, softmax
 from minicnn.serialization import ModelFileError, restore_training, save_training
 
@@ -99,7 +99,7 @@ def evaluate_split(model, x, y, loss_fn, batch_size=256):
     """Mean loss, accuracy and class probabilities of a prepared (standardised) split."""
     probs, total = [], 0.0
     for i in range(0, len(x), batch_size):
-        logits = gpu.to_cpu(model.predict(x[i:i + batch_size]))
+        logits = to_numpy(model.predict(x[i:i + batch_size]))
         total += loss_fn.forward(logits, y[i:i + batch_size]) * len(logits)
         probs.append(minicnn.losses.softmax(logits))
     probs = np.concatenate(probs) if probs else np.zeros((0, len(CLASSES)))
@@ -229,7 +229,8 @@ class Trainer:
             return x, data_rng.bit_generator.state
         if not batches:
             return True
-        with ThreadPoolExecutor(1) if self.model.on_gpu else InlineExecutor() as worker:
+        # the next batch is prepared on the CPU while a GPU computes; on the CPU its cores run the kernels
+        with ThreadPoolExecutor(1) if self.config.device == "cuda" else InlineExecutor() as worker:
             coming = worker.submit(prepared, batches[0])
             for i, idx in enumerate(batches):
                 start = time.perf_counter()
@@ -260,7 +261,7 @@ class Trainer:
     def step(self, idx, x):
         """One optimizer step on the training faces ``idx``, whose prepared input is ``x``."""
         y = self.train_labels[idx]
-        logits = gpu.to_cpu(self.model.forward(x, training=True))
+        logits = to_numpy(self.model.forward(x, training=True))
         loss, grad = self.loss_and_gradient(logits, idx)
         if not math.isfinite(loss):
             raise TrainingError(f"the loss became {loss} at epoch {self.epoch + 1}, batch {self.batch + 1} "

@@ -2,7 +2,7 @@
 (``state_dict``, as optimizers have one); files are minicnn/serialization.py's."""
 import numpy as np
 
-from . import gpu
+from . import arrays, gpu
 from .layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, ReLU
 
 FOLDS_INTO = {Conv2D: BatchNorm2D, Dense: BatchNorm1D}     # a layer, and the BatchNorm predict folds into it
@@ -30,8 +30,7 @@ class Sequential:
         self.metadata = dict(metadata or {})
 
     def forward(self, x, training=False):
-        if self.on_gpu:                    # whole-array forms of the layers for CuPy (minicnn/gpu.py)
-            return gpu.forward(self.layers, gpu.to_gpu(x), training)
+        x = self.where_params_are(x)
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
@@ -63,8 +62,7 @@ class Sequential:
         return x
 
     def backward(self, dy):
-        if self.on_gpu:
-            return gpu.backward(self.layers, gpu.to_gpu(dy))
+        dy = self.where_params_are(dy)
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
         return dy
@@ -85,7 +83,7 @@ class Sequential:
         BatchNorm layers updated; parameters are not touched."""
         norms = [layer for layer in self.layers if isinstance(layer, (BatchNorm1D, BatchNorm2D))]
         momenta = [layer.momentum for layer in norms]
-        seen, on_gpu = 0, self.on_gpu
+        seen = 0
         try:
             for start in range(0, len(x), batch_size):
                 h = x[start:start + batch_size]
@@ -93,10 +91,9 @@ class Sequential:
                     break
                 for layer in norms:
                     layer.momentum = len(h) / (seen + len(h))
-                h = gpu.to_gpu(h) if on_gpu else h
+                h = self.where_params_are(h)
                 for layer in self.layers:
-                    training = layer in norms
-                    h = gpu.forward([layer], h, training) if on_gpu else layer.forward(h, training=training)
+                    h = layer.forward(h, training=layer in norms)
                 seen += len(h)
         finally:
             for layer, momentum in zip(norms, momenta):
@@ -121,7 +118,11 @@ class Sequential:
     def on_gpu(self):
         """True after minicnn.gpu.model_to_gpu: the params are CuPy arrays."""
         first = next(iter(self.parameters()), None)
-        return first is not None and gpu.on_gpu(first[0])
+        return first is not None and arrays.on_gpu(first[0])
+
+    def where_params_are(self, x):
+        """``x`` on the device the params live on: the one place data moves to a GPU."""
+        return gpu.to_gpu(x) if self.on_gpu and not arrays.on_gpu(x) else x
 
     @property
     def dtype(self):

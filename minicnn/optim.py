@@ -25,7 +25,7 @@ class Optimizer:
         self.params = params if hasattr(params, "__len__") else list(params)
         self.lr, self.weight_decay = lr, weight_decay
         self.state = [{} for _ in self.params]
-        self.packed = None       # minicnn.gpu.Packed: every parameter in one array, updated in one pass
+        self.packed = None       # gpu.Packed: every parameter in one flat array, each operation one pass over it
 
     def zero_grad(self):
         if self.packed is not None:

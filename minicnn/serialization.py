@@ -27,7 +27,7 @@ import zipfile
 
 import numpy as np
 
-from . import gpu
+from .arrays import to_numpy
 from .layers import LAYER_TYPES
 from .model import Sequential
 
@@ -159,7 +159,7 @@ def _remove(path):
 
 
 def atomic_savez(path, arrays):
-    write_atomically(path, lambda tmp: np.savez_compressed(tmp, **{name: gpu.to_cpu(value)
+    write_atomically(path, lambda tmp: np.savez_compressed(tmp, **{name: to_numpy(value)
                                                                    for name, value in arrays.items()}), ".npz")
 
 

@@ -1,12 +1,14 @@
-"""minicnn.gpu (the whole-array form of every layer, for CuPy) against the layers' own CPU code.
+"""Every layer's whole-array form (array_forward/array_backward, what a GPU runs through CuPy) against its
+kernel form (the CPU's), and minicnn.gpu's moving and packing.
 
-The same functions run on NumPy arrays here, so the math is checked on every machine; where CuPy and
+The whole-array forms run on NumPy arrays here, so the math is checked on every machine; where CuPy and
 a GPU are present, the last tests run a model and a training run on the GPU itself."""
 import numpy as np
 import pytest
 
-from minicnn import Sequential, gpu, load, optim
+from minicnn import Sequential, arrays, gpu, load, optim
 from minicnn import layers as L
+from minicnn.arrays import array_module, on_gpu, to_numpy
 
 try:
     gpu.check_gpu()
@@ -37,19 +39,29 @@ def passes(model, x, training, run):
         if isinstance(layer, L.Dropout):
             layer.rng = np.random.default_rng(i)
     y, dx = run(model, x, training)
-    return [gpu.to_cpu(y), gpu.to_cpu(dx)] + [gpu.to_cpu(g) for _, g in model.parameters()] + \
-        [gpu.to_cpu(b) for layer in model.layers for b in layer.buffers.values()]
+    return [to_numpy(y), to_numpy(dx)] + [to_numpy(g) for _, g in model.parameters()] + \
+        [to_numpy(b) for layer in model.layers for b in layer.buffers.values()]
+
+
+def upstream_gradient(y):
+    return array_module(y).asarray(np.cos(np.arange(y.size, dtype=y.dtype)).reshape(y.shape))
 
 
 def cpu_layers(model, x, training):
+    """Sequential's passes: on NumPy arrays, the kernels where a layer has them."""
     y = model.forward(x, training=training)
-    return y, model.backward(np.cos(np.arange(y.size, dtype=y.dtype)).reshape(y.shape))
+    return y, model.backward(upstream_gradient(y))
 
 
 def array_code(model, x, training):
-    xp = gpu.array_module(x)
-    y = gpu.forward(model.layers, x, training)
-    return y, gpu.backward(model.layers, xp.asarray(np.cos(np.arange(y.size, dtype=y.dtype)).reshape(y.shape)))
+    """Every layer's whole-array form, called by name."""
+    y = x
+    for layer in model.layers:
+        y = layer.array_forward(y, training)
+    dx = upstream_gradient(y)
+    for layer in reversed(model.layers):
+        dx = layer.array_backward(dx)
+    return y, dx
 
 
 def assert_all_close(got, expected):
@@ -93,9 +105,27 @@ def test_packed_parameters_are_the_layers_arrays_and_the_optimizers_state():
     assert not packed.grads.any()
 
 
-def test_to_cpu_leaves_numpy_alone():
+def test_to_numpy_leaves_numpy_alone():
     x = np.arange(3.0)
-    assert gpu.to_cpu(x) is x and not gpu.on_gpu(x) and not every_layer_model(0).on_gpu
+    assert to_numpy(x) is x and not on_gpu(x) and not every_layer_model(0).on_gpu
+
+
+def test_a_layer_with_kernels_alone_runs_on_the_cpu_and_names_itself_on_a_gpu(monkeypatch):
+    class KernelsOnly(L.Layer):
+        def kernel_forward(self, x, training=False):
+            return 2 * x
+
+        def kernel_backward(self, dy):
+            return 2 * dy
+    layer, x = KernelsOnly(), np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(layer.forward(x), 2 * x)
+    np.testing.assert_array_equal(layer.backward(x), 2 * x)
+    monkeypatch.setattr(arrays, "on_gpu", lambda x: True)        # NumPy standing in for CuPy
+    with pytest.raises(NotImplementedError, match=r"^KernelsOnly has no whole-array form \(array_forward\), so it "
+                                                  r"cannot run on a GPU$"):
+        layer.forward(x)
+    with pytest.raises(NotImplementedError, match=r"^KernelsOnly has no whole-array form \(array_backward\)"):
+        layer.backward(x)
 
 
 def test_without_cupy_or_a_gpu_device_cuda_is_one_line_and_no_files(tmp_path, capsys):
@@ -139,13 +169,12 @@ def test_sgd_steps_on_the_gpu_match_the_cpu(tmp_path):
 
 
 def test_batchnorm_statistics_recomputed_on_the_gpu_path_match_the_cpu(monkeypatch):
-    """Sequential.recompute_batchnorm_statistics through minicnn.gpu's layer code, NumPy standing in for CuPy."""
+    """Sequential.recompute_batchnorm_statistics through the layers' whole-array forms, NumPy standing in for CuPy."""
     x = np.random.default_rng(5).standard_normal((9, 2, 14, 14)).astype(np.float32)
     expected, model = every_layer_model(0), every_layer_model(0)
     expected.recompute_batchnorm_statistics(x, batch_size=4)
-    monkeypatch.setattr(gpu, "on_gpu", lambda x: True)
+    monkeypatch.setattr(arrays, "on_gpu", lambda x: True)
     monkeypatch.setattr(gpu, "to_gpu", np.asarray)
-    monkeypatch.setattr(gpu, "to_cpu", lambda x: x)
     model.recompute_batchnorm_statistics(x, batch_size=4)
     assert_all_close(list(model.state_dict().values()), list(expected.state_dict().values()))
     assert not np.allclose(model.layers[1].buffers["running_mean"], 0)          # they did change
@@ -153,7 +182,7 @@ def test_batchnorm_statistics_recomputed_on_the_gpu_path_match_the_cpu(monkeypat
 
 def test_trainer_on_cuda_follows_the_cpu_run_with_numpy_standing_in_for_cupy(monkeypatch, tmp_path):
     """--device cuda's path through the Trainer (model and optimizer moved and packed, Sequential sending every
-    pass to minicnn.gpu, logits back for the loss) with NumPy arrays as the 'GPU' ones: the same weights after a
+    pass to the layers' whole-array forms, logits back for the loss) with NumPy arrays as the 'GPU' ones: the same weights after a
     few steps as the CPU layers give, and a checkpoint that a CPU run continues from."""
     from fer_app import runs, train
     from fer_app.demo import make_faces
@@ -161,9 +190,8 @@ def test_trainer_on_cuda_follows_the_cpu_run_with_numpy_standing_in_for_cupy(mon
     trained = {}
     for device in ("cpu", "cuda"):
         if device == "cuda":
-            monkeypatch.setattr(gpu, "on_gpu", lambda x: True)
+            monkeypatch.setattr(arrays, "on_gpu", lambda x: True)
             monkeypatch.setattr(gpu, "to_gpu", np.asarray)
-            monkeypatch.setattr(gpu, "to_cpu", lambda x: x)
         trainer = train.Trainer(train.TrainConfig(device=device, epochs=1).for_data("demo"), splits,
                                 log=lambda *a: None)
         data_rng = np.random.default_rng(0)

@@ -9,7 +9,7 @@ import pytest
 
 import minicnn
 from minicnn import layers as L
-from minicnn import optim, parallel
+from minicnn import conv_cpu, optim, parallel
 from minicnn.losses import SoftmaxCrossEntropy
 
 from .helpers import ROOT
@@ -159,7 +159,7 @@ def test_predict_folds_batchnorm_and_relu_into_the_layer_before(monkeypatch):
         bn.params["gamma"][...] = rng.uniform(0.5, 1.5, bn.num_features)
         bn.params["beta"][...] = rng.standard_normal(bn.num_features)
     x = rng.standard_normal((8, 1, 16, 16)).astype(np.float32)
-    assert [model.layers[i]._algorithm(h) for i, h in ((0, x), (3, np.empty((8, 8, 16, 16), np.float32)),
+    assert [conv_cpu.choose(model.layers[i], h) for i, h in ((0, x), (3, np.empty((8, 8, 16, 16), np.float32)),
                                                        (5, np.empty((8, 16, 16, 16), np.float32)))] \
         == ["direct", "winograd", "im2col"]
     expected = model.forward(x)
@@ -211,7 +211,7 @@ def test_every_convolution_path_computes_the_definition(N, C, F, H, stride, path
     layer = L.Conv2D(C, F, 3, stride=stride, padding=1, rng=rng)
     layer.params["bias"][...] = rng.standard_normal(F)
     x = rng.standard_normal((N, C, H, H)).astype(np.float32)
-    assert layer._algorithm(x) == path
+    assert conv_cpu.choose(layer, x) == path
     expected = convolution_by_definition(x, layer.params["weight"], layer.params["bias"], stride, 1)
     np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-4, atol=1e-4)
     s, t = rng.uniform(0.5, 2, F), rng.standard_normal(F)          # with a BatchNorm's affine folded in, and ReLU

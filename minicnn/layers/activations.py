@@ -3,17 +3,25 @@
 ReLU        y = max(x, 0)                  dx = dy · [x > 0]
 LeakyReLU   y = x if x > 0 else α·x        dx = dy · (1 if x > 0 else α)
 Flatten     (N, C, H, W) → (N, C·H·W)      dx = dy reshaped back
-Shapes are unchanged by the activations. ReLU runs on the Numba kernels relu_forward/relu_backward.
+Shapes are unchanged by the activations.  ReLU's fast form runs on the Numba kernels
+relu_forward/relu_backward, a chunk of the array per core.
 """
 import numpy as np
 
 from .. import kernels, parallel
+from ..arrays import array_module
 from .base import Layer
 
 
-
 class ReLU(Layer):
-    def forward(self, x, training=False):
+    def array_forward(self, x, training=False):
+        self._y = array_module(x).maximum(x, 0)
+        return self._y
+
+    def array_backward(self, dy):
+        return dy * (self._y > 0)
+
+    def kernel_forward(self, x, training=False):
         x = np.ascontiguousarray(x)
         self._y = np.empty_like(x)
         flat_x, flat_y = x.reshape(-1), self._y.reshape(-1)
@@ -21,7 +29,7 @@ class ReLU(Layer):
                                 x.size, parallel.chunk_by_size(x.size, 1, parallel.CHUNK_ELEMENTS // 2))
         return self._y
 
-    def backward(self, dy):
+    def kernel_backward(self, dy):
         dy = np.ascontiguousarray(dy)
         dx = np.empty_like(dy)
         flat_dy, flat_y, flat_dx = dy.reshape(-1), self._y.reshape(-1), dx.reshape(-1)
@@ -40,18 +48,18 @@ class LeakyReLU(Layer):
     def config(self):
         return dict(alpha=self.alpha)
 
-    def forward(self, x, training=False):
-        self._slope = np.where(x > 0, x.dtype.type(1), x.dtype.type(self.alpha))
+    def array_forward(self, x, training=False):
+        self._slope = array_module(x).where(x > 0, x.dtype.type(1), x.dtype.type(self.alpha))
         return x * self._slope
 
-    def backward(self, dy):
+    def array_backward(self, dy):
         return dy * self._slope
 
 
 class Flatten(Layer):
-    def forward(self, x, training=False):
+    def array_forward(self, x, training=False):
         self._x_shape = x.shape
         return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
-    def backward(self, dy):
+    def array_backward(self, dy):
         return dy.reshape(self._x_shape)

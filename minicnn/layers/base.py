@@ -11,25 +11,50 @@ them in pairs.
 * ``grads``   : dict with the same keys and shapes, added to by ``backward``.
 * ``buffers`` : dict of non-trainable state that is saved with the model
   (BatchNorm's running statistics).
+
+Each layer writes its equations once as whole-array operations, ``array_forward`` and
+``array_backward``: the textbook form, on the NumPy API, so that it runs on NumPy arrays and on
+CuPy arrays on a GPU alike (minicnn/arrays.py).  A layer whose loops are worth compiling also has
+``kernel_forward`` and ``kernel_backward``: the CPU's fast form, on the Numba kernels of
+minicnn/kernels.py, which tests compare with the whole-array form.  ``forward`` and ``backward``
+choose between them, here and nowhere else: the kernels where the layer has them, unless the
+array lives on a GPU; else the whole-array form.  A new layer needs only the whole-array form to run everywhere.
 """
 import numpy as np
+
+from .. import arrays
 
 DEFAULT_DTYPE = np.float32
 
 
 class Layer:
     fuses_relu = False      # True where forward(x, relu=True) applies a following ReLU itself
+    kernel_forward = kernel_backward = None     # the CPU's fast form, where a layer has one
 
     def __init__(self):
         self.params = {}
         self.grads = {}
         self.buffers = {}
 
-    def forward(self, x, training=False):
-        raise NotImplementedError
+    def forward(self, x, training=False, **fused):
+        """y = layer(x).  ``fused`` (relu=True, affine=(s, t)) are the kernels' inference options."""
+        if self.kernel_forward is not None and not arrays.on_gpu(x):
+            return self.kernel_forward(x, training, **fused)
+        return self.array_forward(x, training, **fused)
 
     def backward(self, dy):
-        raise NotImplementedError
+        """dL/dx, adding dL/dθ to ``grads``."""
+        if self.kernel_backward is not None and not arrays.on_gpu(dy):
+            return self.kernel_backward(dy)
+        return self.array_backward(dy)
+
+    def array_forward(self, x, training=False):
+        raise NotImplementedError(f"{type(self).__name__} has no whole-array form (array_forward), so it cannot "
+                                  f"run on a GPU")
+
+    def array_backward(self, dy):
+        raise NotImplementedError(f"{type(self).__name__} has no whole-array form (array_backward), so it cannot "
+                                  f"run on a GPU")
 
     def zero_grad(self):
         for grad in self.grads.values():

@@ -17,7 +17,8 @@ Backward (training), with g = dy · γ:
     dγ = Σ dy · x̂        dβ = Σ dy
     dx = (1/√(σ² + ε)) · (g − mean(g) − x̂ · mean(g · x̂))
 Backward (inference): statistics are constants, so dx = g / √(running_var + ε).
-All per-channel loops are the Numba kernels batchnorm_stats / batchnorm_normalize /
+The whole-array form writes these lines as they stand, on an (N, C, P) view of the input.  The fast
+form's per-channel loops are the Numba kernels batchnorm_stats / batchnorm_normalize /
 batchnorm_backward (minicnn/kernels.py), run on an (N, C, P) view of the input
 (P = H·W for BatchNorm2D, 1 for BatchNorm1D): the statistics and the backward pass
 on a few channels per chunk, the normalisation on a few images per chunk.  The
@@ -27,6 +28,7 @@ as y = x·(γ/σ) + (β − μγ/σ), and backward recomputes x̂ from the x it 
 import numpy as np
 
 from .. import kernels, parallel
+from ..arrays import array_module
 from .base import DEFAULT_DTYPE, Layer, check_int
 
 
@@ -56,14 +58,55 @@ class _BatchNorm(Layer):
 
     fuses_relu = True
 
-    def forward(self, x, training=False, relu=False):
+    def _check_input(self, x):
         if x.ndim != self.expected_ndim or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}) got input of shape {x.shape}")
+
+    def _check_batch(self, m):
+        if m < 2:
+            raise ValueError(f"{type(self).__name__} in training needs more than one value per channel")
+
+    def array_forward(self, x, training=False):
+        self._check_input(x)
+        xp = array_module(x)
+        x3 = x.reshape(x.shape[0], x.shape[1], -1)
+        if training:
+            m = x3.shape[0] * x3.shape[2]
+            self._check_batch(m)
+            mean = x3.mean(axis=(0, 2))
+            centered = x3 - mean.reshape(1, -1, 1)
+            var = (centered * centered).mean(axis=(0, 2))
+            mom, running_mean, running_var = self.momentum, self.buffers["running_mean"], self.buffers["running_var"]
+            running_mean *= 1 - mom
+            running_mean += mom * mean
+            running_var *= 1 - mom
+            running_var += (mom * m / (m - 1)) * var
+        else:
+            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+            centered = x3 - mean.reshape(1, -1, 1)
+        self._inv_std = 1 / xp.sqrt(var + self.eps)
+        self._x_hat, self._training = centered * self._inv_std.reshape(1, -1, 1), training
+        return (self.params["gamma"].reshape(1, -1, 1) * self._x_hat
+                + self.params["beta"].reshape(1, -1, 1)).reshape(x.shape)
+
+    def array_backward(self, dy):
+        dy3 = dy.reshape(self._x_hat.shape)
+        dgamma, dbeta = (dy3 * self._x_hat).sum(axis=(0, 2)), dy3.sum(axis=(0, 2))
+        self.grads["gamma"] += dgamma
+        self.grads["beta"] += dbeta
+        scale = (self.params["gamma"] * self._inv_std).reshape(1, -1, 1)
+        if not self._training:              # the statistics were constants
+            return (scale * dy3).reshape(dy.shape)
+        m = dy3.shape[0] * dy3.shape[2]
+        return (scale * (dy3 - dbeta.reshape(1, -1, 1) / m
+                         - self._x_hat * dgamma.reshape(1, -1, 1) / m)).reshape(dy.shape)
+
+    def kernel_forward(self, x, training=False, relu=False):
+        self._check_input(x)
         x3 = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))
         if training:
             m = x3.shape[0] * x3.shape[2]
-            if m < 2:
-                raise ValueError(f"{type(self).__name__} in training needs more than one value per channel")
+            self._check_batch(m)
             mean, var = np.empty(self.num_features), np.empty(self.num_features)
             parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_stats(x3[:, lo:hi], mean[lo:hi], var[lo:hi]),
                                     self.num_features, self._channels_per_chunk())
@@ -90,7 +133,7 @@ class _BatchNorm(Layer):
         apply as it writes its output (Sequential.predict folds the BatchNorm into a Conv2D or Dense this way)."""
         return self._affine(self.buffers["running_mean"], self.buffers["running_var"], dtype)[2:]
 
-    def backward(self, dy):
+    def kernel_backward(self, dy):
         if self._fused_relu:
             raise RuntimeError(f"{type(self).__name__}.backward after forward(relu=True), which is for inference only")
         x3 = self._x3

@@ -9,9 +9,10 @@ Shapes: x (N, D), weight (D, M), bias (M,), y (N, M).
 
 ``forward(x, relu=True)`` also applies max(·, 0) to y (Sequential.predict fuses a following
 ReLU layer this way, for inference only), and ``forward(x, affine=(s, t))`` gives y·s + t per output
-feature: a BatchNorm1D that follows, folded in at inference (see Conv2D).  The products run on minicnn.parallel's threads,
-a block of W per chunk so that W is read once: forward a few columns of W (their outputs),
-backward a few rows (their dL/dW, and the columns of dL/dx they reach).
+feature: a BatchNorm1D that follows, folded in at inference (see Conv2D).  The whole-array form is
+the three lines above; the fast form runs the same products on minicnn.parallel's threads, a block
+of W per chunk so that W is read once: forward a few columns of W (their outputs), backward a few
+rows (their dL/dW, and the columns of dL/dx they reach).
 """
 import numpy as np
 
@@ -38,9 +39,22 @@ class Dense(Layer):
 
     fuses_relu = True
 
-    def forward(self, x, training=False, relu=False, affine=None):
+    def _check_input(self, x):
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"Dense expects input (N, {self.in_features}), got {x.shape}")
+
+    def array_forward(self, x, training=False):
+        self._check_input(x)
+        self._x = x
+        return x @ self.params["weight"] + self.params["bias"]
+
+    def array_backward(self, dy):
+        self.grads["weight"] += self._x.T @ dy
+        self.grads["bias"] += dy.sum(axis=0)
+        return dy @ self.params["weight"].T
+
+    def kernel_forward(self, x, training=False, relu=False, affine=None):
+        self._check_input(x)
         self._x, self._inference_only = x, relu or affine is not None
         w, b = self.params["weight"], self.params["bias"]
         y = np.empty((x.shape[0], self.out_features), dtype=np.result_type(x, w))
@@ -58,7 +72,7 @@ class Dense(Layer):
         parallel.for_each_chunk(output_columns, self.out_features, parallel.chunk_size(self.out_features, 64, 16))
         return y
 
-    def backward(self, dy):
+    def kernel_backward(self, dy):
         if self._inference_only:
             raise RuntimeError("Dense.backward after forward(relu=True) or forward(affine=...), which are for "
                                "inference only")

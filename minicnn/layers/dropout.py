@@ -10,6 +10,7 @@ generator per epoch, so that a resumed run draws the same masks as an uninterrup
 """
 import numpy as np
 
+from ..arrays import array_module
 from .base import Layer, as_rng
 
 
@@ -24,13 +25,14 @@ class Dropout(Layer):
     def config(self):
         return dict(p=self.p)
 
-    def forward(self, x, training=False):
+    def array_forward(self, x, training=False):
         if not training or self.p == 0.0:
             self._scale = None
             return x
+        # drawn from the NumPy generator wherever x lives, so a run on a GPU keeps the same random streams
         keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
-        self._scale = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
+        self._scale = array_module(x).asarray(keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p)))
         return x * self._scale
 
-    def backward(self, dy):
+    def array_backward(self, dy):
         return dy if self._scale is None else dy * self._scale

@@ -14,12 +14,16 @@ Average pooling
 Global average pooling
     forward   y[n,c] = mean_{h,w} x[n,c,h,w]      (N, C)
     backward  dx[n,c,h,w] = dy[n,c] / (H·W)
+
+The whole-array form reads each of the k·k window offsets as one strided slice of the input (all
+windows at once); the fast form runs the Numba kernels maxpool_*/avgpool_*, a chunk of images per core.
 """
 import numpy as np
 
 from .. import kernels, parallel
+from ..arrays import array_module
 from .base import Layer, check_int
-from .conv import conv_output_size
+from .conv import conv_output_size, window_slices
 
 
 class _Pool2D(Layer):
@@ -31,14 +35,21 @@ class _Pool2D(Layer):
     def config(self):
         return dict(kernel_size=self.kernel_size, stride=self.stride)
 
-    def _output(self, x):
-        N, C, H, W = x.shape
+    def _output_size(self, x):
+        """(Ho, Wo); ValueError for an input smaller than the window.  Remembers x's shape for backward."""
+        H, W = x.shape[2:]
         k, s = self.kernel_size, self.stride
         if H < k or W < k:
             raise ValueError(f"{type(self).__name__}({k}) needs inputs of at least {k}x{k}, got {H}x{W}")
         self._x_shape = x.shape
-        return np.empty((N, C, conv_output_size(H, k, s, 0), conv_output_size(W, k, s, 0)), dtype=x.dtype)
+        return conv_output_size(H, k, s, 0), conv_output_size(W, k, s, 0)
 
+    def _windows(self, x):
+        """For every offset of the window, the slices of x it reads across all outputs."""
+        return window_slices(self.kernel_size, self.stride, *self._output_size(x))
+
+    def _output(self, x):
+        return np.empty(x.shape[:2] + self._output_size(x), dtype=x.dtype)
 
     def _for_each_image_chunk(self, fn):
         """fn(lo, hi) over chunks of the batch, each about 128 KiB of input."""
@@ -47,7 +58,35 @@ class _Pool2D(Layer):
 
 
 class MaxPool2D(_Pool2D):
-    def forward(self, x, training=False):
+    def array_forward(self, x, training=False):
+        xp = array_module(x)
+        N, C, H, W = x.shape
+        k = self.kernel_size
+        if self.stride == k and H % k == 0 and W % k == 0:
+            # windows that tile the image: one reshaped copy, (N, C, Ho, Wo, k·k), window entries in row-major order
+            self._output_size(x)
+            taps = x.reshape(N, C, H // k, k, W // k, k).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H // k, W // k,
+                                                                                               k * k)
+            self._window_list, self._argmax = None, taps.argmax(axis=-1)     # the first maximum wins, as in kernels
+            return taps.max(axis=-1)
+        self._window_list = self._windows(x)
+        taps = xp.stack([x[:, :, rows, cols] for rows, cols in self._window_list])      # (k·k, N, C, Ho, Wo)
+        self._argmax = taps.argmax(axis=0)
+        return taps.max(axis=0)
+
+    def array_backward(self, dy):
+        xp = array_module(dy)
+        if self._window_list is None:                         # the tiling windows: dy to each window's winner
+            N, C, Ho, Wo = dy.shape
+            k = self.kernel_size
+            routed = (self._argmax[..., None] == xp.arange(k * k)) * dy[..., None]
+            return routed.reshape(N, C, Ho, Wo, k, k).transpose(0, 1, 2, 4, 3, 5).reshape(self._x_shape)
+        dx = xp.zeros(self._x_shape, dtype=dy.dtype)
+        for t, (rows, cols) in enumerate(self._window_list):
+            dx[:, :, rows, cols] += xp.where(self._argmax == t, dy, 0)
+        return dx
+
+    def kernel_forward(self, x, training=False):
         y = self._output(x)
         x, k, s = np.ascontiguousarray(x), self.kernel_size, self.stride
         self._argmax = np.empty(y.shape, dtype=np.uint8)
@@ -55,7 +94,7 @@ class MaxPool2D(_Pool2D):
                                                                           self._argmax[lo:hi]))
         return y
 
-    def backward(self, dy):
+    def kernel_backward(self, dy):
         dx = np.empty(self._x_shape, dtype=dy.dtype)
         dy = np.ascontiguousarray(dy)
         k, s = self.kernel_size, self.stride
@@ -65,13 +104,24 @@ class MaxPool2D(_Pool2D):
 
 
 class AvgPool2D(_Pool2D):
-    def forward(self, x, training=False):
+    def array_forward(self, x, training=False):
+        self._window_list = self._windows(x)
+        return sum(x[:, :, rows, cols] for rows, cols in self._window_list) / x.dtype.type(len(self._window_list))
+
+    def array_backward(self, dy):
+        xp = array_module(dy)
+        dx, share = xp.zeros(self._x_shape, dtype=dy.dtype), dy / dy.dtype.type(len(self._window_list))
+        for rows, cols in self._window_list:
+            dx[:, :, rows, cols] += share
+        return dx
+
+    def kernel_forward(self, x, training=False):
         y = self._output(x)
         x, k, s = np.ascontiguousarray(x), self.kernel_size, self.stride
         self._for_each_image_chunk(lambda lo, hi: kernels.avgpool_forward(x[lo:hi], k, s, y[lo:hi]))
         return y
 
-    def backward(self, dy):
+    def kernel_backward(self, dy):
         dx = np.empty(self._x_shape, dtype=dy.dtype)
         dy, k, s = np.ascontiguousarray(dy), self.kernel_size, self.stride
         self._for_each_image_chunk(lambda lo, hi: kernels.avgpool_backward(dy[lo:hi], k, s, dx[lo:hi]))
@@ -79,11 +129,11 @@ class AvgPool2D(_Pool2D):
 
 
 class GlobalAvgPool2D(Layer):
-    def forward(self, x, training=False):
+    def array_forward(self, x, training=False):
         self._x_shape = x.shape
         return x.mean(axis=(2, 3), dtype=x.dtype)
 
-    def backward(self, dy):
+    def array_backward(self, dy):
         N, C, H, W = self._x_shape
         scale = dy.dtype.type(1.0 / (H * W))
-        return np.broadcast_to((dy * scale)[:, :, None, None], self._x_shape).copy()
+        return array_module(dy).broadcast_to((dy * scale)[:, :, None, None], self._x_shape).copy()
