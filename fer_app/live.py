@@ -486,8 +486,9 @@ def build_parser():
                                                   "(default: 0, the first webcam)")
     p.add_argument("--model", help="model file (default: the one shipped with the package)")
     p.add_argument("--no-display", action="store_true", help="run without a window (default: show one)")
-    p.add_argument("--output", help="record the annotated video (or, for images, a folder of annotated images) "
-                                    "(default: none)")
+    p.add_argument("--output", help="record the annotated video (or, for images, a folder of annotated images): "
+                                    ".mp4/.mov/.mkv H.264, written so that it plays even if the run is killed; "
+                                    ".avi MJPG, .webm VP8, .wmv (default: none)")
     p.add_argument("--jsonl", help="write one JSON line per frame: frame, time, source, faces[box, score, emotions, label, "
                                    "track_id] (default: none)")
     p.add_argument("--overwrite", action="store_true", help="replace existing --output and --jsonl files "
