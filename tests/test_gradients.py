@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from minicnn import Sequential, gradcheck
+from minicnn import Sequential, arrays, gradcheck
 from minicnn import layers as L
 from minicnn.losses import SoftmaxCrossEntropy, SoftTargetCrossEntropy, softmax
 
@@ -92,6 +92,36 @@ def test_batchnorm(cls, shape, training):
     layer.buffers["running_mean"][...] = rng.standard_normal(shape[1])
     layer.buffers["running_var"][...] = rng.uniform(0.5, 2, shape[1])
     assert_gradients_ok(gradcheck.check_layer(layer, rng.standard_normal(shape) * 2 + 1, training=training))
+
+
+WHOLE_ARRAY_CASES = [  # (layer, input shape, training): every branch of the layers' whole-array forms
+    (lambda rng: L.Conv2D(3, 4, 3, padding=1, rng=rng), (2, 3, 6, 5), True),     # stride 1: dx as a convolution
+    (lambda rng: L.Conv2D(2, 3, 5, padding=2, rng=rng), (1, 2, 7, 6), True),
+    (lambda rng: L.Conv2D(2, 3, 3, stride=2, padding=1, rng=rng), (2, 2, 7, 7), True),     # col2im
+    (lambda rng: L.Conv2D(2, 3, 1, padding=1, rng=rng), (2, 2, 4, 3), True),      # padding beyond the kernel
+    (lambda rng: L.MaxPool2D(2), (2, 3, 4, 6), True),                           # windows that tile the image
+    (lambda rng: L.MaxPool2D(3, 2), (2, 2, 7, 7), True),
+    (lambda rng: L.AvgPool2D(3, 1), (1, 2, 5, 6), True),
+    (lambda rng: L.Dense(5, 4, rng=rng), (3, 5), True),
+    (lambda rng: L.ReLU(), (2, 3, 4, 5), True),
+    (lambda rng: L.BatchNorm2D(3), (2, 3, 4, 5), True),
+    (lambda rng: L.BatchNorm2D(3), (2, 3, 4, 5), False),
+    (lambda rng: L.BatchNorm1D(4), (5, 4), True),
+]
+
+
+@pytest.mark.parametrize("make_layer,shape,training", WHOLE_ARRAY_CASES)
+def test_whole_array_forms(make_layer, shape, training, monkeypatch):
+    """The forms a GPU runs (array_forward/array_backward), here on NumPy arrays: every array counts as a GPU's."""
+    monkeypatch.setattr(arrays, "on_gpu", lambda x: True)
+    rng = np.random.default_rng(9)
+    layer = make_layer(rng)
+    for name in layer.params:             # biases, gammas and betas away from their initial 0 and 1
+        layer.params[name][...] += rng.uniform(0.1, 0.5, layer.params[name].shape).astype(layer.params[name].dtype)
+    x = tie_free(rng, shape) if isinstance(layer, L.MaxPool2D) else rng.standard_normal(shape)
+    x[np.abs(x) < 1e-3] = 0.5            # keep away from the ReLU kink
+    assert_gradients_ok(gradcheck.check_layer(layer, x, training=training))
+    assert layer.kernel_forward is not None     # a layer that has both forms: its array form was the one checked
 
 
 @pytest.mark.parametrize("smoothing,weights", [(0.0, None), (0.1, None), (0.2, [1, 2, 0.5, 3])])

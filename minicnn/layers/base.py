@@ -18,7 +18,8 @@ CuPy arrays on a GPU alike (minicnn/arrays.py).  A layer whose loops are worth c
 ``kernel_forward`` and ``kernel_backward``: the CPU's fast form, on the Numba kernels of
 minicnn/kernels.py, which tests compare with the whole-array form.  ``forward`` and ``backward``
 choose between them, here and nowhere else: the kernels where the layer has them, unless the
-array lives on a GPU; else the whole-array form.  A new layer needs only the whole-array form to run everywhere.
+array lives on a GPU; else the whole-array form.  A new layer needs only the whole-array form to
+run everywhere.
 """
 import numpy as np
 
