@@ -130,7 +130,8 @@ def avgpool_backward(dy, k, stride, dx):
             dx[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride] += g
 
 
-def batchnorm_stats(x, mean, var):
+def batchnorm_stats(x, first, mean, var):
+    x = x[:, first:first + mean.size]
     mean[...] = x.mean(axis=(0, 2), dtype=np.float64)
     var[...] = x.var(axis=(0, 2), dtype=np.float64)
 
@@ -139,7 +140,9 @@ def batchnorm_normalize(x, scale, shift, relu, y):
     y[...] = _relu_if(relu, x * scale.reshape(1, -1, 1) + shift.reshape(1, -1, 1))
 
 
-def batchnorm_backward(dy, x, mean, inv_std, gamma, training, dx, dgamma, dbeta):
+def batchnorm_backward(dy, x, first, mean, inv_std, gamma, training, dx, dgamma, dbeta):
+    block = slice(first, first + mean.size)
+    dy, x, dx = dy[:, block], x[:, block], dx[:, block]
     per_channel = (1, -1, 1)
     m = dy.shape[0] * dy.shape[2]
     x_hat = (x - mean.reshape(per_channel)) * inv_std.reshape(per_channel)

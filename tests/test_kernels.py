@@ -88,22 +88,28 @@ def test_maxpool_ties_go_to_first():
         assert idx[0, 0, 0, 0] == 0
 
 
-@pytest.mark.parametrize("shape", [(4, 3, 25), (7, 5, 1), (2, 8, 36)])
+@pytest.mark.parametrize("shape,first,channels", [((4, 3, 25), 0, 3), ((7, 5, 1), 0, 5), ((2, 8, 36), 0, 8),
+                                                   ((3, 8, 20), 3, 4)])
 @pytest.mark.parametrize("training", [True, False])
-def test_batchnorm_kernels(shape, training):
+def test_batchnorm_kernels(shape, first, channels, training):
+    """Whole arrays, and a block of channels inside them (how the layer shares channels out to threads)."""
     rng = np.random.default_rng(3)
-    C = shape[1]
     x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
-    (fm, fv), (rm, rv) = run_both("batchnorm_stats", x, outputs=[np.empty(C), np.empty(C)])
-    assert close(fm, rm) and close(fv, rv)
+    (fm, fv), (rm, rv) = run_both("batchnorm_stats", x, first, outputs=[np.empty(channels), np.empty(channels)])
+    block = x[:, first:first + channels]
+    assert close(fm, rm) and close(fv, rv) and close(fm, block.mean(axis=(0, 2)))
     inv_std = (1 / np.sqrt(rv + 1e-5)).astype(np.float32)
+    C = shape[1]
     scale, shift = rng.uniform(0.5, 2, C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
     assert_relu_optional("batchnorm_normalize", lambda relu: (x, scale, shift, relu), x)
-    gamma = rng.uniform(0.5, 2, C).astype(np.float32)
+    gamma = rng.uniform(0.5, 2, channels).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
-    fast, ref = run_both("batchnorm_backward", dy, x, rm.astype(np.float32), inv_std, gamma, training,
-                         outputs=[x, np.empty(C, np.float32), np.empty(C, np.float32)])
+    fast, ref = run_both("batchnorm_backward", dy, x, first, rm.astype(np.float32), inv_std, gamma, training,
+                         outputs=[x, np.empty(channels, np.float32), np.empty(channels, np.float32)])
     assert all(close(f, r) for f, r in zip(fast, ref))
+    outside = np.ones(C, bool)
+    outside[first:first + channels] = False
+    assert (fast[0][:, outside] == 7).all()          # channels outside the block are left as they were
 
 
 @pytest.mark.parametrize("N,C,H,W,F,k,p", [(2, 1, 7, 6, 3, 3, 1), (1, 3, 5, 8, 2, 5, 2), (3, 2, 4, 4, 4, 1, 0)])

@@ -108,7 +108,7 @@ class _BatchNorm(Layer):
             m = x3.shape[0] * x3.shape[2]
             self._check_batch(m)
             mean, var = np.empty(self.num_features), np.empty(self.num_features)
-            parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_stats(x3[:, lo:hi], mean[lo:hi], var[lo:hi]),
+            parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_stats(x3, lo, mean[lo:hi], var[lo:hi]),
                                     self.num_features, self._channels_per_chunk())
             mom = self.momentum
             self.buffers["running_mean"][...] = (1 - mom) * self.buffers["running_mean"] + mom * mean
@@ -142,9 +142,9 @@ class _BatchNorm(Layer):
         gamma = self.params["gamma"]
         dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
         parallel.for_each_chunk(
-            lambda lo, hi: kernels.batchnorm_backward(dy3[:, lo:hi], x3[:, lo:hi], self._mean[lo:hi],
-                                                      self._inv_std[lo:hi], gamma[lo:hi], self._training,
-                                                      dx[:, lo:hi], dgamma[lo:hi], dbeta[lo:hi]),
+            lambda lo, hi: kernels.batchnorm_backward(dy3, x3, lo, self._mean[lo:hi], self._inv_std[lo:hi],
+                                                      gamma[lo:hi], self._training, dx, dgamma[lo:hi],
+                                                      dbeta[lo:hi]),
             self.num_features, self._channels_per_chunk())
         self.grads["gamma"] += dgamma
         self.grads["beta"] += dbeta
