@@ -376,37 +376,45 @@ def batchnorm_normalize(x, scale, shift, relu, y):
             a, b = scale[c], shift[c]
             src, dst = x[n, c], y[n, c]
             for p in range(P):
-                v = src[p] * a + b
-                dst[p] = _relu_if(relu, v)
+                dst[p] = _relu_if(relu, _affine_value(src[p], a, b))
+
+
+@kernel
+def _affine_value(x, scale, shift):
+    """x·scale + shift rounded as batchnorm_normalize rounds it (a kernel without contraction into a fused
+    multiply-add): a backward pass that recomputes it finds exactly the forward's sign."""
+    return x * scale + shift
 
 
 @reduction_kernel
-def batchnorm_backward(dy, x, first, mean, inv_std, gamma, training, dx, dgamma, dbeta):
+def batchnorm_backward(dy, x, first, mean, inv_std, scale, shift, training, relu, dx, dgamma, dbeta):
     """BatchNorm gradients for dy (N, C, P), x̂ recomputed from x; see minicnn/layers/batchnorm.py.
 
     For the channels first, first + 1, … (as many as mean holds) of the whole arrays dy, x, dx (see
-    batchnorm_stats); mean, inv_std, gamma, dgamma and dbeta hold those channels only."""
+    batchnorm_stats); mean, inv_std and the forward's scale (γ/σ) and shift hold those channels only.
+    With relu, dy is the gradient of max(y, 0): it counts only where y = x·scale + shift > 0."""
     N, _, P = dy.shape
     m = N * P
     for k in range(mean.size):
         c = first + k
-        mu, s = mean[k], inv_std[k]
+        mu, s, a, b = mean[k], inv_std[k], scale[k], shift[k]
         sum_dy = 0.0
         sum_dy_xhat = 0.0
         for n in range(N):
             g, row = dy[n, c], x[n, c]
             for p in range(P):
-                sum_dy += g[p]
-                sum_dy_xhat += g[p] * ((row[p] - mu) * s)
+                gp = g[p] if not relu or _affine_value(row[p], a, b) > 0 else 0
+                sum_dy += gp
+                sum_dy_xhat += gp * ((row[p] - mu) * s)
         dgamma[k] = sum_dy_xhat
         dbeta[k] = sum_dy
-        scale = gamma[k] * s
-        shift = sum_dy / m if training else 0.0
+        mean_dy = sum_dy / m if training else 0.0
         slope = sum_dy_xhat / m if training else 0.0
         for n in range(N):
             g, row, out = dy[n, c], x[n, c], dx[n, c]
             for p in range(P):
-                out[p] = scale * (g[p] - shift - (row[p] - mu) * s * slope)
+                gp = g[p] if not relu or _affine_value(row[p], a, b) > 0 else 0
+                out[p] = a * (gp - mean_dy - (row[p] - mu) * s * slope)
 
 
 # Winograd F(2x2, 3x3) transforms (minicnn/winograd.py has the math).  Each 4x4 tile is

@@ -140,18 +140,19 @@ def batchnorm_normalize(x, scale, shift, relu, y):
     y[...] = _relu_if(relu, x * scale.reshape(1, -1, 1) + shift.reshape(1, -1, 1))
 
 
-def batchnorm_backward(dy, x, first, mean, inv_std, gamma, training, dx, dgamma, dbeta):
+def batchnorm_backward(dy, x, first, mean, inv_std, scale, shift, training, relu, dx, dgamma, dbeta):
     block = slice(first, first + mean.size)
     dy, x, dx = dy[:, block], x[:, block], dx[:, block]
     per_channel = (1, -1, 1)
+    if relu:
+        dy = np.where(x * scale.reshape(per_channel) + shift.reshape(per_channel) > 0, dy, 0)
     m = dy.shape[0] * dy.shape[2]
     x_hat = (x - mean.reshape(per_channel)) * inv_std.reshape(per_channel)
     dgamma[...] = (dy * x_hat).sum(axis=(0, 2), dtype=np.float64)
     dbeta[...] = dy.sum(axis=(0, 2), dtype=np.float64)
-    shift = dbeta / m if training else np.zeros_like(dbeta)
+    mean_dy = dbeta / m if training else np.zeros_like(dbeta)
     slope = dgamma / m if training else np.zeros_like(dgamma)
-    dx[...] = (gamma * inv_std).reshape(per_channel) * (
-        dy - shift.reshape(per_channel) - x_hat * slope.reshape(per_channel))
+    dx[...] = scale.reshape(per_channel) * (dy - mean_dy.reshape(per_channel) - x_hat * slope.reshape(per_channel))
 
 
 def _tile_views(padded, tiles_h, tiles_w):

@@ -179,14 +179,18 @@ def test_soft_targets_equal_to_the_students_own_give_zero_loss_and_gradient():
     assert abs(loss.forward(z, softmax(z / 3.0))) < 1e-12 and np.abs(loss.backward()).max() < 1e-12
 
 
-def test_whole_network():
-    """conv → BN → ReLU → pool → dropout (fixed mask) → dense → softmax-CE, input and every parameter."""
+@pytest.mark.parametrize("training", [True, False])
+def test_whole_network(training):
+    """conv → BN → ReLU → pool → dropout (fixed mask) → dense → BN → ReLU → dense → softmax-CE, input and every
+    parameter; each BatchNorm applies the ReLU after it itself (Sequential.forward fuses them)."""
     rng = np.random.default_rng(10)
     model = Sequential([L.Conv2D(2, 3, 3, padding=1, rng=rng), L.BatchNorm2D(3), L.ReLU(), L.MaxPool2D(2),
-                        L.Dropout(0.3, rng=11), L.Flatten(), L.Dense(3 * 3 * 3, 4, rng=rng)])
+                        L.Dropout(0.3, rng=11), L.Flatten(), L.Dense(3 * 3 * 3, 5, rng=rng), L.BatchNorm1D(5),
+                        L.ReLU(), L.Dense(5, 4, rng=rng)])
     x = rng.standard_normal((3, 2, 7, 6))
-    errors = gradcheck.check_model(model, x, np.array([0, 3, 2]), SoftmaxCrossEntropy(0.1), training=True)
-    assert set(errors) == {"input", "0.weight", "0.bias", "1.gamma", "1.beta", "6.weight", "6.bias"}
+    errors = gradcheck.check_model(model, x, np.array([0, 3, 2]), SoftmaxCrossEntropy(0.1), training=training)
+    assert set(errors) == {"input", "0.weight", "0.bias", "1.gamma", "1.beta", "6.weight", "6.bias", "7.gamma",
+                           "7.beta", "9.weight", "9.bias"}
     assert_gradients_ok(errors)
 
 

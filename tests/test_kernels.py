@@ -102,11 +102,14 @@ def test_batchnorm_kernels(shape, first, channels, training):
     C = shape[1]
     scale, shift = rng.uniform(0.5, 2, C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
     assert_relu_optional("batchnorm_normalize", lambda relu: (x, scale, shift, relu), x)
-    gamma = rng.uniform(0.5, 2, channels).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
-    fast, ref = run_both("batchnorm_backward", dy, x, first, rm.astype(np.float32), inv_std, gamma, training,
-                         outputs=[x, np.empty(channels, np.float32), np.empty(channels, np.float32)])
-    assert all(close(f, r) for f, r in zip(fast, ref))
+    block_scale = rng.uniform(0.5, 2, channels).astype(np.float32)
+    block_shift = (-rm * block_scale).astype(np.float32)      # y = x·scale + shift: about half of it negative
+    for relu in (False, True):
+        fast, ref = run_both("batchnorm_backward", dy, x, first, rm.astype(np.float32), inv_std, block_scale,
+                             block_shift, training, relu,
+                             outputs=[x, np.empty(channels, np.float32), np.empty(channels, np.float32)])
+        assert all(close(f, r) for f, r in zip(fast, ref))
     outside = np.ones(C, bool)
     outside[first:first + channels] = False
     assert (fast[0][:, outside] == 7).all()          # channels outside the block are left as they were

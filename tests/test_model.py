@@ -185,6 +185,39 @@ def test_backward_adds_to_the_gradients_until_zero_grad():
     assert not layer.grads["weight"].any() and not layer.grads["bias"].any()
 
 
+def test_a_batchnorm_applies_the_relu_after_it_with_the_same_numbers_as_the_two_layers():
+    """Sequential.forward leaves a ReLU after a BatchNorm to the BatchNorm, in training and at inference; the
+    outputs, dL/dx, every gradient and the running statistics equal the layers run one by one, bit for bit,
+    including where the BatchNorm's output is exactly 0 (the ReLU's kink)."""
+    rng = np.random.default_rng(21)
+    x = rng.integers(-1, 2, (8, 2, 4, 4)).astype(np.float32)
+    x[:, :, :2] = -x[:, :, 2:]               # each channel sums to 0: mean 0, and y = 0 exactly where x = 0
+    for training in (True, False):
+        models = [Sequential([L.Conv2D(2, 3, 1, rng=np.random.default_rng(0)), L.BatchNorm2D(3), L.ReLU(),
+                              L.Flatten(), L.Dense(48, 6, rng=np.random.default_rng(1)), L.BatchNorm1D(6), L.ReLU(),
+                              L.Dense(6, 3, rng=np.random.default_rng(2))]) for _ in range(2)]
+        for m in models:
+            m.layers[0].params["weight"][...] = np.eye(3, 2).reshape(3, 2, 1, 1)   # channel 3 all zeros
+            m.layers[0].params["bias"][...] = 0
+        fused, separate = models
+        dy = rng.standard_normal((8, 3)).astype(np.float32)
+        out = fused.forward(x, training=training)
+        dx = fused.backward(dy)
+        h, outputs = x, []
+        for layer in separate.layers:
+            h = layer.forward(h, training=training)
+            outputs.append(h)
+        d = dy
+        for layer in reversed(separate.layers):
+            d = layer.backward(d)
+        assert np.array_equal(out, h) and np.array_equal(dx, d)
+        for a, b in zip(fused.state_dict().values(), separate.state_dict().values()):
+            assert np.array_equal(a, b)
+        for (_, ga), (_, gb) in zip(fused.parameters(), separate.parameters()):
+            assert np.array_equal(ga, gb)
+        assert (outputs[1] == 0).any() and (outputs[1] < 0).any()     # the kink was met, not only negatives
+
+
 def test_a_layer_cannot_appear_twice_in_a_sequential():
     shared = L.Dense(6, 6)
     with pytest.raises(ValueError, match="a layer appears twice"):

@@ -30,6 +30,7 @@ DEFAULT_DTYPE = np.float32
 
 class Layer:
     fuses_relu = False      # True where forward(x, relu=True) applies a following ReLU itself
+    trains_with_relu = False    # True where backward also follows forward(x, relu=True)
     kernel_forward = kernel_backward = None     # the CPU's fast form, where a layer has one
 
     def __init__(self):
@@ -38,7 +39,8 @@ class Layer:
         self.buffers = {}
 
     def forward(self, x, training=False, **fused):
-        """y = layer(x).  ``fused`` (relu=True, affine=(s, t)) are the kernels' inference options."""
+        """y = layer(x).  ``fused`` (relu=True, affine=(s, t)) are the kernels' options: for inference, and
+        relu=True in training too where trains_with_relu."""
         if self.kernel_forward is not None and not arrays.on_gpu(x):
             return self.kernel_forward(x, training, **fused)
         return self.array_forward(x, training, **fused)

@@ -10,10 +10,11 @@ Training forward (biased batch variance):
     running_mean ← (1 − momentum)·running_mean + momentum·μ
     running_var  ← (1 − momentum)·running_var  + momentum·σ²·m/(m − 1)   (unbiased)
 Inference forward: the same with μ, σ² replaced by the running statistics.
-``forward(x, relu=True)`` also applies max(·, 0) as y is written (Sequential.predict fuses a
-following ReLU layer this way, for inference only).
+``forward(x, relu=True)`` also applies max(·, 0) as y is written (Sequential fuses a following
+ReLU layer this way, in training as at inference); backward then takes dL/d max(y, 0) and keeps the
+part where y > 0, y recomputed from x as forward computed it.
 
-Backward (training), with g = dy · γ:
+Backward (training), with g = dy · γ (dy masked by y > 0 after a fused ReLU):
     dγ = Σ dy · x̂        dβ = Σ dy
     dx = (1/√(σ² + ε)) · (g − mean(g) − x̂ · mean(g · x̂))
 Backward (inference): statistics are constants, so dx = g / √(running_var + ε).
@@ -56,7 +57,7 @@ class _BatchNorm(Layer):
     def config(self):
         return dict(num_features=self.num_features, momentum=self.momentum, eps=self.eps)
 
-    fuses_relu = True
+    fuses_relu = trains_with_relu = True
 
     def _check_input(self, x):
         if x.ndim != self.expected_ndim or x.shape[1] != self.num_features:
@@ -119,7 +120,7 @@ class _BatchNorm(Layer):
         y = np.empty_like(x3)
         parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_normalize(x3[lo:hi], scale, shift, relu, y[lo:hi]),
                                 x3.shape[0], parallel.chunk_by_size(x3.shape[0], x3.shape[1] * x3.shape[2]))
-        self._x3, self._training, self._fused_relu = x3, training, relu
+        self._x3, self._training, self._relu, self._scale, self._shift = x3, training, relu, scale, shift
         return y.reshape(x.shape)
 
     def _affine(self, mean, var, dtype):
@@ -134,17 +135,14 @@ class _BatchNorm(Layer):
         return self._affine(self.buffers["running_mean"], self.buffers["running_var"], dtype)[2:]
 
     def kernel_backward(self, dy):
-        if self._fused_relu:
-            raise RuntimeError(f"{type(self).__name__}.backward after forward(relu=True), which is for inference only")
         x3 = self._x3
         dy3 = np.ascontiguousarray(dy).reshape(x3.shape)
         dx = np.empty_like(dy3)
-        gamma = self.params["gamma"]
-        dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
+        dgamma, dbeta = np.empty_like(self.params["gamma"]), np.empty_like(self.params["gamma"])
         parallel.for_each_chunk(
             lambda lo, hi: kernels.batchnorm_backward(dy3, x3, lo, self._mean[lo:hi], self._inv_std[lo:hi],
-                                                      gamma[lo:hi], self._training, dx, dgamma[lo:hi],
-                                                      dbeta[lo:hi]),
+                                                      self._scale[lo:hi], self._shift[lo:hi], self._training,
+                                                      self._relu, dx, dgamma[lo:hi], dbeta[lo:hi]),
             self.num_features, self._channels_per_chunk())
         self.grads["gamma"] += dgamma
         self.grads["beta"] += dbeta
