@@ -22,8 +22,8 @@ import contextlib
 import ctypes
 import itertools
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -32,7 +32,7 @@ MIN_CHUNKS = 8                      # work is cut into at least this many chunks
 CHUNK_ELEMENTS = 1 << 15            # 128 KiB of float32: a chunk of element-wise work stays in cache
 _local = threading.local()          # .in_loop: inside a chunk; .scratch: this thread's reusable buffers
 _lock = threading.Lock()
-_state = {"threads": None, "executor": None, "blas": None, "active_loops": 0, "saved_blas_threads": None}
+_state = {"threads": None, "helpers": None, "blas": None, "active_loops": 0, "saved_blas_threads": None}
 
 
 def default_num_threads():
@@ -54,17 +54,45 @@ def set_num_threads(n):
     if n < 1:
         raise ValueError(f"the number of threads must be at least 1, got {n}")
     with _lock:
-        if _state["executor"] is not None:
-            _state["executor"].shutdown(wait=True)
-            _state["executor"] = None
+        if _state["helpers"] is not None:
+            _state["helpers"].stop()
+            _state["helpers"] = None
         _state["threads"] = n
 
 
-def _executor():
+class Helpers:
+    """The helper threads: each takes the next function from one queue and runs it.
+
+    A SimpleQueue wakes a sleeping thread for a fraction of what an executor's futures cost (a loop of
+    small chunks paid ~30 µs each time, which batch-1 inference pays in every layer)."""
+
+    def __init__(self, n):
+        self.jobs, self.pid = queue.SimpleQueue(), os.getpid()
+        self.threads = [threading.Thread(target=self._serve, name=f"minicnn-{i}", daemon=True) for i in range(n)]
+        for thread in self.threads:
+            thread.start()
+
+    def _serve(self):
+        for job in iter(self.jobs.get, None):
+            job()
+
+    def submit(self, job):
+        self.jobs.put(job)
+
+    def stop(self):
+        for _ in self.threads:
+            self.jobs.put(None)
+        if os.getpid() == self.pid:
+            for thread in self.threads:
+                thread.join()
+
+
+def _helpers():
     with _lock:
-        if _state["executor"] is None:
-            _state["executor"] = ThreadPoolExecutor(num_threads() - 1, thread_name_prefix="minicnn")
-        return _state["executor"]
+        helpers = _state["helpers"]
+        if helpers is None or helpers.pid != os.getpid():     # none yet, or a forked child, which has no threads
+            helpers = _state["helpers"] = Helpers(num_threads() - 1)
+        return helpers
 
 
 _OPENBLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
@@ -146,7 +174,8 @@ def for_each_chunk(fn, n, chunk):
         return
     next_chunk = itertools.count()
     finished = itertools.count(1)
-    all_finished = threading.Event()
+    all_finished = threading.Lock()         # held until the last chunk is done: cheaper than an Event
+    all_finished.acquire()
     errors = []
 
     def drain():
@@ -160,15 +189,16 @@ def for_each_chunk(fn, n, chunk):
                 except BaseException as error:      # handed to the caller below
                     errors.append(error)
                 if next(finished) == len(bounds):
-                    all_finished.set()
+                    all_finished.release()
         finally:
             _local.in_loop = False
 
     with single_threaded_blas():
+        helpers = _helpers()
         for _ in range(min(num_threads(), len(bounds)) - 1):
-            _executor().submit(drain)   # a helper that wakes after the work is gone simply returns
+            helpers.submit(drain)       # a helper that wakes after the work is gone simply returns
         drain()
-        all_finished.wait()
+        all_finished.acquire()
     if errors:
         raise errors[0]
 

@@ -44,6 +44,33 @@ def test_an_error_in_a_chunk_reaches_the_caller(threads):
         parallel.for_each_chunk(fail_on_five, 16, 1)
 
 
+def test_the_helpers_do_work_and_a_forked_child_starts_its_own(threads):
+    """Chunks run on the helper threads too, not only the caller's; a child forked after the helpers started
+    (which inherits none of them) runs its loops on helpers of its own instead of waiting on the parent's."""
+    threads(2)
+    parallel.for_each_chunk(lambda lo, hi: None, 4, 1)          # the parent's helpers are running now
+    names, gate = set(), threading.Barrier(2, timeout=10)
+
+    def meet(lo, hi):                  # two chunks that can only finish together, on two threads
+        names.add(threading.current_thread().name)
+        gate.wait()
+    parallel.for_each_chunk(meet, 2, 1)
+    assert len(names) == 2
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                       # the child: the same two-thread loop, then its answer through the pipe
+        try:
+            gate.reset()
+            parallel.for_each_chunk(meet, 2, 1)
+            os.write(write, b"ok")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 2)
+    os.waitpid(pid, 0)
+    assert answer == b"ok"
+
+
 def blas_threads():
     """Threads of the BLAS that NumPy's matrix products use (PyTorch or SciPy may bring others)."""
     return [lib.get() for lib in parallel.numpy_blas()]
