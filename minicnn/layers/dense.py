@@ -11,8 +11,9 @@ Shapes: x (N, D), weight (D, M), bias (M,), y (N, M).
 ReLU layer this way, for inference only), and ``forward(x, affine=(s, t))`` gives y·s + t per output
 feature: a BatchNorm1D that follows, folded in at inference (see Conv2D).  The whole-array form is
 the three lines above; the fast form runs the same products on minicnn.parallel's threads, a block
-of W per chunk so that W is read once: forward a few columns of W (their outputs), backward a few
-rows (their dL/dW, and the columns of dL/dx they reach).
+of W per chunk so that W is read once: forward a few columns of W (their outputs) — or, for fewer
+inputs than chunks, a few rows (their share of every output, added) — backward a few rows (their
+dL/dW, and the columns of dL/dx they reach).
 """
 import numpy as np
 
@@ -57,19 +58,28 @@ class Dense(Layer):
         self._check_input(x)
         self._x, self._inference_only = x, relu or affine is not None
         w, b = self.params["weight"], self.params["bias"]
-        y = np.empty((x.shape[0], self.out_features), dtype=np.result_type(x, w))
+        dtype = np.result_type(x, w)
         if affine is not None:
-            scale, shift = (np.asarray(v, y.dtype) for v in affine)
+            scale, shift = (np.asarray(v, dtype) for v in affine)
             b = b * scale + shift
 
-        def output_columns(lo, hi):
-            np.matmul(x, w[:, lo:hi], out=y[:, lo:hi])
+        def finish(y, columns=slice(None)):     # y·s + b (or + b), then max(·, 0), in place
             if affine is not None:
-                y[:, lo:hi] *= scale[lo:hi]
-            y[:, lo:hi] += b[lo:hi]
+                y *= scale[columns]
+            y += b[columns]
             if relu:
-                np.maximum(y[:, lo:hi], 0, out=y[:, lo:hi])
-        parallel.for_each_chunk(output_columns, self.out_features, parallel.chunk_size(self.out_features, 64, 16))
+                np.maximum(y, 0, out=y)
+            return y
+
+        if x.shape[0] < parallel.MIN_CHUNKS:
+            # a few inputs (a live frame's faces): W is the cost, so each chunk reads a block of its rows,
+            # contiguous in memory, and their products are added in a fixed order
+            y, = parallel.sum_over_chunks(lambda lo, hi: (x[:, lo:hi] @ w[lo:hi],), self.in_features,
+                                          parallel.chunk_size(self.in_features, 512, 64))
+            return finish(y.astype(dtype, copy=False))
+        y = np.empty((x.shape[0], self.out_features), dtype=dtype)
+        parallel.for_each_chunk(lambda lo, hi: finish(np.matmul(x, w[:, lo:hi], out=y[:, lo:hi]), slice(lo, hi)),
+                                self.out_features, parallel.chunk_size(self.out_features, 64, 16))
         return y
 
     def kernel_backward(self, dy):
