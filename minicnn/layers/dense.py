@@ -72,10 +72,10 @@ class Dense(Layer):
             return y
 
         if x.shape[0] < parallel.MIN_CHUNKS:
-            # a few inputs (a live frame's faces): W is the cost, so each chunk reads a block of its rows,
-            # contiguous in memory, and their products are added in a fixed order
-            y, = parallel.sum_over_chunks(lambda lo, hi: (x[:, lo:hi] @ w[lo:hi],), self.in_features,
-                                          parallel.chunk_size(self.in_features, 512, 64))
+            # a few inputs (a live frame's faces): W is the cost, so each chunk reads a block of its rows
+            # (contiguous, 128 KiB at least: a small W is one chunk), and their products are added in a fixed order
+            rows = parallel.chunk_size(self.in_features, 512, parallel.CHUNK_ELEMENTS // self.out_features)
+            y, = parallel.sum_over_chunks(lambda lo, hi: (x[:, lo:hi] @ w[lo:hi],), self.in_features, rows)
             return finish(y.astype(dtype, copy=False))
         y = np.empty((x.shape[0], self.out_features), dtype=dtype)
         parallel.for_each_chunk(lambda lo, hi: finish(np.matmul(x, w[:, lo:hi], out=y[:, lo:hi]), slice(lo, hi)),
