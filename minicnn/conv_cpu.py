@@ -10,8 +10,8 @@ reorderings are the Numba kernels ``im2col``, ``col2im``, ``rows_to_nchw`` and `
 
 Two other algorithms compute the same convolution up to rounding, where they are faster:
 * 3×3 stride-1 convolutions with at least WINOGRAD_MIN_CHANNELS input channels take
-  Winograd's F(2×2, 3×3) (minicnn/winograd.py, docs/winograd.md): 2.25× fewer
-  multiplications, once the batch has enough tiles to keep its 16 products busy;
+  Winograd's F(2×2, 3×3) or F(4×4, 3×3) (minicnn/winograd.py, docs/winograd.md): 2.25× or
+  4× fewer multiplications, once the batch has enough tiles to keep its products busy;
 * stride-1 convolutions with C·KH·KW ≤ DIRECT_MAX_TAPS (the first layer, on grey or
   colour images) are computed directly from the forward equation, each output row a
   sum of shifted input rows (kernels conv_direct_*): im2col's matrix product would have
@@ -29,7 +29,8 @@ from . import kernels, parallel, winograd
 WINOGRAD_MIN_CHANNELS = 8     # below this, its many small matrix products cost more than they save
 DIRECT_MAX_TAPS = 27          # C·KH·KW up to a 3×3 kernel on 3 channels
 MIN_COLUMNS = 64              # output pixels per matrix product when one image's is shared out by pixels
-ALGORITHMS = ("auto", "im2col", "winograd", "direct")
+WINOGRAD_TILE = {"winograd": None, "winograd2x2": 2, "winograd4x4": 4}    # None: the tile that multiplies least
+ALGORITHMS = ("auto", "im2col", *WINOGRAD_TILE, "direct")
 
 
 def forward(layer, x, relu=False, affine=None):
@@ -42,8 +43,9 @@ def forward(layer, x, relu=False, affine=None):
     scale, bias = output_affine(layer, affine, x.dtype)
     inference_only = relu or affine is not None
     algorithm = choose(layer, x)
-    if algorithm == "winograd":
-        y, U = winograd.conv3x3_forward(x, w, scale, bias, p, relu)
+    if algorithm in WINOGRAD_TILE:
+        m = WINOGRAD_TILE[algorithm] or winograd.tile_size(Ho, Wo)
+        y, U = winograd.conv3x3_forward(x, w, scale, bias, p, relu, m)
         return y, None if inference_only else (x, U)
     y = np.empty((N, layer.out_channels, Ho, Wo), dtype=x.dtype)
     if algorithm == "direct":
@@ -62,12 +64,11 @@ def backward(layer, dy, saved):
                            "inference only")
     (x, U), w, p = saved, layer.params["weight"], layer.padding
     dy = np.ascontiguousarray(dy)
-    algorithm = choose(layer, x)
-    if algorithm == "winograd":
+    if U is not None:                   # Winograd's transformed filters
         dx, dw, db = winograd.conv3x3_backward(x, dy, U, p)
     else:
         dx = np.empty_like(x)
-        if algorithm == "direct":
+        if choose(layer, x) == "direct":
             chunk, images = _direct_backward_chunk, parallel.chunk_size(x.shape[0], 1)
         else:
             chunk, images = _im2col_backward_chunk, _images_per_chunk(dy)
@@ -97,8 +98,8 @@ def choose(layer, x):
         return "direct" if s == 1 and C * k * k <= DIRECT_MAX_TAPS else "im2col"
     if layer.algorithm not in ALGORITHMS:
         raise ValueError(f"Conv2D.algorithm must be one of {', '.join(ALGORITHMS)}, got {layer.algorithm!r}")
-    if layer.algorithm == "winograd" and not (k == 3 and s == 1):
-        raise ValueError("Conv2D.algorithm 'winograd' needs a 3x3 kernel with stride 1")
+    if layer.algorithm in WINOGRAD_TILE and not (k == 3 and s == 1):
+        raise ValueError(f"Conv2D.algorithm {layer.algorithm!r} needs a 3x3 kernel with stride 1")
     if layer.algorithm == "direct" and s != 1:
         raise ValueError("Conv2D.algorithm 'direct' needs stride 1")
     return layer.algorithm

@@ -417,134 +417,289 @@ def batchnorm_backward(dy, x, first, mean, inv_std, scale, shift, training, relu
                 out[p] = a * (gp - mean_dy - (row[p] - mu) * s * slope)
 
 
-# Winograd F(2x2, 3x3) transforms (minicnn/winograd.py has the math).  Each 4x4 tile is
-# transformed with the additions that the matrices B, A hold (entries 0 and ±1), unrolled.
+# Winograd transforms (minicnn/winograd.py has the math), for output tiles of m×m = 2×2 (input tiles 4×4) and
+# 4×4 (input tiles 6×6).  The matrices are applied as the few additions and small multiples they hold,
+# unrolled: first down the columns of a whole row of tiles at once, then along each row, tile by tile.  The
+# constants are float32 so that float32 data stays float32 (a float64 model computes in float64).
+_2, _4, _5, _8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
+
 
 @kernel
-def winograd_input(x, pad, tiles_h, tiles_w, V):
-    """V[:, c, t] = Bᵀ d B for the 4x4 tile d of channel c at tile t (stride 2), x (N, C, H, W) zero-padded.
+def _bt4(d0, d1, d2, d3):
+    """Bᵀ d for F(2×2, 3×3)."""
+    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
 
-    V has shape (16, C, N*tiles_h*tiles_w), tiles numbered (n, ty, tx) in row-major order.
-    Bᵀ's rows are (1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)."""
+
+@kernel
+def _b4(v0, v1, v2, v3):
+    """B v: the adjoint of _bt4."""
+    return v0, v1 - v2 + v3, v1 + v2 - v0, -v3
+
+
+@kernel
+def _at4(m0, m1, m2, m3):
+    """Aᵀ m for F(2×2, 3×3)."""
+    return m0 + m1 + m2, m1 - m2 - m3
+
+
+@kernel
+def _a4(g0, g1):
+    """A g: the adjoint of _at4."""
+    return g0, g0 + g1, g0 - g1, -g1
+
+
+@kernel
+def _bt6(d0, d1, d2, d3, d4, d5):
+    """Bᵀ d for F(4×4, 3×3) (interpolation points 0, ±1, ±2 and ∞)."""
+    return (_4 * d0 - _5 * d2 + d4, d3 + d4 - _4 * (d1 + d2), d4 - d3 + _4 * (d1 - d2),
+            d4 - d2 + _2 * (d3 - d1), d4 - d2 + _2 * (d1 - d3), _4 * d1 - _5 * d3 + d5)
+
+
+@kernel
+def _b6(v0, v1, v2, v3, v4, v5):
+    """B v: the adjoint of _bt6."""
+    return (_4 * v0, _4 * (v2 + v5 - v1) + _2 * (v4 - v3), -_5 * v0 - _4 * (v1 + v2) - v3 - v4,
+            v1 - v2 + _2 * (v3 - v4) - _5 * v5, v0 + v1 + v2 + v3 + v4, v5)
+
+
+@kernel
+def _at6(m0, m1, m2, m3, m4, m5):
+    """Aᵀ m for F(4×4, 3×3)."""
+    a, b, c, d = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+    return m0 + a + c, b + _2 * d, a + _4 * c, b + _8 * d + m5
+
+
+@kernel
+def _a6(g0, g1, g2, g3):
+    """A g: the adjoint of _at6."""
+    a, b, c, d = g0 + g2, g1 + g3, _4 * g2, _2 * g1 + _8 * g3
+    return g0, a + b, a - b, g0 + c + d, g0 + c - d, g3
+
+
+@kernel
+def _input_down(m, src, top, Wp, rows):
+    """rows[:, q] = Bᵀ (the m + 2 values of column q of the flat plane src, Wp wide, from row ``top`` on)."""
+    if m == 2:
+        for q in range(Wp):
+            rows[0, q], rows[1, q], rows[2, q], rows[3, q] = _bt4(
+                src[u(top + q)], src[u(top + Wp + q)], src[u(top + 2 * Wp + q)], src[u(top + 3 * Wp + q)])
+    else:
+        for q in range(Wp):
+            rows[0, q], rows[1, q], rows[2, q], rows[3, q], rows[4, q], rows[5, q] = _bt6(
+                src[u(top + q)], src[u(top + Wp + q)], src[u(top + 2 * Wp + q)], src[u(top + 3 * Wp + q)],
+                src[u(top + 4 * Wp + q)], src[u(top + 5 * Wp + q)])
+
+
+@kernel
+def _input_along(m, row, tiles_w, out, base, stride):
+    """out[base + j·stride + tx] = (Bᵀ e)_j for the m + 2 values e of ``row`` under tile tx."""
+    if m == 2:
+        for tx in range(tiles_w):
+            k = 2 * tx
+            v0, v1, v2, v3 = _bt4(row[u(k)], row[u(k + 1)], row[u(k + 2)], row[u(k + 3)])
+            out[u(base + tx)], out[u(base + stride + tx)] = v0, v1
+            out[u(base + 2 * stride + tx)], out[u(base + 3 * stride + tx)] = v2, v3
+    else:
+        for tx in range(tiles_w):
+            k = 4 * tx
+            v0, v1, v2, v3, v4, v5 = _bt6(row[u(k)], row[u(k + 1)], row[u(k + 2)], row[u(k + 3)], row[u(k + 4)],
+                                          row[u(k + 5)])
+            out[u(base + tx)], out[u(base + stride + tx)], out[u(base + 2 * stride + tx)] = v0, v1, v2
+            out[u(base + 3 * stride + tx)], out[u(base + 4 * stride + tx)], out[u(base + 5 * stride + tx)] = v3, v4, v5
+
+
+@kernel
+def winograd_input(x, pad, m, tiles_h, tiles_w, V):
+    """V[:, c, t] = Bᵀ d B for the (m+2)×(m+2) tile d of channel c at tile t (stride m), x (N, C, H, W) zero-padded.
+
+    V has shape ((m+2)², C, N·tiles_h·tiles_w), tiles numbered (n, ty, tx) in row-major order."""
     N, C, H, W = x.shape
-    Wp = 2 * tiles_w + 2
+    n = m + 2
+    Wp = m * tiles_w + 2
     T = V.shape[2]
-    padded = np.zeros((2 * tiles_h + 2) * Wp, x.dtype)
-    rows = np.empty((4, Wp), x.dtype)            # Bᵀ d for one row of tiles, all columns at once
+    padded = np.zeros((m * tiles_h + 2) * Wp, x.dtype)
+    rows = np.empty((n, Wp), x.dtype)            # Bᵀ d for one row of tiles, all columns at once
     out = V.reshape(-1)
-    for n in range(N):
+    for img in range(N):
         for c in range(C):
-            _pad_into(x[n, c], pad, Wp, padded)
+            _pad_into(x[img, c], pad, Wp, padded)
             for ty in range(tiles_h):
-                top = 2 * ty * Wp
-                for q in range(Wp):
-                    d0, d1 = padded[u(top + q)], padded[u(top + Wp + q)]
-                    d2, d3 = padded[u(top + 2 * Wp + q)], padded[u(top + 3 * Wp + q)]
-                    rows[0, q], rows[1, q], rows[2, q], rows[3, q] = d0 - d2, d1 + d2, d2 - d1, d1 - d3
-                t0 = (n * tiles_h + ty) * tiles_w
-                for i in range(4):                   # (Bᵀ d) B: the same combinations across columns
-                    row = rows[i]
-                    base = ((4 * i) * C + c) * T + t0
-                    for tx in range(tiles_w):
-                        e0, e1, e2, e3 = row[u(2 * tx)], row[u(2 * tx + 1)], row[u(2 * tx + 2)], row[u(2 * tx + 3)]
-                        out[u(base + tx)] = e0 - e2
-                        out[u(base + C * T + tx)] = e1 + e2
-                        out[u(base + 2 * C * T + tx)] = e2 - e1
-                        out[u(base + 3 * C * T + tx)] = e1 - e3
+                _input_down(m, padded, m * ty * Wp, Wp, rows)
+                t0 = (img * tiles_h + ty) * tiles_w
+                for i in range(n):                   # (Bᵀ d) B: the same combinations along each row
+                    _input_along(m, rows[i], tiles_w, out, (n * i * C + c) * T + t0, C * T)
 
 
 @kernel
-def winograd_input_adjoint(dV, pad, tiles_h, tiles_w, dx):
+def _input_adjoint_along(m, inp, base, stride, tiles_w, row):
+    """row[m·tx + k] += (B v)_k for the m + 2 values v = inp[base + j·stride + tx] of tile tx (tiles overlap)."""
+    if m == 2:
+        for tx in range(tiles_w):
+            k = 2 * tx
+            e0, e1, e2, e3 = _b4(inp[u(base + tx)], inp[u(base + stride + tx)], inp[u(base + 2 * stride + tx)],
+                                 inp[u(base + 3 * stride + tx)])
+            row[u(k)] += e0
+            row[u(k + 1)] += e1
+            row[u(k + 2)] += e2
+            row[u(k + 3)] += e3
+    else:
+        for tx in range(tiles_w):
+            k = 4 * tx
+            e0, e1, e2, e3, e4, e5 = _b6(inp[u(base + tx)], inp[u(base + stride + tx)],
+                                         inp[u(base + 2 * stride + tx)], inp[u(base + 3 * stride + tx)],
+                                         inp[u(base + 4 * stride + tx)], inp[u(base + 5 * stride + tx)])
+            row[u(k)] += e0
+            row[u(k + 1)] += e1
+            row[u(k + 2)] += e2
+            row[u(k + 3)] += e3
+            row[u(k + 4)] += e4
+            row[u(k + 5)] += e5
+
+
+@kernel
+def _input_adjoint_down(m, rows, dst, top, Wp):
+    """dst[top + k·Wp + q] += (B rows[:, q])_k: the adjoint of _input_down."""
+    if m == 2:
+        for q in range(Wp):
+            e0, e1, e2, e3 = _b4(rows[0, q], rows[1, q], rows[2, q], rows[3, q])
+            dst[u(top + q)] += e0
+            dst[u(top + Wp + q)] += e1
+            dst[u(top + 2 * Wp + q)] += e2
+            dst[u(top + 3 * Wp + q)] += e3
+    else:
+        for q in range(Wp):
+            e0, e1, e2, e3, e4, e5 = _b6(rows[0, q], rows[1, q], rows[2, q], rows[3, q], rows[4, q], rows[5, q])
+            dst[u(top + q)] += e0
+            dst[u(top + Wp + q)] += e1
+            dst[u(top + 2 * Wp + q)] += e2
+            dst[u(top + 3 * Wp + q)] += e3
+            dst[u(top + 4 * Wp + q)] += e4
+            dst[u(top + 5 * Wp + q)] += e5
+
+
+@kernel
+def winograd_input_adjoint(dV, pad, m, tiles_h, tiles_w, dx):
     """Adjoint of winograd_input: scatter-add B dV Bᵀ of every tile into dx (N, C, H, W)."""
     N, C, H, W = dx.shape
-    Wp = 2 * tiles_w + 2
+    n = m + 2
+    Wp = m * tiles_w + 2
     T = dV.shape[2]
-    padded = np.empty((2 * tiles_h + 2) * Wp, dx.dtype)
-    rows = np.empty((4, Wp), dx.dtype)           # dV B for one row of tiles
+    padded = np.empty((m * tiles_h + 2) * Wp, dx.dtype)
+    rows = np.empty((n, Wp), dx.dtype)           # dV B for one row of tiles
     inp = dV.reshape(-1)
-    for n in range(N):
+    for img in range(N):
         for c in range(C):
             padded[:] = 0
             for ty in range(tiles_h):
                 rows[...] = 0
-                t0 = (n * tiles_h + ty) * tiles_w
-                for i in range(4):                   # dV Bᵀ... adjoint of the column step, tiles overlap by 2
-                    row = rows[i]
-                    base = ((4 * i) * C + c) * T + t0
-                    for tx in range(tiles_w):
-                        v0, v1 = inp[u(base + tx)], inp[u(base + C * T + tx)]
-                        v2, v3 = inp[u(base + 2 * C * T + tx)], inp[u(base + 3 * C * T + tx)]
-                        row[u(2 * tx)] += v0
-                        row[u(2 * tx + 1)] += v1 - v2 + v3
-                        row[u(2 * tx + 2)] += v1 + v2 - v0
-                        row[u(2 * tx + 3)] -= v3
-                top = 2 * ty * Wp
-                for q in range(Wp):                  # adjoint of the row step, all columns at once
-                    e0, e1, e2, e3 = rows[0, q], rows[1, q], rows[2, q], rows[3, q]
-                    padded[u(top + q)] += e0
-                    padded[u(top + Wp + q)] += e1 - e2 + e3
-                    padded[u(top + 2 * Wp + q)] += e1 + e2 - e0
-                    padded[u(top + 3 * Wp + q)] -= e3
-            _crop_from(padded, pad, Wp, dx[n, c])
+                t0 = (img * tiles_h + ty) * tiles_w
+                for i in range(n):
+                    _input_adjoint_along(m, inp, (n * i * C + c) * T + t0, C * T, tiles_w, rows[i])
+                _input_adjoint_down(m, rows, padded, m * ty * Wp, Wp)
+            _crop_from(padded, pad, Wp, dx[img, c])
 
 
 @kernel
-def winograd_output(M, scale, bias, relu, tiles_h, tiles_w, y):
-    """y[n, f] = (Aᵀ m A)·scale[f] + bias[f] (then max(·, 0) if relu) for the 4x4 tile m = M[:, f, t] of every
-    tile t, cut to y (N, F, Ho, Wo).
+def _output_along(m, inp, base, stride, tiles_w, row):
+    """row[m·tx + r] = (Aᵀ v)_r for the m + 2 values v = inp[base + j·stride + tx] of tile tx."""
+    if m == 2:
+        for tx in range(tiles_w):
+            row[u(2 * tx)], row[u(2 * tx + 1)] = _at4(inp[u(base + tx)], inp[u(base + stride + tx)],
+                                                      inp[u(base + 2 * stride + tx)], inp[u(base + 3 * stride + tx)])
+    else:
+        for tx in range(tiles_w):
+            row[u(4 * tx)], row[u(4 * tx + 1)], row[u(4 * tx + 2)], row[u(4 * tx + 3)] = _at6(
+                inp[u(base + tx)], inp[u(base + stride + tx)], inp[u(base + 2 * stride + tx)],
+                inp[u(base + 3 * stride + tx)], inp[u(base + 4 * stride + tx)], inp[u(base + 5 * stride + tx)])
 
-    Aᵀ's rows are (1, 1, 1, 0) and (0, 1, -1, -1)."""
+
+@kernel
+def _output_down(m, s, oh, sf, b, relu, plane):
+    """Rows oh … oh + m − 1 of plane (those inside it) = (Aᵀ s[:, ow])·sf + b, then max(·, 0) if relu."""
+    Ho, Wo = plane.shape
+    if m == 2:
+        for ow in range(Wo):
+            o0, o1 = _at4(s[0, ow], s[1, ow], s[2, ow], s[3, ow])
+            plane[oh, u(ow)] = _relu_if(relu, o0 * sf + b)
+            if oh + 1 < Ho:
+                plane[oh + 1, u(ow)] = _relu_if(relu, o1 * sf + b)
+    else:
+        for ow in range(Wo):
+            o0, o1, o2, o3 = _at6(s[0, ow], s[1, ow], s[2, ow], s[3, ow], s[4, ow], s[5, ow])
+            plane[oh, u(ow)] = _relu_if(relu, o0 * sf + b)
+            if oh + 1 < Ho:
+                plane[oh + 1, u(ow)] = _relu_if(relu, o1 * sf + b)
+            if oh + 2 < Ho:
+                plane[oh + 2, u(ow)] = _relu_if(relu, o2 * sf + b)
+            if oh + 3 < Ho:
+                plane[oh + 3, u(ow)] = _relu_if(relu, o3 * sf + b)
+
+
+@kernel
+def winograd_output(M, scale, bias, relu, m, tiles_h, tiles_w, y):
+    """y[n, f] = (Aᵀ M[:, f, t] A)·scale[f] + bias[f] (then max(·, 0) if relu) for the (m+2)×(m+2) tile of every
+    tile t, cut to y (N, F, Ho, Wo)."""
     N, F, Ho, Wo = y.shape
+    n = m + 2
     T = M.shape[2]
-    s = np.empty((4, 2 * tiles_w), y.dtype)      # m A for one row of tiles
+    s = np.empty((n, m * tiles_w), y.dtype)      # M A for one row of tiles
     inp = M.reshape(-1)
-    for n in range(N):
+    for img in range(N):
         for f in range(F):
             sf, b = scale[f], bias[f]
             for ty in range(tiles_h):
-                t0 = (n * tiles_h + ty) * tiles_w
-                for i in range(4):
-                    base = ((4 * i) * F + f) * T + t0
-                    row = s[i]
-                    for tx in range(tiles_w):
-                        m0, m1 = inp[u(base + tx)], inp[u(base + F * T + tx)]
-                        m2, m3 = inp[u(base + 2 * F * T + tx)], inp[u(base + 3 * F * T + tx)]
-                        row[u(2 * tx)], row[u(2 * tx + 1)] = m0 + m1 + m2, m1 - m2 - m3
-                oh = 2 * ty
-                for ow in range(Wo):                 # Aᵀ (m A), the two output rows of the tiles
-                    v = (s[0, ow] + s[1, ow] + s[2, ow]) * sf + b
-                    y[n, f, oh, ow] = _relu_if(relu, v)
-                if oh + 1 < Ho:
-                    for ow in range(Wo):
-                        v = (s[1, ow] - s[2, ow] - s[3, ow]) * sf + b
-                        y[n, f, oh + 1, ow] = _relu_if(relu, v)
+                t0 = (img * tiles_h + ty) * tiles_w
+                for i in range(n):
+                    _output_along(m, inp, (n * i * F + f) * T + t0, F * T, tiles_w, s[i])
+                _output_down(m, s, m * ty, sf, b, relu, y[img, f])
 
 
 @kernel
-def winograd_output_adjoint(dy, tiles_h, tiles_w, dM):
-    """Adjoint of winograd_output (without the bias): dM[:, f, t] = A g Aᵀ for the 2x2 tile g of dy (N, F, Ho, Wo)."""
+def _output_adjoint_down(m, g, rows):
+    """rows[:, q] = A g[:, q] for every column q: the adjoint of Aᵀ applied down the columns."""
+    if m == 2:
+        for q in range(g.shape[1]):
+            rows[0, q], rows[1, q], rows[2, q], rows[3, q] = _a4(g[0, q], g[1, q])
+    else:
+        for q in range(g.shape[1]):
+            rows[0, q], rows[1, q], rows[2, q], rows[3, q], rows[4, q], rows[5, q] = _a6(g[0, q], g[1, q], g[2, q],
+                                                                                       g[3, q])
+
+
+@kernel
+def _output_adjoint_along(m, row, tiles_w, out, base, stride):
+    """out[base + j·stride + tx] = (A p)_j for the m values p of ``row`` under tile tx."""
+    if m == 2:
+        for tx in range(tiles_w):
+            v0, v1, v2, v3 = _a4(row[u(2 * tx)], row[u(2 * tx + 1)])
+            out[u(base + tx)], out[u(base + stride + tx)] = v0, v1
+            out[u(base + 2 * stride + tx)], out[u(base + 3 * stride + tx)] = v2, v3
+    else:
+        for tx in range(tiles_w):
+            k = 4 * tx
+            v0, v1, v2, v3, v4, v5 = _a6(row[u(k)], row[u(k + 1)], row[u(k + 2)], row[u(k + 3)])
+            out[u(base + tx)], out[u(base + stride + tx)], out[u(base + 2 * stride + tx)] = v0, v1, v2
+            out[u(base + 3 * stride + tx)], out[u(base + 4 * stride + tx)], out[u(base + 5 * stride + tx)] = v3, v4, v5
+
+
+@kernel
+def winograd_output_adjoint(dy, m, tiles_h, tiles_w, dM):
+    """Adjoint of winograd_output (without the bias): dM[:, f, t] = A g Aᵀ for the m×m tile g of dy (N, F, Ho, Wo)."""
     N, F, Ho, Wo = dy.shape
+    n = m + 2
     T = dM.shape[2]
-    g = np.zeros((2, 2 * tiles_w), dy.dtype)     # two rows of dy, 0 past the edge
-    rows = np.empty((4, 2 * tiles_w), dy.dtype)  # A g: A's rows are (1, 0), (1, 1), (1, -1), (0, -1)
+    g = np.zeros((m, m * tiles_w), dy.dtype)     # m rows of dy, 0 past the edge
+    rows = np.empty((n, m * tiles_w), dy.dtype)  # A g
     out = dM.reshape(-1)
-    for n in range(N):
+    for img in range(N):
         for f in range(F):
             for ty in range(tiles_h):
-                oh = 2 * ty
-                for ow in range(Wo):
-                    g[0, ow] = dy[n, f, oh, ow]
-                    g[1, ow] = dy[n, f, oh + 1, ow] if oh + 1 < Ho else 0
-                for q in range(2 * tiles_w):
-                    g0, g1 = g[0, q], g[1, q]
-                    rows[0, q], rows[1, q], rows[2, q], rows[3, q] = g0, g0 + g1, g0 - g1, -g1
-                t0 = (n * tiles_h + ty) * tiles_w
-                for i in range(4):                   # (A g) Aᵀ
-                    row = rows[i]
-                    base = ((4 * i) * F + f) * T + t0
-                    for tx in range(tiles_w):
-                        p0, p1 = row[u(2 * tx)], row[u(2 * tx + 1)]
-                        out[u(base + tx)] = p0
-                        out[u(base + F * T + tx)] = p0 + p1
-                        out[u(base + 2 * F * T + tx)] = p0 - p1
-                        out[u(base + 3 * F * T + tx)] = -p1
+                oh = m * ty
+                for r in range(m):
+                    inside = oh + r < Ho
+                    for ow in range(Wo):
+                        g[r, ow] = dy[img, f, oh + r, ow] if inside else 0
+                _output_adjoint_down(m, g, rows)
+                t0 = (img * tiles_h + ty) * tiles_w
+                for i in range(n):                   # (A g) Aᵀ
+                    _output_adjoint_along(m, rows[i], tiles_w, out, (n * i * F + f) * T + t0, F * T)

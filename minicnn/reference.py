@@ -155,60 +155,60 @@ def batchnorm_backward(dy, x, first, mean, inv_std, scale, shift, training, relu
     dx[...] = scale.reshape(per_channel) * (dy - mean_dy.reshape(per_channel) - x_hat * slope.reshape(per_channel))
 
 
-def _tile_views(padded, tiles_h, tiles_w):
-    """(N, C, tiles_h, tiles_w, 4, 4): the 4×4 input tile under every 2×2 output tile (stride 2)."""
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (4, 4), axis=(2, 3))
-    return windows[:, :, 0:2 * tiles_h:2, 0:2 * tiles_w:2]
+def _tile_views(padded, m, tiles_h, tiles_w):
+    """(N, C, tiles_h, tiles_w, m+2, m+2): the input tile under every m×m output tile (stride m)."""
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (m + 2, m + 2), axis=(2, 3))
+    return windows[:, :, 0:m * tiles_h:m, 0:m * tiles_w:m]
 
 
-def _padded_for_tiles(x, pad, tiles_h, tiles_w):
+def _padded_for_tiles(x, pad, m, tiles_h, tiles_w):
     N, C, H, W = x.shape
-    padded = np.zeros((N, C, 2 * tiles_h + 2, 2 * tiles_w + 2), dtype=x.dtype)
+    padded = np.zeros((N, C, m * tiles_h + 2, m * tiles_w + 2), dtype=x.dtype)
     padded[:, :, pad:pad + H, pad:pad + W] = x
     return padded
 
 
 def _to_xi_rows(tiles):
-    """(N, K, th, tw, 4, 4) -> (16, K, N*th*tw), tiles numbered (n, ty, tx)."""
+    """(N, K, th, tw, n, n) -> (n², K, N*th*tw), tiles numbered (n, ty, tx)."""
     N, K = tiles.shape[:2]
-    return tiles.transpose(4, 5, 1, 0, 2, 3).reshape(16, K, -1)
+    return tiles.transpose(4, 5, 1, 0, 2, 3).reshape(tiles.shape[4] ** 2, K, -1)
 
 
 def _from_xi_rows(rows, N, tiles_h, tiles_w):
     """Inverse of _to_xi_rows."""
-    K = rows.shape[1]
-    return rows.reshape(4, 4, K, N, tiles_h, tiles_w).transpose(3, 2, 4, 5, 0, 1)
+    n, K = int(round(rows.shape[0] ** 0.5)), rows.shape[1]
+    return rows.reshape(n, n, K, N, tiles_h, tiles_w).transpose(3, 2, 4, 5, 0, 1)
 
 
-def winograd_input(x, pad, tiles_h, tiles_w, V):
-    BT = winograd.BT.astype(x.dtype)
-    d = _tile_views(_padded_for_tiles(x, pad, tiles_h, tiles_w), tiles_h, tiles_w)
+def winograd_input(x, pad, m, tiles_h, tiles_w, V):
+    BT = winograd.MATRICES[m][0].astype(x.dtype)
+    d = _tile_views(_padded_for_tiles(x, pad, m, tiles_h, tiles_w), m, tiles_h, tiles_w)
     V[...] = _to_xi_rows(BT @ d @ BT.T)
 
 
-def winograd_input_adjoint(dV, pad, tiles_h, tiles_w, dx):
+def winograd_input_adjoint(dV, pad, m, tiles_h, tiles_w, dx):
     N, C, H, W = dx.shape
-    BT = winograd.BT.astype(dx.dtype)
+    BT = winograd.MATRICES[m][0].astype(dx.dtype)
     dd = BT.T @ _from_xi_rows(dV, N, tiles_h, tiles_w) @ BT
-    padded = np.zeros((N, C, 2 * tiles_h + 2, 2 * tiles_w + 2), dtype=dx.dtype)
+    padded = np.zeros((N, C, m * tiles_h + 2, m * tiles_w + 2), dtype=dx.dtype)
     for ty in range(tiles_h):
         for tx in range(tiles_w):
-            padded[:, :, 2 * ty:2 * ty + 4, 2 * tx:2 * tx + 4] += dd[:, :, ty, tx]
+            padded[:, :, m * ty:m * ty + m + 2, m * tx:m * tx + m + 2] += dd[:, :, ty, tx]
     dx[...] = padded[:, :, pad:pad + H, pad:pad + W]
 
 
-def winograd_output(M, scale, bias, relu, tiles_h, tiles_w, y):
+def winograd_output(M, scale, bias, relu, m, tiles_h, tiles_w, y):
     N, F, Ho, Wo = y.shape
-    AT = winograd.AT.astype(y.dtype)
-    out = AT @ _from_xi_rows(M, N, tiles_h, tiles_w) @ AT.T                     # (N, F, th, tw, 2, 2)
-    full = out.transpose(0, 1, 2, 4, 3, 5).reshape(N, F, 2 * tiles_h, 2 * tiles_w)
+    AT = winograd.MATRICES[m][2].astype(y.dtype)
+    out = AT @ _from_xi_rows(M, N, tiles_h, tiles_w) @ AT.T                     # (N, F, th, tw, m, m)
+    full = out.transpose(0, 1, 2, 4, 3, 5).reshape(N, F, m * tiles_h, m * tiles_w)
     y[...] = _relu_if(relu, full[:, :, :Ho, :Wo] * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1))
 
 
-def winograd_output_adjoint(dy, tiles_h, tiles_w, dM):
+def winograd_output_adjoint(dy, m, tiles_h, tiles_w, dM):
     N, F, Ho, Wo = dy.shape
-    AT = winograd.AT.astype(dy.dtype)
-    full = np.zeros((N, F, 2 * tiles_h, 2 * tiles_w), dtype=dy.dtype)
+    AT = winograd.MATRICES[m][2].astype(dy.dtype)
+    full = np.zeros((N, F, m * tiles_h, m * tiles_w), dtype=dy.dtype)
     full[:, :, :Ho, :Wo] = dy
-    g = full.reshape(N, F, tiles_h, 2, tiles_w, 2).transpose(0, 1, 2, 4, 3, 5)
+    g = full.reshape(N, F, tiles_h, m, tiles_w, m).transpose(0, 1, 2, 4, 3, 5)
     dM[...] = _to_xi_rows(AT.T @ g @ AT)

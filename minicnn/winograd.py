@@ -1,37 +1,50 @@
-"""Winograd's F(2×2, 3×3): a 3×3 stride-1 convolution with 2.25× fewer multiplications.
+"""Winograd's minimal filtering: a 3×3 stride-1 convolution with 2.25× or 4× fewer multiplications.
 
 Lavin & Gray (2015), "Fast Algorithms for Convolutional Neural Networks".  Cut the
-output into 2×2 tiles; each needs the 4×4 input tile d under it (tiles overlap by 2).
-Direct convolution spends 2·2·9 = 36 multiplications per tile and channel pair; Winograd
-spends 16:
+output into m×m tiles; each needs the n×n input tile d under it, n = m + 2 (tiles
+overlap by 2).  Direct convolution spends m·m·9 multiplications per tile and channel
+pair; Winograd's F(m×m, 3×3) spends n·n:
 
     Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A          g: 3×3 filter, ⊙: element-wise product
+
+F(2×2, 3×3), m = 2: 16 multiplications for 36 (2.25× fewer); the matrices hold 0, ±1, ±1/2:
 
     Bᵀ = [[1, 0, -1, 0],     G = [[ 1,    0,   0 ],     Aᵀ = [[1, 1,  1,  0],
           [0, 1,  1, 0],          [ 1/2,  1/2, 1/2],           [0, 1, -1, -1]]
           [0,-1,  1, 0],          [ 1/2, -1/2, 1/2],
           [0, 1,  0,-1]]          [ 0,    0,   1 ]]
 
-Summed over input channels c, the 16 element-wise products of each tile become 16
-matrix products, which BLAS runs fast.  With t numbering the tiles of the batch:
+F(4×4, 3×3), m = 4: 36 multiplications for 144 (4× fewer); interpolation points 0, ±1, ±2 and ∞,
+so the matrices hold larger numbers (4, 5, 8, 1/6, 1/24) and float32 rounding grows (docs/winograd.md
+measures it against float64):
 
-    U[ξ, f, c] = (G g[f, c] Gᵀ)[ξ]      filters, once per pass              (16, F, C)
-    V[ξ, c, t] = (Bᵀ d[c, t] B)[ξ]      input tiles                         (16, C, T)
-    M[ξ]       = U[ξ] · V[ξ]            16 matrix products                  (16, F, T)
-    y[f, t]    = Aᵀ M[:, f, t] A + b[f]  each 4×4 back to a 2×2 output tile
+    Bᵀ = [[4,  0, -5,  0, 1, 0],     G = [[ 1/4,     0,    0 ],     Aᵀ = [[1, 1,  1, 1,  1, 0],
+          [0, -4, -4,  1, 1, 0],          [-1/6,  -1/6, -1/6],            [0, 1, -1, 2, -2, 0],
+          [0,  4, -4, -1, 1, 0],          [-1/6,   1/6, -1/6],            [0, 1,  1, 4,  4, 0],
+          [0, -2, -1,  2, 1, 0],          [ 1/24, 1/12,  1/6],            [0, 1, -1, 8, -8, 1]]
+          [0,  2, -1, -2, 1, 0],          [ 1/24, -1/12, 1/6],
+          [0,  4,  0, -5, 0, 1]]          [ 0,       0,    1 ]]
+
+Summed over input channels c, the n² element-wise products of each tile become n²
+matrix products, which BLAS runs fast.  With t numbering the tiles of the batch, ξ the n² places of a tile:
+
+    U[ξ, f, c] = (G g[f, c] Gᵀ)[ξ]      filters, once per pass              (n², F, C)
+    V[ξ, c, t] = (Bᵀ d[c, t] B)[ξ]      input tiles                         (n², C, T)
+    M[ξ]       = U[ξ] · V[ξ]            n² matrix products                  (n², F, T)
+    y[f, t]    = Aᵀ M[:, f, t] A + b[f]  each n×n back to an m×m output tile
 
 Every step is linear, so backward is each step's adjoint in reverse order:
 
-    dM[:, f, t] = A dy[f, t] Aᵀ                                             (16, F, T)
+    dM[:, f, t] = A dy[f, t] Aᵀ                                             (n², F, T)
     dU[ξ] = Σ_chunks dM[ξ] · V[ξ]ᵀ        dL/dW[f, c] = Gᵀ dU[:, f, c] G
     dV[ξ] = U[ξ]ᵀ · dM[ξ]                 dL/dx = Σ over tiles of B dV[:, c, t] Bᵀ
     dL/db = Σ dy
 
-The tile transforms are the Numba kernels winograd_input, winograd_output and their
-adjoints (minicnn/kernels.py, NumPy twins in minicnn/reference.py); the filter
-transforms are one matrix product each, with the Kronecker product G ⊗ G.  The result equals the direct convolution up to
-float rounding (the matrices hold only 0, ±1 and ±1/2).  docs/winograd.md works an
-example by hand.
+``tile_size(Ho, Wo)`` picks m for a layer: the one that multiplies least over its output (4 for 12×12 or
+24×24 outputs; on 6×6 both spend the same and the more exact 2 is kept).  The tile transforms are the Numba
+kernels winograd_input, winograd_output and their adjoints (minicnn/kernels.py, NumPy twins in
+minicnn/reference.py); the filter transforms are one matrix product each, with the Kronecker product G ⊗ G.
+The result equals the direct convolution up to float rounding.  docs/winograd.md works an example by hand.
 """
 import numpy as np
 
@@ -40,36 +53,48 @@ from . import kernels, parallel
 BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
 AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+BT4 = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+                [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
+G4 = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
+               [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=np.float64)
+AT4 = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=np.float64)
+MATRICES = {2: (BT, G, AT), 4: (BT4, G4, AT4)}      # m: (Bᵀ, G, Aᵀ) of F(m×m, 3×3)
 
-TILES_PER_CHUNK = 256     # columns of each of the 16 matrix products: enough for BLAS to run near its peak
-FILTER_GRADIENT_TILES = 128   # backward: the least inner dimension of each chunk's 16 products dU = dM·Vᵀ
+TILES_PER_CHUNK = 256     # columns of each of the n² matrix products: enough for BLAS to run near its peak
+FILTER_GRADIENT_TILES = 128   # backward: the least inner dimension of each chunk's products dU = dM·Vᵀ
 
 
-GG = np.kron(G, G)          # (16, 9): GG @ vec(g) = vec(G g Gᵀ), so one matrix product transforms every filter
+KRONECKER = {m: np.kron(g, g) for m, (_, g, _) in MATRICES.items()}   # (n², 9): G ⊗ G @ vec(g) = vec(G g Gᵀ)
 
 
-def transform_filters(w):
-    """U = G g Gᵀ for every 3×3 filter g of w (F, C, 3, 3), as (16, F, C)."""
+def tile_size(Ho, Wo):
+    """m of the F(m×m, 3×3) that multiplies least for an Ho×Wo output (the smaller m on a tie: less rounding)."""
+    return min(MATRICES, key=lambda m: (-(-Ho // m) * -(-Wo // m) * (m + 2) ** 2, m))
+
+
+def transform_filters(w, m=2):
+    """U = G g Gᵀ for every 3×3 filter g of w (F, C, 3, 3), as ((m+2)², F, C)."""
     F, C = w.shape[:2]
     with parallel.single_threaded_blas():
-        return (GG.astype(w.dtype) @ w.reshape(F * C, 9).T).reshape(16, F, C)
+        return (KRONECKER[m].astype(w.dtype) @ w.reshape(F * C, 9).T).reshape(-1, F, C)
 
 
 def filter_gradient(dU):
-    """Adjoint of transform_filters: dL/dW = Gᵀ dU G for every (f, c), from dU (16, F, C) to (F, C, 3, 3)."""
+    """Adjoint of transform_filters: dL/dW = Gᵀ dU G for every (f, c), from dU ((m+2)², F, C) to (F, C, 3, 3)."""
     F, C = dU.shape[1:]
+    m = int(round(dU.shape[0] ** 0.5)) - 2
     with parallel.single_threaded_blas():
-        return (dU.reshape(16, F * C).T @ GG.astype(dU.dtype)).reshape(F, C, 3, 3)
+        return (dU.reshape(-1, F * C).T @ KRONECKER[m].astype(dU.dtype)).reshape(F, C, 3, 3)
 
 
-def tile_grid(H, W, pad):
-    """Output size and the number of 2×2 output tiles down and across (the last may hang over the edge)."""
+def tile_grid(H, W, pad, m=2):
+    """Output size and the number of m×m output tiles down and across (the last may hang over the edge)."""
     Ho, Wo = H + 2 * pad - 2, W + 2 * pad - 2
-    return Ho, Wo, -(-Ho // 2), -(-Wo // 2)
+    return Ho, Wo, -(-Ho // m), -(-Wo // m)
 
 
-def tile_count(H, W, pad):
-    _, _, tiles_h, tiles_w = tile_grid(H, W, pad)
+def tile_count(H, W, pad, m=2):
+    _, _, tiles_h, tiles_w = tile_grid(H, W, pad, m)
     return tiles_h * tiles_w
 
 
@@ -86,44 +111,46 @@ def images_per_backward_chunk(N, tiles_per_image):
     return max(images_per_chunk(N, tiles_per_image), min(least, N))
 
 
-def conv3x3_forward(x, w, scale, bias, pad, relu=False):
+def conv3x3_forward(x, w, scale, bias, pad, relu=False, m=2):
     """y = conv(x, w)·scale + bias per output channel (then max(·, 0) if relu) for x (N, C, H, W),
-    w (F, C, 3, 3), stride 1; returns y and U for backward."""
+    w (F, C, 3, 3), stride 1, with F(m×m, 3×3); returns y and U for backward."""
     N, C, H, W = x.shape
     F = w.shape[0]
-    Ho, Wo, tiles_h, tiles_w = tile_grid(H, W, pad)
-    tiles = tiles_h * tiles_w
-    U = transform_filters(w)
+    Ho, Wo, tiles_h, tiles_w = tile_grid(H, W, pad, m)
+    tiles, n2 = tiles_h * tiles_w, (m + 2) ** 2
+    U = transform_filters(w, m)
     y = np.empty((N, F, Ho, Wo), dtype=x.dtype)
 
     def forward_chunk(lo, hi):
-        V = parallel.scratch("V", (16, C, (hi - lo) * tiles), x.dtype)
-        kernels.winograd_input(x[lo:hi], pad, tiles_h, tiles_w, V)
-        M = np.matmul(U, V, out=parallel.scratch("M", (16, F, (hi - lo) * tiles), x.dtype))
-        kernels.winograd_output(M, scale, bias, relu, tiles_h, tiles_w, y[lo:hi])
+        V = parallel.scratch("V", (n2, C, (hi - lo) * tiles), x.dtype)
+        kernels.winograd_input(x[lo:hi], pad, m, tiles_h, tiles_w, V)
+        M = np.matmul(U, V, out=parallel.scratch("M", (n2, F, (hi - lo) * tiles), x.dtype))
+        kernels.winograd_output(M, scale, bias, relu, m, tiles_h, tiles_w, y[lo:hi])
 
     parallel.for_each_chunk(forward_chunk, N, images_per_chunk(N, tiles))
     return y, U
 
 
 def conv3x3_backward(x, dy, U, pad):
-    """dL/dx, dL/dw, dL/db of conv3x3_forward, given dy (N, F, Ho, Wo) and the forward's U."""
+    """dL/dx, dL/dw, dL/db of conv3x3_forward, given dy (N, F, Ho, Wo) and the forward's U (whose size says m)."""
     N, C, H, W = x.shape
     F = dy.shape[1]
-    _, _, tiles_h, tiles_w = tile_grid(H, W, pad)
+    n2 = U.shape[0]
+    m = int(round(n2 ** 0.5)) - 2
+    _, _, tiles_h, tiles_w = tile_grid(H, W, pad, m)
     tiles = tiles_h * tiles_w
     Ut = U.transpose(0, 2, 1)
     dx = np.empty_like(x)
 
     def backward_chunk(lo, hi):
         T = (hi - lo) * tiles
-        V = parallel.scratch("V", (16, C, T), x.dtype)
-        kernels.winograd_input(x[lo:hi], pad, tiles_h, tiles_w, V)
-        dM = parallel.scratch("M", (16, F, T), dy.dtype)
-        kernels.winograd_output_adjoint(dy[lo:hi], tiles_h, tiles_w, dM)
-        dV = np.matmul(Ut, dM, out=parallel.scratch("dV", (16, C, T), dy.dtype))
-        kernels.winograd_input_adjoint(dV, pad, tiles_h, tiles_w, dx[lo:hi])
-        dU = np.matmul(dM, V.transpose(0, 2, 1), out=parallel.scratch("dU", (16, F, C), dy.dtype))
+        V = parallel.scratch("V", (n2, C, T), x.dtype)
+        kernels.winograd_input(x[lo:hi], pad, m, tiles_h, tiles_w, V)
+        dM = parallel.scratch("M", (n2, F, T), dy.dtype)
+        kernels.winograd_output_adjoint(dy[lo:hi], m, tiles_h, tiles_w, dM)
+        dV = np.matmul(Ut, dM, out=parallel.scratch("dV", (n2, C, T), dy.dtype))
+        kernels.winograd_input_adjoint(dV, pad, m, tiles_h, tiles_w, dx[lo:hi])
+        dU = np.matmul(dM, V.transpose(0, 2, 1), out=parallel.scratch("dU", (n2, F, C), dy.dtype))
         return dU, dy[lo:hi].sum(axis=(0, 2, 3))
 
     dU, db = parallel.sum_over_chunks(backward_chunk, N, images_per_backward_chunk(N, tiles))

@@ -131,36 +131,46 @@ def test_direct_convolution_kernels(N, C, H, W, F, k, p):
     assert close(fast, ref)
 
 
-@pytest.mark.parametrize("N,C,F,H,W,p", [(2, 3, 4, 6, 6, 1), (1, 2, 3, 5, 7, 1), (2, 1, 2, 4, 3, 0), (1, 2, 2, 3, 3, 2)])
-def test_winograd_kernels(N, C, F, H, W, p):
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("N,C,F,H,W,p", [(2, 3, 4, 6, 6, 1), (1, 2, 3, 5, 7, 1), (2, 1, 2, 4, 3, 0), (1, 2, 2, 3, 3, 2),
+                                         (1, 2, 3, 9, 10, 1)])
+def test_winograd_kernels(m, N, C, F, H, W, p):
+    """F(2×2, 3×3) and F(4×4, 3×3), with tiles that hang over the output's edge."""
     rng = np.random.default_rng(5)
-    Ho, Wo, tiles_h, tiles_w = winograd.tile_grid(H, W, p)
-    T = N * tiles_h * tiles_w
+    Ho, Wo, tiles_h, tiles_w = winograd.tile_grid(H, W, p, m)
+    T, n2 = N * tiles_h * tiles_w, (m + 2) ** 2
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
-    (fast,), (ref,) = run_both("winograd_input", x, p, tiles_h, tiles_w, outputs=[np.empty((16, C, T), np.float32)])
+    (fast,), (ref,) = run_both("winograd_input", x, p, m, tiles_h, tiles_w, outputs=[np.empty((n2, C, T), np.float32)])
     assert close(fast, ref)
-    dV = rng.standard_normal((16, C, T)).astype(np.float32)
-    (fast,), (ref,) = run_both("winograd_input_adjoint", dV, p, tiles_h, tiles_w, outputs=[x])
+    dV = rng.standard_normal((n2, C, T)).astype(np.float32)
+    (fast,), (ref,) = run_both("winograd_input_adjoint", dV, p, m, tiles_h, tiles_w, outputs=[x])
     assert close(fast, ref)
-    M = rng.standard_normal((16, F, T)).astype(np.float32)
+    M = rng.standard_normal((n2, F, T)).astype(np.float32)
     bias = rng.standard_normal(F).astype(np.float32)
     y = np.empty((N, F, Ho, Wo), np.float32)
     scale = rng.uniform(0.5, 2, F).astype(np.float32)
-    assert_relu_optional("winograd_output", lambda relu: (M, scale, bias, relu, tiles_h, tiles_w), y)
+    assert_relu_optional("winograd_output", lambda relu: (M, scale, bias, relu, m, tiles_h, tiles_w), y)
     dy = rng.standard_normal(y.shape).astype(np.float32)
-    (fast,), (ref,) = run_both("winograd_output_adjoint", dy, tiles_h, tiles_w, outputs=[M])
+    (fast,), (ref,) = run_both("winograd_output_adjoint", dy, m, tiles_h, tiles_w, outputs=[M])
     assert close(fast, ref)
 
 
-def test_winograd_transforms_are_adjoint_pairs():
+@pytest.mark.parametrize("m", [2, 4])
+def test_winograd_transforms_are_adjoint_pairs(m):
     """<T(a), b> = <a, T*(b)> for each transform and the adjoint backward uses."""
     rng = np.random.default_rng(6)
-    N, C, H, W, p = 2, 3, 5, 7, 1
-    _, _, th, tw = winograd.tile_grid(H, W, p)
-    x, dV = rng.standard_normal((N, C, H, W)), rng.standard_normal((16, C, N * th * tw))
+    N, C, F, H, W, p = 2, 3, 4, 5, 7, 1
+    Ho, Wo, th, tw = winograd.tile_grid(H, W, p, m)
+    n2, T = (m + 2) ** 2, N * th * tw
+    x, dV = rng.standard_normal((N, C, H, W)), rng.standard_normal((n2, C, T))
     V, dx = np.empty_like(dV), np.empty_like(x)
-    kernels.winograd_input(x, p, th, tw, V)
-    kernels.winograd_input_adjoint(dV, p, th, tw, dx)
+    kernels.winograd_input(x, p, m, th, tw, V)
+    kernels.winograd_input_adjoint(dV, p, m, th, tw, dx)
     assert np.isclose((V * dV).sum(), (x * dx).sum())
-    w, dU = rng.standard_normal((4, C, 3, 3)), rng.standard_normal((16, 4, C))
-    assert np.isclose((winograd.transform_filters(w) * dU).sum(), (w * winograd.filter_gradient(dU)).sum())
+    M, dy = rng.standard_normal((n2, F, T)), rng.standard_normal((N, F, Ho, Wo))
+    y, dM = np.empty_like(dy), np.empty_like(M)
+    kernels.winograd_output(M, np.ones(F), np.zeros(F), False, m, th, tw, y)
+    kernels.winograd_output_adjoint(dy, m, th, tw, dM)
+    assert np.isclose((y * dy).sum(), (M * dM).sum())
+    w, dU = rng.standard_normal((F, C, 3, 3)), rng.standard_normal((n2, F, C))
+    assert np.isclose((winograd.transform_filters(w, m) * dU).sum(), (w * winograd.filter_gradient(dU)).sum())

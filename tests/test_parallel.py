@@ -230,6 +230,7 @@ def convolution_by_definition(x, w, b, stride, pad):
 
 @pytest.mark.parametrize("N,C,F,H,stride,path", [
     (2, 1, 8, 12, 1, "direct"), (16, 8, 8, 8, 1, "winograd"), (9, 4, 6, 7, 2, "im2col"),
+    (32, 8, 8, 6, 1, "winograd"),   # 6x6 outputs: F(2x2, 3x3) (8x8 above: F(4x4, 3x3))
     (1, 4, 6, 24, 1, "im2col"),     # one image, enough output pixels: its product shared out by pixels
     (1, 4, 40, 6, 1, "im2col"),     # one image, few pixels: shared out by filters
     (3, 16, 8, 12, 1, "im2col")])   # a few images (Winograd would have too few tiles)
