@@ -336,6 +336,22 @@ def terminate_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def interrupts_held():
+    """Ctrl-C and SIGTERM that arrive inside the block take effect when it is done: a frame's JSONL line and its
+    recorded frame are written both, never one without the other."""
+    arrived = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: arrived.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if arrived:
+        raise KeyboardInterrupt
+
+
 def recognize_all(args, images, names):
     """Detect, classify, track, draw, record and log every frame of the source; the exit code."""
     recognizer = cli.recognizer(args)
@@ -390,14 +406,15 @@ def recognize_all(args, images, names):
             if kind != "images":             # a rate means nothing for still images
                 draw_fps(frame, fps)
             n_frames += 1
-            if jsonl:
-                records = [dict(recognizer.as_dict(in_source_pixels(face, scale), p), label=classes[int(np.argmax(p))],
-                                track_id=tid)
-                           for face, p, tid in zip(shown_faces, shown, ids)]
-                jsonl.write(json.dumps({"frame": index, "time": round(t, 3), "source": str(name),
-                                        "faces": records}) + "\n")
-            if recorder:
-                recorder.write(frame, name)
+            with interrupts_held():
+                if jsonl:
+                    records = [dict(recognizer.as_dict(in_source_pixels(face, scale), p),
+                                    label=classes[int(np.argmax(p))], track_id=tid)
+                               for face, p, tid in zip(shown_faces, shown, ids)]
+                    jsonl.write(json.dumps({"frame": index, "time": round(t, 3), "source": str(name),
+                                            "faces": records}) + "\n")
+                if recorder:
+                    recorder.write(frame, name)
             if display:
                 cv2.imshow("fer_app live (q or Esc quits)", frame)
                 key = cv2.waitKey(0 if kind == "images" and args.pause else 1) & 0xFF

@@ -223,6 +223,27 @@ def test_a_second_live_writing_the_same_output_stops_at_once(tmp_path, model_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.avi", "in.mp4"]     # no lock left
 
 
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_a_stop_between_a_frames_jsonl_line_and_its_recording_waits_for_both(tmp_path, model_path, face_photo,
+                                                                           monkeypatch, stop):
+    """The signal arrives just as frame 3's line has been written and before its frame is recorded (the moment
+    a flaky run once hit): the run stops after recording it, so the JSONL and the recording hold as many frames."""
+    import os
+    import signal
+    video = compose_video(tmp_path / "in.mp4", face_photo, n_frames=8)
+    out, log = tmp_path / "out.avi", tmp_path / "f.jsonl"
+    record = live.Recorder.write
+
+    def stopped_before_the_third(self, frame, name):
+        if log.read_text().count("\n") == 3:
+            os.kill(os.getpid(), getattr(signal, stop))
+        record(self, frame, name)
+    monkeypatch.setattr(live.Recorder, "write", stopped_before_the_third)
+    assert live.main(["--source", str(video), "--model", str(model_path), "--no-display", "--output", str(out),
+                      "--jsonl", str(log)]) == 130
+    assert log.read_text().count("\n") == 3 == len(decoded_frames(out))
+
+
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT", "SIGKILL"])
 def test_a_stopped_live_run_leaves_a_playable_recording_and_whole_jsonl_lines(tmp_path, model_path, face_photo, stop):
     import signal
