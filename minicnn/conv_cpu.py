@@ -118,9 +118,11 @@ def _im2col_forward(layer, x, y, scale, bias, relu):
         cols = np.empty((K, N * P), dtype=x.dtype)
         kernels.im2col(x, k, k, s, p, cols.reshape(K, N, P))
         rows = np.empty((F, N * P), dtype=x.dtype)
+        multiply_adds = F * K * N * P
         if N * P >= 2 * MIN_COLUMNS:
+            columns = parallel.chunk_size(N * P, MIN_COLUMNS, MIN_COLUMNS)
             parallel.for_each_chunk(lambda lo, hi: np.matmul(w_mat, cols[:, lo:hi], out=rows[:, lo:hi]),
-                                    N * P, parallel.chunk_size(N * P, MIN_COLUMNS, MIN_COLUMNS))
+                                    N * P, parallel.chunk_unless_small(N * P, columns, multiply_adds))
             kernels.rows_to_nchw(rows.reshape(F, N, P), scale, bias, relu, y3)
             return
 
@@ -128,7 +130,8 @@ def _im2col_forward(layer, x, y, scale, bias, relu):
             np.matmul(w_mat[lo:hi], cols, out=rows[lo:hi])
             kernels.rows_to_nchw(rows[lo:hi].reshape(hi - lo, N, P), scale[lo:hi], bias[lo:hi], relu,
                                  y3[:, lo:hi])
-        parallel.for_each_chunk(filter_block, F, parallel.chunk_size(F, 32))
+        parallel.for_each_chunk(filter_block, F, parallel.chunk_unless_small(F, parallel.chunk_size(F, 32),
+                                                                               multiply_adds))
         return
 
     def forward_chunk(lo, hi):

@@ -30,6 +30,7 @@ from threadpoolctl import ThreadpoolController
 
 MIN_CHUNKS = 8                      # work is cut into at least this many chunks, for balance
 CHUNK_ELEMENTS = 1 << 15            # 128 KiB of float32: a chunk of element-wise work stays in cache
+SHARING_MIN_MULTIPLY_ADDS = 16_000_000      # a smaller product of a few images stays on one core
 _local = threading.local()          # .in_loop: inside a chunk; .scratch: this thread's reusable buffers
 _lock = threading.Lock()
 _state = {"threads": None, "helpers": None, "blas": None, "active_loops": 0, "saved_blas_threads": None}
@@ -246,6 +247,16 @@ def chunk_size(n, preferred, smallest=1):
 
     It does not depend on the number of threads, so neither do the results."""
     return max(1, int(smallest), min(int(preferred), -(-n // MIN_CHUNKS)))
+
+
+def chunk_unless_small(n, chunk, multiply_adds):
+    """``chunk``, or the whole of range(n) in one piece when the work is below SHARING_MIN_MULTIPLY_ADDS.
+
+    For the products of a few images (batch 1): waking a second core and being woken when it is done costs
+    about 0.1 ms on a virtual machine, which a product this small does not win back (vgg predict of one
+    image, 2-core Zen 3 VM: its 10.6 M multiply-add convolutions 0.44 vs 0.50 ms on one core and two, its
+    21 M ones 0.67 vs 0.72 and 0.86 vs 1.01 ms the other way round)."""
+    return chunk if multiply_adds >= SHARING_MIN_MULTIPLY_ADDS else max(1, n)
 
 
 def chunk_by_size(n, item_size, smallest_elements=1):

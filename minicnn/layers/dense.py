@@ -75,6 +75,7 @@ class Dense(Layer):
             # a few inputs (a live frame's faces): W is the cost, so each chunk reads a block of its rows
             # (contiguous, 128 KiB at least: a small W is one chunk), and their products are added in a fixed order
             rows = parallel.chunk_size(self.in_features, 512, parallel.CHUNK_ELEMENTS // self.out_features)
+            rows = parallel.chunk_unless_small(self.in_features, rows, x.shape[0] * w.size)
             y, = parallel.sum_over_chunks(lambda lo, hi: (x[:, lo:hi] @ w[lo:hi],), self.in_features, rows)
             return finish(y.astype(dtype, copy=False))
         y = np.empty((x.shape[0], self.out_features), dtype=dtype)
