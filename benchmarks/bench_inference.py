@@ -4,8 +4,8 @@
 
 The same net in all three (ONNX Runtime runs the graph minicnn.onnx.export writes, its graph
 optimisations on — it folds BatchNorm into the convolutions and fuses ReLU — and its threads told not to
-spin between runs), batch 64 and one image,
-2 threads each by default, timed in turn (median of REPEATS).  Ratios: the other's time / minicnn's,
+spin between runs), at batch 64, at the live path's batches (one and three faces, each as the 10 views
+of the default crops TTA: 10 and 30 images) and for one image, 2 threads each by default, timed in turn (median of REPEATS).  Ratios: the other's time / minicnn's,
 above 1 means minicnn is faster.  Then an ensemble of two vgg nets, as fer_app.export writes it (one
 graph averaging both) against two files run one after the other.
 """
@@ -61,7 +61,7 @@ def main(argv=None):
             minicnn_onnx.export(model, path, input_shape=(1, 48, 48))
             ort = session(path, args.threads)
             net = torch_twin(model).eval() if torch is not None else None
-            for batch in (64, 1):
+            for batch in (64, 30, 10, 1):
                 xb = x[:batch]
                 fns = {"minicnn": lambda: model.predict(xb), "onnxruntime": lambda: ort.run(None, {"input": xb})}
                 if net is not None:
@@ -71,7 +71,7 @@ def main(argv=None):
                         with torch.no_grad():
                             net(tx)
                     fns["torch"] = torch_infer
-                t = interleaved_medians(fns, repeats=REPEATS, calls=20 if batch == 1 else 1)
+                t = interleaved_medians(fns, repeats=REPEATS, calls=max(1, 20 // batch))
                 print(f"{arch:<6}{batch:>6}{1e3 * t['minicnn']:>12.2f}"
                       + "".join(f"{1e3 * t[o]:>16.2f}{t[o] / t['minicnn']:>7.2f}" for o in others), flush=True)
         ensemble_choice(tmp, x, args.threads)
