@@ -201,6 +201,30 @@ def test_predict_folds_batchnorm_and_relu_into_the_layer_before(monkeypatch):
         model.backward(np.ones((8, 3), np.float32))
 
 
+def test_a_small_product_of_one_image_stays_on_one_core_and_a_large_one_is_shared(monkeypatch):
+    """Batch 1: a convolution or Dense product below SHARING_MIN_MULTIPLY_ADDS is one chunk (no second core woken),
+    one above it several; the answer is the same either way."""
+    loops = []
+    share = parallel.for_each_chunk
+
+    def recording(fn, n, chunk):
+        loops.append(-(-n // chunk))
+        share(fn, n, chunk)
+    monkeypatch.setattr(parallel, "for_each_chunk", recording)
+    rng = np.random.default_rng(3)
+    small, large = L.Conv2D(32, 64, 3, padding=1, rng=rng), L.Conv2D(256, 256, 3, padding=1, rng=rng)
+    for layer, H, expected in ((small, 24, 1), (large, 6, 8)):     # 10.6 M and 21 M multiply-adds
+        x = rng.standard_normal((1, layer.in_channels, H, H)).astype(np.float32)
+        loops.clear()
+        y = layer.forward(x)
+        assert loops == [expected]
+        np.testing.assert_allclose(y, convolution_by_definition(x, layer.params["weight"], layer.params["bias"], 1, 1),
+                                   rtol=1e-4, atol=1e-4)
+    loops.clear()
+    L.Dense(2304, 256, rng=rng).forward(rng.standard_normal((1, 2304)).astype(np.float32))
+    assert loops == [1]
+
+
 def test_predict_leaves_a_batchnorm_of_another_size_to_say_so():
     model = minicnn.Sequential([L.Conv2D(1, 4, 3), L.BatchNorm2D(1)])
     with pytest.raises(ValueError, match=r"BatchNorm2D\(1\) got input of shape"):
