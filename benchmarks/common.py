@@ -55,19 +55,25 @@ def busy_processes(n):
             p.wait()
 
 
-def interleaved_medians(fns, repeats=REPEATS, warmup=2, calls=1):
+def interleaved_medians(fns, repeats=REPEATS, warmup=2, calls=1, settle=1):
     """Median wall time in seconds of one call of each of several callables, timed in turn (A, B, A, B …).
 
     Interleaving makes both sides see the same machine: on a shared VM, speed drifts from one
     second to the next, and timing all of A and then all of B would put that drift in the ratio.
-    Each sample times ``calls`` calls in a row, so that calls of a millisecond are not timed while
-    the other library's threads are still spinning after its own turn."""
+    But a turn that starts right after the other library's must not pay for it: PyTorch's OpenMP
+    threads keep spinning for a while after its call, on the cores the next call needs (a 32→64
+    convolution at 24×24: minicnn's forward 11–14 ms alone, 18–21 ms right after PyTorch's; with
+    OMP_WAIT_POLICY=passive 13–16), while a user runs one library, not both call by call.  So each
+    turn first makes ``settle`` untimed calls, then times ``calls`` calls in a row; both sides are
+    treated alike, each measured as it runs in a loop of its own."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            for _ in range(settle):
+                fn()
             start = time.perf_counter()
             for _ in range(calls):
                 fn()
