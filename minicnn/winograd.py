@@ -83,9 +83,13 @@ def transform_filters(w, m=2):
 def filter_gradient(dU):
     """Adjoint of transform_filters: dL/dW = Gᵀ dU G for every (f, c), from dU ((m+2)², F, C) to (F, C, 3, 3)."""
     F, C = dU.shape[1:]
-    m = int(round(dU.shape[0] ** 0.5)) - 2
     with parallel.single_threaded_blas():
-        return (dU.reshape(-1, F * C).T @ KRONECKER[m].astype(dU.dtype)).reshape(F, C, 3, 3)
+        return (dU.reshape(-1, F * C).T @ KRONECKER[tile_of(dU)].astype(dU.dtype)).reshape(F, C, 3, 3)
+
+
+def tile_of(U):
+    """m of the F(m×m, 3×3) whose ((m+2)², …) array U is: filters, their gradient."""
+    return int(round(U.shape[0] ** 0.5)) - 2
 
 
 def tile_grid(H, W, pad, m=2):
@@ -138,8 +142,7 @@ def conv3x3_backward(x, dy, U, pad):
     """dL/dx, dL/dw, dL/db of conv3x3_forward, given dy (N, F, Ho, Wo) and the forward's U (whose size says m)."""
     N, C, H, W = x.shape
     F = dy.shape[1]
-    n2 = U.shape[0]
-    m = int(round(n2 ** 0.5)) - 2
+    n2, m = U.shape[0], tile_of(U)
     _, _, tiles_h, tiles_w = tile_grid(H, W, pad, m)
     tiles = tiles_h * tiles_w
     Ut = U.transpose(0, 2, 1)
