@@ -5,9 +5,10 @@
 The same net in all three (ONNX Runtime runs the graph minicnn.onnx.export writes, its graph
 optimisations on — it folds BatchNorm into the convolutions and fuses ReLU — and its threads told not to
 spin between runs), at batch 64, at the live path's batches (one and three faces, each as the 10 views
-of the default crops TTA: 10 and 30 images) and for one image, 2 threads each by default, timed in turn (median of REPEATS).  Ratios: the other's time / minicnn's,
-above 1 means minicnn is faster.  Then an ensemble of two vgg nets, as fer_app.export writes it (one
-graph averaging both) against two files run one after the other.
+of the default crops TTA: 10 and 30 images) and for one image, 2 threads each by default, timed in turn
+(median of REPEATS).  Ratios: the other's time / minicnn's, above 1 means minicnn is faster.  Then an
+ensemble of two vgg nets, as fer_app.export writes it (one graph averaging both) against two files run
+one after the other.
 """
 import argparse
 import os

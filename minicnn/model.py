@@ -35,10 +35,10 @@ class Sequential:
         and differentiates through it (``trains_with_relu``: BatchNorm) is left to that layer: one pass over
         memory fewer each way, and the same numbers."""
         x = self.where_params_are(x)
-        ran, i = [], 0
+        on_cpu, ran, i = not arrays.on_gpu(x), [], 0
         while i < len(self.layers):
             layer = self.layers[i]
-            if layer.trains_with_relu and self._relu_follows(i) and not arrays.on_gpu(x):
+            if on_cpu and layer.trains_with_relu and self._relu_follows(i):
                 x = layer.forward(x, training=training, relu=True)
                 i += 1
             else:
