@@ -33,7 +33,8 @@ FRAME = (480, 640)
 def clutter(rng):
     """A 640×480 BGR frame of textures, rectangles, lines and text: no face."""
     from skimage import data
-    textures = [data.brick(), data.grass(), data.gravel(), data.camera(), data.coffee(), data.chelsea(), data.rocket()]
+    # not data.camera(): since scikit-image 0.19 it is a man at his camera, a real face
+    textures = [data.brick(), data.grass(), data.gravel(), data.coffee(), data.chelsea(), data.rocket()]
     texture = textures[rng.integers(len(textures))]
     texture = cv2.cvtColor(texture, cv2.COLOR_GRAY2BGR) if texture.ndim == 2 else cv2.cvtColor(texture, cv2.COLOR_RGB2BGR)
     frame = cv2.resize(texture, FRAME[::-1], interpolation=cv2.INTER_LINEAR)
