@@ -21,7 +21,7 @@ from minicnn.serialization import ModelFileError, load, read_npz
 from .helpers import (ENV, ROOT, constant_model, pixels, run_module, start_module, untrained_model,
                       write_csv)
 
-FAST = ["--data", "demo", "--arch", "tiny", "--threads", "1", "--quiet", "--checkpoint-minutes", "0"]
+FAST = ["--data", "demo", "--arch", "tiny", "--threads", "2", "--quiet", "--checkpoint-minutes", "0"]
 
 
 def test_demo_training_reaches_high_validation_accuracy(tmp_path, capsys):
@@ -113,13 +113,14 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, uninterrupte
 
 def test_two_runs_on_one_out_at_once_the_second_refuses_and_a_dead_runs_lock_is_taken_over(tmp_path):
     out = tmp_path / "m.npz"
-    first = start_training(out, 3)
+    first = start_training(out, 20)                          # long enough to be running throughout
     assert wait_for((tmp_path / ".m.npz.lock").exists), "the first run took no lock"
     second = run_module("fer_app.train", *FAST, "--epochs", 1, "--out", out, "--overwrite")
     assert second.returncode == 2, second.stdout
     assert f"--out {out}: another run (process {first.pid}) is writing there" in second.stderr
+    first.send_signal(signal.SIGINT)
     output, _ = first.communicate(timeout=300)
-    assert first.returncode == 0, output                     # untouched by the second, not even by --overwrite
+    assert first.returncode == 130, output                   # stopped by the Ctrl-C, untouched by the second
     assert not (tmp_path / ".m.npz.lock").exists()
     gone = start_module("fer_app.demo", "--help")             # a process that has ended: its lock is stale
     gone.communicate()

@@ -99,19 +99,22 @@ def test_a_study_database_lost_mid_search_stops_the_worker_in_one_line(tmp_path,
 
 def test_pruning_stops_a_trial_with_an_absurd_learning_rate(tmp_path):
     out = tmp_path / "search"
-    argv = ["--data", "demo", "--arch", "tiny", "--epochs", "2", "--study", "s", "--out", out,   # all 3,500 faces:
-            "--space", "lr=log:1e-7:0.1"]                                                      # 40 % after epoch 1
+    argv = [*FAST, "--epochs", "2", "--study", "s", "--out", out, "--space", "lr=log:1e-7:0.1"]
     out.mkdir()
     study = optuna.create_study(study_name="s", storage=f"sqlite:///{out / 'study.db'}", direction="maximize")
-    for lr in (0.02, 0.02, 0.02, 1e-7):                   # three sound trials (demo's lr), then an absurd one
-        study.enqueue_trial({"lr": lr})
-    result = run_module("fer_app.tune", *argv, "--trials", "4")
+    lr = optuna.distributions.FloatDistribution(1e-7, 0.1, log=True)
+    for accuracy in (0.45, 0.5, 0.55):        # three sound trials finished before (demo's lr: 40-60 % after epoch 1)
+        study.add_trial(optuna.trial.create_trial(
+            params={"lr": 0.02}, distributions={"lr": lr}, value=accuracy + 0.1,
+            intermediate_values={1: accuracy, 2: accuracy + 0.1},
+            user_attrs={"config": {"lr": 0.02, "arch": "tiny", "epochs": 2}}))
+    study.enqueue_trial({"lr": 1e-7})
+    result = run_module("fer_app.tune", *argv, "--trials", "1")
     assert result.returncode == 0, result.stdout + result.stderr
-    trials = load(out).trials
-    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "COMPLETE", "PRUNED"]
-    assert min(trials[i].intermediate_values[1] for i in range(3)) > 0.3 > trials[3].intermediate_values[1]
-    assert list(trials[3].intermediate_values) == [1]   # stopped after its first epoch
-    assert "1 pruned or failed" in result.stdout
+    absurd = load(out).trials[3]
+    assert absurd.state.name == "PRUNED" and absurd.params == {"lr": 1e-7}
+    assert list(absurd.intermediate_values) == [1] and absurd.intermediate_values[1] < 0.3   # stopped after epoch 1
+    assert "3 finished, 1 pruned or failed" in result.stdout
 
 
 def test_a_study_continues_only_with_its_own_settings(tmp_path, capsys):
