@@ -162,7 +162,7 @@ def test_a_run_cut_short_resumes_to_the_same_files(tmp_path, clip_and_clean_run,
 def test_refusals_are_one_line_and_change_nothing(tmp_path, mixed, model, photo, capsys):
     video = compose_video(tmp_path / "v.mp4", photo, n_frames=6, faces=1)
     out = tmp_path / "out"
-    assert run_module("fer_app.analyze", video, "--out", out, "--model", model).returncode == 0
+    assert analyze.main([str(video), "--out", str(out), "--model", str(model)]) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     foreign = tmp_path / "theirs"
     foreign.mkdir()
@@ -178,15 +178,14 @@ def test_refusals_are_one_line_and_change_nothing(tmp_path, mixed, model, photo,
         assert code == 2 and len(lines) == 1 and says in lines[0], err
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert (foreign / "results.csv").read_text() == "someone's" and not (mixed / "analysis").exists()
-    again = run_module("fer_app.analyze", video, "--out", out, "--model", model)      # the same job: nothing to redo
-    assert again.returncode == 0 and {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert analyze.main([str(video), "--out", str(out), "--model", str(model)]) == 0     # the same job: nothing to redo
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
 
 def test_every_and_no_smooth_and_pandas_reads_the_files(tmp_path, photo, model):
     video = compose_video(tmp_path / "v.mp4", photo, n_frames=24, faces=1)
-    result = run_module("fer_app.analyze", video, "--out", tmp_path / "o", "--model", model, "--every", 5,
-                        "--no-smooth")
-    assert result.returncode == 0, result.stderr
+    assert analyze.main([str(video), "--out", str(tmp_path / "o"), "--model", str(model), "--every", "5",
+                         "--no-smooth"]) == 0
     path = tmp_path / "o" / f"{analyze.output_name(video)}.frames.csv"
     assert [int(r["frame"]) for r in read_csv(path)] == [0, 5, 10, 15, 20]
     pd = pytest.importorskip("pandas", reason="pandas not installed (optional: reading the outputs)")
