@@ -588,7 +588,7 @@ def build_parser():
     p = cli.parser("analyze", __doc__.split("\n\n")[0])
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="videos, images, folders (recursive) or glob patterns")
     p.add_argument("--out", required=True, help="the folder for the outputs (made if need be)")
-    p.add_argument("--model", help="model file (default: the one shipped with the package)")
+    cli.add_model_option(p)
     p.add_argument("--workers", type=POSITIVE_INT, default=default_num_threads(),
                    help="worker processes, each with its share of the cores")
     step = p.add_mutually_exclusive_group()

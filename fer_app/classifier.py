@@ -17,6 +17,7 @@ from .models import MIN_SIZE
 from .preprocess import FACE_SIZE, Preprocessing, center_crop
 
 SHIPPED_MODEL = Path(__file__).with_name("weights") / "fer2013_vgg.npz"
+CROWD_MODEL = SHIPPED_MODEL.with_name("ferplus_vgg.npz")     # the same net fine-tuned on FER+'s votes
 TTA_KINDS = (None, "mirror", "crops")
 TTA_NAMES = tuple(kind or "none" for kind in TTA_KINDS)   # as options spell them
 DEFAULT_TTA = "crops"  # the shipped default: the best PublicTest figure, and live keeps its speed (docs/model.md)

@@ -8,7 +8,7 @@ from minicnn.serialization import ModelFileError, write_atomically
 from minicnn.runtime import keep_freed_memory
 
 from .checks import UserError
-from .classifier import DEFAULT_TTA, TTA_NAMES
+from .classifier import CROWD_MODEL, DEFAULT_TTA, SHIPPED_MODEL, TTA_NAMES
 from .detect import DEFAULT_DETECTOR, DETECTOR_RANGES, DETECTORS
 from .detect import HaarFaceDetector as HAAR
 from .detect import YuNetFaceDetector as YUNET
@@ -116,6 +116,12 @@ def face_command_main(build_parser, run, argv=None):
     args = parser.parse_args(argv)
     check_detector_options(parser, args)
     return run_command(lambda: run(args))
+
+
+def add_model_option(p):
+    """--model, the same for every command that classifies faces."""
+    p.add_argument("--model", help=f"model file (default: the shipped {SHIPPED_MODEL.name}; {CROWD_MODEL} beside "
+                                   "it reads faces as FER+'s crowd does, docs/model.md)")
 
 
 def recognizer(args):

@@ -68,7 +68,7 @@ def format_report(result):
 
 def build_parser():
     p = cli.parser("evaluate", __doc__.split("\n\n")[0])
-    p.add_argument("--model", default=None, help=f"model file (default: the shipped {SHIPPED_MODEL.name})")
+    cli.add_model_option(p)
     p.add_argument("--data", help="dataset path, as for fer_app.train, or 'demo' (default: $FER2013_DIR, else "
                                   "data/fer2013 or data/fer2013.csv)")
     p.add_argument("--split", choices=("test", "val", "train", "all"),

@@ -19,7 +19,7 @@ import numpy as np
 from minicnn import layers as L
 from minicnn.losses import softmax
 
-from .classifier import DEFAULT_TTA, SHIPPED_MODEL, ExpressionClassifier
+from .classifier import DEFAULT_TTA, ExpressionClassifier
 from . import cli
 from .checks import POSITIVE_INT, UserError, check_outputs
 from .cli import run_command
@@ -164,7 +164,7 @@ def explain(classifier, face48, out_dir, max_maps=32):
 
 def build_parser():
     p = cli.parser("explain", __doc__.split("\n\n")[0])
-    p.add_argument("--model", help=f"model file (default: the shipped {SHIPPED_MODEL.name})")
+    cli.add_model_option(p)
     p.add_argument("--image", required=True, help="a face photo (its largest face is used, or --face's) or a 48x48 face")
     p.add_argument("--face", type=POSITIVE_INT, default=1, help="which face of a photo with several, by size: 1 "
                                                                  "is the largest (default: 1)")

@@ -501,7 +501,7 @@ def build_parser():
     p = cli.parser("live", __doc__.split("\n\n")[0])
     p.add_argument("--source", default="0", help="webcam index, video file, image file or folder of images "
                                                   "(default: 0, the first webcam)")
-    p.add_argument("--model", help="model file (default: the one shipped with the package)")
+    cli.add_model_option(p)
     p.add_argument("--no-display", action="store_true", help="run without a window (default: show one)")
     p.add_argument("--output", help="record the annotated video (or, for images, a folder of annotated images): "
                                     ".mp4/.mov/.mkv H.264, written so that it plays even if the run is killed; "

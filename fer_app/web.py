@@ -244,7 +244,7 @@ def create_app(explainer):
 
 def build_parser():
     p = cli.parser("web", __doc__.split("\n\n")[0])
-    p.add_argument("--model", help="model file (default: the one shipped with the package)")
+    cli.add_model_option(p)
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: every network of this machine)")
     p.add_argument("--port", type=Range(1, 65535, integer=True), default=8000, help="port to serve on")
     cli.add_detector_options(p)
