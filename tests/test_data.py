@@ -1,5 +1,7 @@
 """Dataset loaders on small data the tests write themselves; FER-2013 itself when it is present."""
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -11,7 +13,7 @@ from fer_app.checks import DataError
 from fer_app.data import load_dataset, read_cache
 from fer_app.labels import class_id
 
-from .helpers import pixels, write_csv
+from .helpers import ROOT, pixels, write_csv
 
 # FER-2013 in the Kaggle layout: $FER2013_DIR, else data/fer2013 in the project
 FER_DIR = Path(os.environ.get("FER2013_DIR") or Path(__file__).resolve().parents[1] / "data" / "fer2013")
@@ -179,6 +181,33 @@ VOTES = {"angry": [0, 0, 0, 2, 6, 0, 0, 2, 0, 0],        # the crowd agrees, con
          "fear": [1, 0, 5, 0, 0, 0, 4, 0, 0, 0],         # the crowd says surprise
          "happy": [0, 2, 0, 0, 0, 0, 0, 0, 0, 8]}        # not a face: left out
 
+
+
+def test_the_crowd_agreed_copy_leaves_out_only_training_faces_whose_label_the_crowd_clearly_rejects(tmp_path):
+    rng = np.random.default_rng(9)
+    data, rows = tmp_path / "fer2013", []
+    #            neutral happy surprise sad anger disgust fear contempt unknown NF
+    for key, votes in (("train/angry/Training_1.png", [8, 0, 0, 0, 1, 0, 0, 0, 1, 0]),   # 11 % angry, 89 % neutral: out
+                       ("train/fear/Training_2.png", [5, 0, 4, 0, 0, 0, 1, 0, 0, 0]),    # 10 % fear, but no 60 %: kept
+                       ("train/disgust/Training_3.png", [0, 0, 0, 0, 2, 1, 0, 7, 0, 0]),  # contempt is disgust: kept
+                       ("train/sad/Training_4.png", [0, 9, 0, 1, 0, 0, 0, 0, 0, 0]),      # 10 % sad, 90 % happy: out
+                       ("test/angry/PublicTest_5.png", [9, 0, 0, 0, 1, 0, 0, 0, 0, 0])):  # a test face: always kept
+        write_png(data / key, rng)
+        rows.append((key, votes))
+    write_votes(data / "ferplus.csv", rows)
+    out = tmp_path / "agreed"
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "fer2013_crowd_agreed.py"), str(data), str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "without 2 training faces" in done.stdout and "angry 1" in done.stdout and "sad 1" in done.stdout
+    kept = sorted(p.relative_to(out).as_posix() for p in (out / "train").rglob("*.png"))
+    assert kept == ["train/disgust/Training_3.png", "train/fear/Training_2.png"]
+    assert (out / "test" / "angry" / "PublicTest_5.png").is_file()
+    splits = load_dataset(out, cache_dir=tmp_path / "cache")
+    assert [CLASSES[c] for c in splits["train"][1]] == ["disgust", "fear"]         # labels as FER-2013 gives them
+    again = subprocess.run([sys.executable, str(ROOT / "tools" / "fer2013_crowd_agreed.py"), str(data), str(out)],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and again.stderr.strip() == f"{out}: exists already; name a new folder"
 
 def test_ferplus_labels_from_a_kaggle_folder(tmp_path):
     rng = np.random.default_rng(8)
