@@ -109,7 +109,7 @@ def test_two_workers_and_pieces_give_the_same_files(tmp_path, photo, model):
     one = tmp_path / "one"
     two = tmp_path / "two"
     args = ["--model", model, "--chunk-seconds", 1]             # 3 pieces of 12 frames
-    assert run_module("fer_app.analyze", video, "--out", one, "--workers", 1, *args).returncode == 0
+    assert analyze.main([str(a) for a in (video, "--out", one, "--workers", 1, *args)]) == 0      # in this process
     result = run_module("fer_app.analyze", video, "--out", two, "--workers", 2, *args)
     assert result.returncode == 0, result.stderr
     assert outputs(one) == outputs(two)
@@ -127,9 +127,7 @@ def clip_and_clean_run(tmp_path_factory, photo, model):
     """A clip of 5 pieces, and the files of its uninterrupted analysis."""
     folder = tmp_path_factory.mktemp("clip")
     video = compose_video(folder / "clip.mp4", photo, n_frames=60, faces=1)
-    run = subprocess.run(analyze_args(video, model, 1) + ["--out", str(folder / "clean")], env=ENV, cwd=ROOT,
-                         capture_output=True)
-    assert run.returncode == 0
+    assert analyze.main(analyze_args(video, model, 1)[3:] + ["--out", str(folder / "clean")]) == 0   # in this process
     return video, outputs(folder / "clean")
 
 

@@ -30,7 +30,7 @@ def a_trial_is_running(out):
 
 def test_two_workers_at_once_share_one_study_and_the_best_configuration_trains(tmp_path):
     out = tmp_path / "search"
-    argv = [*FAST, "--epochs", "1", "--trials", "2", "--study", "s", "--out", out]
+    argv = [*FAST, "--subset", "700", "--epochs", "1", "--trials", "2", "--study", "s", "--out", out]
     workers = [start_module("fer_app.tune", *argv) for _ in range(2)]
     outputs = [w.communicate(timeout=300)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs
