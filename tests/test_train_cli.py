@@ -3,14 +3,12 @@ import argparse
 import importlib
 import json
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from fer_app import callbacks, evaluate, runs, train
+from fer_app import callbacks, evaluate, runs, swa, train
 from fer_app.classifier import ExpressionClassifier
 from fer_app.data import resolve_data
 from fer_app.demo import demo_splits
@@ -18,7 +16,7 @@ from fer_app.labels import CLASSES
 from fer_app.preprocess import Preprocessing, center_crop
 from minicnn.serialization import ModelFileError, load, read_npz
 
-from .helpers import (ENV, ROOT, constant_model, pixels, run_module, start_module, untrained_model,
+from .helpers import (ROOT, constant_model, pixels, run_module, start_module, untrained_model,
                       write_csv)
 
 FAST = ["--data", "demo", "--arch", "tiny", "--threads", "2", "--quiet", "--checkpoint-minutes", "0"]
@@ -79,11 +77,12 @@ def test_every_command_finds_fer2013_through_fer2013_dir_or_data(tmp_path, monke
     assert "/somewhere/fer2013: no such file or folder" in capsys.readouterr().err
 
 
-def test_without_data_it_says_where_to_get_fer2013_and_trains_on_demo(tmp_path):
-    result = run_module("fer_app.train", "--epochs", 1, "--quiet", cwd=tmp_path)     # no data/ folder here
-    assert result.returncode == 0, result.stderr
-    assert "FER-2013 was not found in data/fer2013" in result.stdout and "kaggle.com" in result.stdout
-    assert "data: demo" in result.stdout and (tmp_path / "runs" / "demo-tiny.npz").is_file()
+def test_without_data_it_says_where_to_get_fer2013_and_trains_on_demo(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)                                                        # no data/ folder here
+    assert train.main(["--epochs", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "FER-2013 was not found in data/fer2013" in out and "kaggle.com" in out
+    assert "data: demo" in out and (tmp_path / "runs" / "demo-tiny.npz").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +102,7 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, uninterrupte
     proc.wait()
     state = json.loads(str(read_npz(checkpoint)["__state__"]))
     assert state["epoch"] < 2, "the run finished before it could be killed"
-    resumed = run_module("fer_app.train", "--resume", checkpoint)
-    assert resumed.returncode == 0, resumed.stderr
+    assert train.main(["--resume", str(checkpoint)]) == 0              # in this process: no start-up
     ref, got = uninterrupted_run, model_arrays(checkpoint)
     assert ref.keys() == got.keys() and all(np.array_equal(ref[k], got[k]) for k in ref)
     logged = [json.loads(line)["epoch"] for line in out.with_suffix(".log.jsonl").read_text().splitlines()]
@@ -159,8 +157,7 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, uninterrupted_run)
     assert proc.returncode == 130, output
     state = json.loads(str(read_npz(out.with_suffix(".ckpt.npz"))["__state__"]))
     assert state["epoch"] == 1 and state["batch"] > 0, "interrupt should land inside epoch 2"
-    resumed = run_module("fer_app.train", "--resume", out.with_suffix(".ckpt.npz"))
-    assert resumed.returncode == 0, resumed.stderr
+    assert train.main(["--resume", str(out.with_suffix(".ckpt.npz"))]) == 0
     ref, got = uninterrupted_run, model_arrays(out.with_suffix(".ckpt.npz"))
     assert ref.keys() == got.keys() and all(np.array_equal(ref[k], got[k]) for k in ref)
 
@@ -269,7 +266,7 @@ def test_evaluate_split_all_scores_a_whole_folder_and_the_classes_it_has(tmp_pat
         capsys.readouterr().out
 
 
-def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_path, capsys):
+def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_path, capsys, monkeypatch):
     first = untrained_model(tmp_path / "first.npz", seed=5)
     config = train.TrainConfig(init=str(first)).for_data("demo")
     trainer = train.Trainer(config, demo_splits(), log=lambda *a: None)
@@ -293,11 +290,8 @@ def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_
     rng = np.random.default_rng(0)
     write_csv(tmp_path / "faces.csv", [(i % 7, pixels(rng), "Training") for i in range(40)])
     snapshots = [tmp_path / f"snap.cycle-{cycle}.npz" for cycle in (1, 2)]
-    script = [sys.executable, "-m", "fer_app.swa"]
-    env = dict(ENV, XDG_CACHE_HOME=str(tmp_path / "cache"))
-    done = subprocess.run(script + [*map(str, snapshots), str(tmp_path / "faces.csv"), str(tmp_path / "swa.npz")],
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert swa.main([*map(str, snapshots), str(tmp_path / "faces.csv"), str(tmp_path / "swa.npz")]) == 0
     arrays = [read_npz(path) for path in snapshots + [tmp_path / "swa.npz"]]
     for key in (k for k, v in arrays[0].items() if v.dtype.kind == "f"):
         mean = (arrays[0][key] + arrays[1][key]) / 2
@@ -308,8 +302,8 @@ def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_
     renormed = load(first)
     renormed.save(other, metadata=dict(renormed.metadata, preprocessing=dict(equalize="none", mean=0.4, std=0.2)))
     args = (snapshots[0], other, tmp_path / "faces.csv", tmp_path / "swa2.npz")
-    done = subprocess.run(script + list(map(str, args)), env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and f"MODEL {other}: other preprocessing" in done.stderr
+    capsys.readouterr()
+    assert swa.main(list(map(str, args))) == 2 and f"MODEL {other}: other preprocessing" in capsys.readouterr().err
     assert not (tmp_path / "swa2.npz").exists()
     # snapshots are a run's files: a run at the same --out is refused while they are there, and --overwrite
     # clears them even when the new run makes none

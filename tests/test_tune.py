@@ -58,11 +58,10 @@ def test_a_killed_worker_leaves_the_study_usable_and_the_search_resumes(tmp_path
         time.sleep(0.5)
     time.sleep(1.5)          # past its first heartbeat: Optuna can only find a trial stale that has beaten once
     worker.send_signal(signal.SIGKILL)
-    worker.wait()
+    worker.communicate()
     assert [t.state for t in load(out).trials] == [optuna.trial.TrialState.RUNNING]    # killed mid-trial
     time.sleep(2.5)                                       # the grace period: twice the heartbeat
-    resumed = run_module("fer_app.tune", *argv, "--trials", "1")
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert tune.main([*map(str, argv), "--trials", "1"]) == 0            # in this process: no start-up
     states = [t.state for t in load(out).trials]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
 
