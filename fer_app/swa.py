@@ -6,7 +6,9 @@ the training faces of DATA, as ``fer_app.train`` does before every validation (d
 
     python3 -m fer_app.swa runs/r.cycle-*.npz data/fer2013 runs/r-average.npz
 
-Given one MODEL, only its statistics are recomputed (for files trained before fer_app.train did it).  All
+The new file keeps the first MODEL's metadata, with a ``weights`` note naming the MODELs averaged, without the
+first's validation metrics (they are not the average's), and, where the MODELs come from different runs, with
+``training`` a list of each MODEL's, in order.  Given one MODEL, only its statistics are recomputed (for files trained before fer_app.train did it).  All
 training faces, not augmented, in the order a generator seeded 0 shuffles them.
 """
 import sys
@@ -39,6 +41,9 @@ def recompute(args):
         except ValueError as e:
             raise UserError(f"MODEL: {args.models[0]} and the others cannot be averaged: {e}") from None
         metadata.pop("metrics", None)           # the first snapshot's validation metrics are not the average's
+        trainings = [network.model.metadata.get("training") for network in networks]
+        if any(training != trainings[0] for training in trainings[1:]):
+            metadata["training"] = trainings    # no one run made these weights: each input's, in order
         metadata["weights"] = "the average of " + ", ".join(map(str, args.models))
         weights = f"the average of {len(networks)} models' weights"
     faces = load_dataset(args.data)["train"][0]

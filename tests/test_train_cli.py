@@ -298,6 +298,14 @@ def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_
         assert np.allclose(arrays[2][key], mean) == (".running_" not in key), key    # statistics: recomputed
     meta = json.loads(str(arrays[2]["__meta__"]))
     assert meta["weights"] == f"the average of {snapshots[0]}, {snapshots[1]}" and "metrics" not in meta
+    snapshot_training = json.loads(str(arrays[0]["__meta__"]))["training"]
+    assert meta["training"] == snapshot_training                       # one run: its configuration
+    other_run = tmp_path / "other_run.npz"                             # another run's file, as step 9 mixed two
+    retrained = load(first)
+    retrained.save(other_run, metadata=dict(retrained.metadata, training=dict(snapshot_training, seed=99)))
+    assert swa.main([str(snapshots[0]), str(other_run), str(tmp_path / "faces.csv"), str(tmp_path / "mix.npz")]) == 0
+    mixed = json.loads(str(read_npz(tmp_path / "mix.npz")["__meta__"]))["training"]
+    assert mixed == [snapshot_training, dict(snapshot_training, seed=99)]
     other = tmp_path / "other.npz"                                     # another run's preprocessing
     renormed = load(first)
     renormed.save(other, metadata=dict(renormed.metadata, preprocessing=dict(equalize="none", mean=0.4, std=0.2)))
