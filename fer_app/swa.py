@@ -8,8 +8,9 @@ the training faces of DATA, as ``fer_app.train`` does before every validation (d
 
 The new file keeps the first MODEL's metadata, with a ``weights`` note naming the MODELs averaged, without the
 first's validation metrics (they are not the average's), and, where the MODELs come from different runs, with
-``training`` a list of each MODEL's, in order.  Given one MODEL, only its statistics are recomputed (for files trained before fer_app.train did it).  All
-training faces, not augmented, in the order a generator seeded 0 shuffles them.
+``training`` a list of each MODEL's, in order.  Given one MODEL, only its statistics are recomputed (for files
+trained before fer_app.train did it).  All training faces, not augmented, in the order a generator seeded 0
+shuffles them.
 """
 import sys
 
