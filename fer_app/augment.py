@@ -12,6 +12,7 @@ import numpy as np
 
 LOWRES_SIDES = (16, 40)     # the sides, in pixels, a low-resolution copy is shrunk to
 JPEG_QUALITIES = (20, 70)   # the range of JPEG qualities a compressed copy is saved at (webcam streams, shared photos)
+BLUR_SIGMAS = (0.5, 2.0)    # the range of a blurred copy's Gaussian σ, in pixels of the 48×48 face
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Augmentation:
     erase: float = 0.25          # probability of random erasing (one rectangle of 2-15 % of the area)
     lowres: float = 0.0          # probability of a low-resolution copy: shrunk to LOWRES_SIDES px and enlarged back
     jpeg: float = 0.0            # probability of a JPEG-compressed copy, at a quality in JPEG_QUALITIES
+    blur: float = 0.0            # probability of a blurred copy, a Gaussian of σ in BLUR_SIGMAS
 
     def to_dict(self):
         return asdict(self)
@@ -47,6 +49,9 @@ class Augmentation:
         if self.lowres:                         # a face far from the camera, enlarged by live as to_face48 does
             for i in np.flatnonzero(rng.random(N) < self.lowres):
                 x[i] = low_resolution(x[i], int(rng.integers(LOWRES_SIDES[0], LOWRES_SIDES[1] + 1)))
+        if self.blur:                           # out of focus or moving: the lens's blur comes before the stream's
+            for i in np.flatnonzero(rng.random(N) < self.blur):
+                x[i] = blurred(x[i], float(rng.uniform(*BLUR_SIGMAS)))
         if self.jpeg:                           # compression comes after distance, as in a camera's stream
             for i in np.flatnonzero(rng.random(N) < self.jpeg):
                 x[i] = jpeg_compressed(x[i], int(rng.integers(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1)))
@@ -85,6 +90,11 @@ def low_resolution(face, side):
     enlarges a small crop (preprocess.to_face48)."""
     small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, face.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def blurred(face, sigma):
+    """The face (H, W) through a Gaussian of ``sigma`` pixels (its edge mirrored): a face out of focus or moving."""
+    return cv2.GaussianBlur(face, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
 
 
 def jpeg_compressed(face, quality):

@@ -8,7 +8,7 @@ by the same rules (fer_app/checks.py).  Fields left None are filled by ``for_dat
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from .augment import JPEG_QUALITIES, LOWRES_SIDES, Augmentation
+from .augment import BLUR_SIGMAS, JPEG_QUALITIES, LOWRES_SIDES, Augmentation
 from .checks import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, SEED, Range, UserError
 from .data import LABEL_SOURCES
 from .detect import DEFAULT_DETECTOR, DETECTORS
@@ -90,6 +90,9 @@ class TrainConfig:
     jpeg: float = option(AUGMENT.jpeg, "probability of a JPEG-compressed copy of the face (quality "
                                        f"{JPEG_QUALITIES[0]}-{JPEG_QUALITIES[1]}, as a video stream or a shared photo "
                                        "compresses it)", PROBABILITY, "augmentation")
+    blur: float = option(AUGMENT.blur, "probability of a blurred copy of the face (a Gaussian of sigma "
+                                       f"{BLUR_SIGMAS[0]}-{BLUR_SIGMAS[1]} px: out of focus, or moving)", PROBABILITY,
+                         "augmentation")
     crop: int = option(None, "train on random CROPxCROP crops of the augmented 48x48 face (e.g. 44): the net takes "
                              "CROPxCROP faces, validation and use take the centre crop and --tta crops the four "
                              "corners and the centre (default: the whole face)", Range(MIN_SIZE, FACE_SIZE,
@@ -148,9 +151,9 @@ class TrainConfig:
 
     def augmentation(self):
         if self.no_augment:
-            return Augmentation(0, False, 0, 0, 0, 0, 0, 0, 0, 0)
+            return Augmentation(0, False, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         return Augmentation(self.rotation, not self.no_flip, self.shift, self.zoom, self.brightness,
-                            self.contrast, self.noise, self.erase, self.lowres, self.jpeg)
+                            self.contrast, self.noise, self.erase, self.lowres, self.jpeg, self.blur)
 
 
 def value_problem(f, value):

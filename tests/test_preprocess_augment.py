@@ -6,7 +6,8 @@ import pytest
 from fer_app.augment import Augmentation
 from fer_app.preprocess import Preprocessing, to_face48
 
-OFF = dict(rotation=0, flip=False, shift=0, zoom=0, brightness=0, contrast=0, noise=0, erase=0, lowres=0, jpeg=0)
+OFF = dict(rotation=0, flip=False, shift=0, zoom=0, brightness=0, contrast=0, noise=0, erase=0, lowres=0, jpeg=0,
+           blur=0)
 
 
 def test_to_face48_accepts_any_size_and_colour():
@@ -70,9 +71,27 @@ def test_switched_off_is_identity_and_flip_mirrors():
 def test_each_transform_changes_something():
     x = faces01(16)
     for name, value in [("rotation", 15), ("shift", 0.1), ("zoom", 0.2), ("brightness", 0.1), ("contrast", 0.3),
-                        ("noise", 0.05), ("erase", 1.0), ("lowres", 1.0), ("jpeg", 1.0)]:
+                        ("noise", 0.05), ("erase", 1.0), ("lowres", 1.0), ("jpeg", 1.0), ("blur", 1.0)]:
         out = Augmentation(**dict(OFF, **{name: value}))(x, np.random.default_rng(1))
         assert not np.allclose(out, x), name
+
+
+def test_blur_is_a_gaussian_of_a_sigma_in_its_range_and_leaves_other_faces_alone():
+    from fer_app.augment import BLUR_SIGMAS
+    x = faces01(40)
+    out = Augmentation(**dict(OFF, blur=0.5))(x, np.random.default_rng(4))
+    sigmas = []
+    for face, seen in zip(x, out):
+        if np.array_equal(seen, face):
+            continue
+        # the σ whose Gaussian reproduces this copy: over twice the range on a 0.01 grid, then to 0.0005
+        def error(s):
+            return np.abs(seen - cv2.GaussianBlur(face, (0, 0), s, borderType=cv2.BORDER_REFLECT_101)).max()
+        coarse = min(np.arange(0.01, 2 * BLUR_SIGMAS[1], 0.01), key=error)
+        best = min(np.arange(coarse - 0.01, coarse + 0.01, 0.0005), key=error)
+        assert error(best) < 2e-4 and BLUR_SIGMAS[0] - 0.001 <= best <= BLUR_SIGMAS[1] + 0.001
+        sigmas.append(best)
+    assert 10 < len(sigmas) < 30 and np.ptp(sigmas) > 0.5        # about half the faces, at many sigmas
 
 
 def test_lowres_is_a_round_trip_through_a_smaller_face():
