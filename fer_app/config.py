@@ -150,10 +150,11 @@ class TrainConfig:
                        out=self.out or f"runs/{'demo' if demo else Path(data).name.split('.')[0]}-{arch}.npz")
 
     def augmentation(self):
+        """The Augmentation these options ask for (each of its fields but flip is an option of the same name)."""
+        names = [f.name for f in fields(Augmentation) if f.name != "flip"]
         if self.no_augment:
-            return Augmentation(0, False, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        return Augmentation(self.rotation, not self.no_flip, self.shift, self.zoom, self.brightness,
-                            self.contrast, self.noise, self.erase, self.lowres, self.jpeg, self.blur)
+            return Augmentation(flip=False, **dict.fromkeys(names, 0))
+        return Augmentation(flip=not self.no_flip, **{name: getattr(self, name) for name in names})
 
 
 def value_problem(f, value):
