@@ -21,6 +21,7 @@ over the box's width.  A Mahalanobis distance is fitted on half the faces only â
 cannot learn the photos they came from â€” and each threshold is set to keep a share of the other half.
 """
 import argparse
+import functools
 import glob
 import os
 import sys
@@ -33,7 +34,7 @@ import numpy as np  # noqa: E402
 from bench_detect import fer_faces, found, place  # noqa: E402
 
 from fer_app.data import default_data  # noqa: E402
-from fer_app.detect import Face  # noqa: E402
+from fer_app.detect import Face, YuNetFaceDetector, _shrink, _yunet  # noqa: E402
 from fer_app.track import FaceTracker, iou  # noqa: E402
 
 # scikit-image's images without a person (not astronaut, camera or lfw_subset); each as BGR uint8
@@ -94,16 +95,20 @@ def face_free_frame(images, rng):
     return frame, name
 
 
-def yunet_rows(frame):
-    """YuNet's detections at MIN_SCORE or more on the frame shrunk to 320 pixels, as live runs it: rows of
-    (confidence, x, y, w, h, the five landmarks' x, y) in the frame's pixels."""
+@functools.lru_cache(maxsize=1)
+def yunet():
+    """live's YuNet entry point (fer_app.detect: one result buffer a thread, where yuface.detect leaks one a call)."""
     import yuface
-    scale = 320 / max(frame.shape[:2])
-    small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    scores, boxes, landmarks = yuface.detect(small, conf=MIN_SCORE)
-    return np.column_stack([np.asarray(scores, float).reshape(-1) / 100,
-                            np.asarray(boxes, float).reshape(-1, 4) / scale,
-                            np.asarray(landmarks, float).reshape(-1, 10) / scale])
+    return _yunet(yuface)
+
+
+def yunet_rows(frame):
+    """YuNet's detections at MIN_SCORE or more on the frame shrunk as live shrinks it (YuNetFaceDetector.max_side):
+    rows of (confidence, x, y, w, h, the five landmarks' x, y) in the frame's pixels."""
+    small, scale = _shrink(frame, YuNetFaceDetector.max_side)
+    rows = yunet()(np.ascontiguousarray(small)).astype(np.float64)
+    rows = rows[rows[:, 0] >= 100 * MIN_SCORE]
+    return np.column_stack([rows[:, :1] / 100, rows[:, 1:] / scale])
 
 
 def geometry(row):
