@@ -111,7 +111,7 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, uninterrupte
 
 def test_two_runs_on_one_out_at_once_the_second_refuses_and_a_dead_runs_lock_is_taken_over(tmp_path):
     out = tmp_path / "m.npz"
-    first = start_training(out, 20)                          # long enough to be running throughout
+    first = start_training(out, 500)     # running throughout, even while a cold Numba cache slows the second
     assert wait_for((tmp_path / ".m.npz.lock").exists), "the first run took no lock"
     second = run_module("fer_app.train", *FAST, "--epochs", 1, "--out", out, "--overwrite")
     assert second.returncode == 2, second.stdout
