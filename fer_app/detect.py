@@ -45,11 +45,14 @@ class Face:
     """A detected face: its box (x, y, w, h) in the image, the detector's confidence in [0, 1] (None from
     Haar), the centres of the eyes as ((x, y) on the image's left, (x, y) on its right) or None, and the
     framing that makes its crop look like a FER-2013 face: (side of the square / the box's longer side,
-    how far the square's centre lies below the box's, as a share of the side)."""
+    how far the square's centre lies below the box's, as a share of the side).  ``box`` lies within the
+    image; ``detected_box`` is the box as the detector gave it, which reaches past the image's edge where the
+    face does (None: ``box``): the crop is framed on it, so that a face cut by the edge keeps its scale."""
     box: tuple
     score: float = None
     eyes: tuple = None
     framing: tuple = (1.0, 0.0)
+    detected_box: tuple = None
 
 
 def _check(detector, names):
@@ -134,7 +137,8 @@ class YuNetFaceDetector:
             if min(x1 - x0, y1 - y0) < self.min_face:
                 continue
             eyes = tuple(tuple(row[5 + 2 * i:7 + 2 * i] / scale) for i in range(2))
-            faces.append(Face((x0, y0, x1 - x0, y1 - y0), float(row[0]) / 100, tuple(sorted(eyes)), self.FRAMING))
+            faces.append(Face((x0, y0, x1 - x0, y1 - y0), float(row[0]) / 100, tuple(sorted(eyes)), self.FRAMING,
+                              (x, y, w, h)))
         return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
 
     def detect(self, image):
@@ -199,7 +203,7 @@ def face_crop(image, face, margin=None, align=True):
     faces (``face.framing``; or, given ``margin``, the box's longer side plus that share of it on each side),
     turned so the eyes are level when ``align`` and the detector gave eyes; the frame's edge is repeated
     where the square leaves it."""
-    x, y, w, h = face.box
+    x, y, w, h = face.detected_box or face.box
     scale, below = face.framing if margin is None else (1 + 2 * margin, 0.0)
     side = max(w, h) * scale
     centre = (x + w / 2, y + h / 2 + below * side)
@@ -215,11 +219,15 @@ def face_crop(image, face, margin=None, align=True):
 
 
 def _square(image, centre, side):
-    """The square of ``side`` around ``centre``, clipped to the image."""
+    """The square of ``side`` around ``centre``; where it leaves the image, the image's edge is repeated (a
+    square clipped to the image and then resized would stretch the face)."""
     H, W = image.shape[:2]
-    x0, y0 = max(0, int(round(centre[0] - side / 2))), max(0, int(round(centre[1] - side / 2)))
-    x1, y1 = min(W, x0 + int(round(side))), min(H, y0 + int(round(side)))
-    return image[y0:y1, x0:x1]
+    size = max(1, int(round(side)))
+    x0, y0 = int(round(centre[0] - side / 2)), int(round(centre[1] - side / 2))
+    if x0 >= 0 and y0 >= 0 and x0 + size <= W and y0 + size <= H:
+        return image[y0:y0 + size, x0:x0 + size]
+    shift = np.float32([[1, 0, -x0], [0, 1, -y0]])      # whole pixels: nearest is an exact copy
+    return cv2.warpAffine(image, shift, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
 
 
 def largest_face(image, detector, align=True):

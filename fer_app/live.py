@@ -252,7 +252,8 @@ def in_source_pixels(face, scale):
     if scale == 1:
         return face
     eyes = face.eyes and tuple((x / scale, y / scale) for x, y in face.eyes)
-    return replace(face, box=tuple(round(v / scale) for v in face.box), eyes=eyes)
+    detected = face.detected_box and tuple(v / scale for v in face.detected_box)
+    return replace(face, box=tuple(round(v / scale) for v in face.box), eyes=eyes, detected_box=detected)
 
 
 def draw_no_face(image):

@@ -49,6 +49,15 @@ def test_a_face_without_eyes_is_the_square_around_its_box():
     assert np.array_equal(crop, cv2.resize(image[32:128, 52:148], (48, 48), interpolation=cv2.INTER_AREA))
 
 
+def test_a_square_past_the_frame_repeats_its_edge_and_keeps_the_faces_scale():
+    image = np.random.default_rng(0).integers(0, 256, (120, 100), dtype=np.uint8)
+    face = Face((0, 0, 90, 100), detected_box=(-20, -10, 110, 130))     # cut by the top and left edges
+    pad = 40
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    inside = Face((pad - 20, pad - 10, 110, 130))
+    assert np.array_equal(face_crop(image, face, margin=0.1), face_crop(padded, inside, margin=0.1))
+
+
 @pytest.fixture(scope="module")
 def head():
     skimage_data = pytest.importorskip("skimage.data", reason="scikit-image not installed (optional: real photos)")
@@ -72,6 +81,18 @@ def test_yunet_finds_a_turned_face_and_its_eyes(head, angle):
     assert abs(x + w / 2 - 320) < 40 and abs(y + h / 2 - 230) < 60
     (lx, ly), (rx, ry) = faces[0].eyes                     # two eyes inside the box, left and right of its centre
     assert x <= lx < x + w / 2 < rx <= x + w and y <= min(ly, ry) and max(ly, ry) < y + h / 2
+
+
+@needs_yuface
+def test_yunet_keeps_the_whole_box_of_a_face_cut_by_the_frame(head):
+    frame = turned(head, 0)
+    x, y, w, h = make_detector("yunet").find(frame)[0].box
+    tight = frame[y + h // 6:y + h - h // 6, x + w // 6:x + w - w // 6]     # a face photo cropped inside its box
+    face = make_detector("yunet").find(tight)[0]
+    bx, by, bw, bh = face.box
+    assert 0 <= bx and 0 <= by and bx + bw <= tight.shape[1] and by + bh <= tight.shape[0]
+    dx, dy, dw, dh = face.detected_box
+    assert dx < bx or dy < by or dx + dw > bx + bw or dy + dh > by + bh
 
 
 def test_haar_misses_the_face_turned_30_degrees(head):
