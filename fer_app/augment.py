@@ -13,6 +13,7 @@ import numpy as np
 LOWRES_SIDES = (16, 40)     # the sides, in pixels, a low-resolution copy is shrunk to
 JPEG_QUALITIES = (20, 70)   # the range of JPEG qualities a compressed copy is saved at (webcam streams, shared photos)
 BLUR_SIGMAS = (0.5, 2.0)    # the range of a blurred copy's Gaussian σ, in pixels of the 48×48 face
+CUT_MAX = 0.2               # the largest share of the side a cut face loses on each side
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Augmentation:
     lowres: float = 0.0          # probability of a low-resolution copy: shrunk to LOWRES_SIDES px and enlarged back
     jpeg: float = 0.0            # probability of a JPEG-compressed copy, at a quality in JPEG_QUALITIES
     blur: float = 0.0            # probability of a blurred copy, a Gaussian of σ in BLUR_SIGMAS
+    cut: float = 0.0             # probability of a face cut short: up to CUT_MAX of each side its repeated edge
 
     def to_dict(self):
         return asdict(self)
@@ -52,6 +54,9 @@ class Augmentation:
         if self.blur:                           # out of focus or moving: the lens's blur comes before the stream's
             for i in np.flatnonzero(rng.random(N) < self.blur):
                 x[i] = blurred(x[i], float(rng.uniform(*BLUR_SIGMAS)))
+        if self.cut:                            # a photo cropped inside the face, framed as face_crop frames it
+            for i in np.flatnonzero(rng.random(N) < self.cut):
+                x[i] = cut_short(x[i], *np.round(rng.uniform(0, CUT_MAX, 4) * (H, H, W, W)).astype(int))
         if self.jpeg:                           # compression comes after distance, as in a camera's stream
             for i in np.flatnonzero(rng.random(N) < self.jpeg):
                 x[i] = jpeg_compressed(x[i], int(rng.integers(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1)))
@@ -95,6 +100,15 @@ def low_resolution(face, side):
 def blurred(face, sigma):
     """The face (H, W) through a Gaussian of ``sigma`` pixels (its edge mirrored): a face out of focus or moving."""
     return cv2.GaussianBlur(face, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+
+
+def cut_short(face, top, bottom, left, right):
+    """The face (H, W) with that many rows and columns at each side replaced by the edge of the rest repeated:
+    what fer_app.detect.face_crop makes of a face photo cropped closer than FER-2013 crops its faces, or of a
+    face at the frame's edge."""
+    H, W = face.shape
+    inside = face[top:H - bottom, left:W - right]
+    return cv2.copyMakeBorder(inside, top, bottom, left, right, cv2.BORDER_REPLICATE)
 
 
 def jpeg_compressed(face, quality):

@@ -93,6 +93,9 @@ class TrainConfig:
     blur: float = option(AUGMENT.blur, "probability of a blurred copy of the face (a Gaussian of sigma "
                                        f"{BLUR_SIGMAS[0]}-{BLUR_SIGMAS[1]} px: out of focus, or moving)", PROBABILITY,
                          "augmentation")
+    cut: float = option(AUGMENT.cut, "probability of a face cut short: up to a fifth of each side replaced by its "
+                                     "repeated edge, as the live crop fills a face photo cropped inside the face",
+                        PROBABILITY, "augmentation")
     crop: int = option(None, "train on random CROPxCROP crops of the augmented 48x48 face (e.g. 44): the net takes "
                              "CROPxCROP faces, validation and use take the centre crop and --tta crops the four "
                              "corners and the centre (default: the whole face)", Range(MIN_SIZE, FACE_SIZE,

@@ -7,7 +7,7 @@ from fer_app.augment import Augmentation
 from fer_app.preprocess import Preprocessing, to_face48
 
 OFF = dict(rotation=0, flip=False, shift=0, zoom=0, brightness=0, contrast=0, noise=0, erase=0, lowres=0, jpeg=0,
-           blur=0)
+           blur=0, cut=0)
 
 
 def test_to_face48_accepts_any_size_and_colour():
@@ -71,9 +71,15 @@ def test_switched_off_is_identity_and_flip_mirrors():
 def test_each_transform_changes_something():
     x = faces01(16)
     for name, value in [("rotation", 15), ("shift", 0.1), ("zoom", 0.2), ("brightness", 0.1), ("contrast", 0.3),
-                        ("noise", 0.05), ("erase", 1.0), ("lowres", 1.0), ("jpeg", 1.0), ("blur", 1.0)]:
+                        ("noise", 0.05), ("erase", 1.0), ("lowres", 1.0), ("jpeg", 1.0), ("blur", 1.0),
+                        ("cut", 1.0)]:
         out = Augmentation(**dict(OFF, **{name: value}))(x, np.random.default_rng(1))
         assert not np.allclose(out, x), name
+
+
+def changed(x, out):
+    """(face, its augmented copy) for each face of the batch x that the augmentation changed."""
+    return [(face, seen) for face, seen in zip(x, out) if not np.array_equal(seen, face)]
 
 
 def test_blur_is_a_gaussian_of_a_sigma_in_its_range_and_leaves_other_faces_alone():
@@ -81,9 +87,7 @@ def test_blur_is_a_gaussian_of_a_sigma_in_its_range_and_leaves_other_faces_alone
     x = faces01(40)
     out = Augmentation(**dict(OFF, blur=0.5))(x, np.random.default_rng(4))
     sigmas = []
-    for face, seen in zip(x, out):
-        if np.array_equal(seen, face):
-            continue
+    for face, seen in changed(x, out):
         # the σ whose Gaussian reproduces this copy: over twice the range on a 0.01 grid, then to 0.0005
         def error(s):
             return np.abs(seen - cv2.GaussianBlur(face, (0, 0), s, borderType=cv2.BORDER_REFLECT_101)).max()
@@ -132,3 +136,19 @@ def test_random_crops_cut_each_face_at_its_own_place():
         assert len(found) == 1
         places.append(found[0])
     assert len(set(places)) > 15          # 25 places, 64 draws
+
+
+def test_a_cut_face_keeps_its_middle_and_repeats_the_edge_of_it_up_to_a_fifth_of_each_side():
+    from fer_app.augment import CUT_MAX
+    x = faces01(40)
+    out = Augmentation(**dict(OFF, cut=0.5))(x, np.random.default_rng(5))
+    cuts = []
+    for face, seen in changed(x, out):
+        same = np.isclose(seen, face)                  # the middle left as it was: find its bounds
+        rows, cols = np.flatnonzero(same.any(axis=1)), np.flatnonzero(same.any(axis=0))
+        top, bottom, left, right = rows[0], 47 - rows[-1], cols[0], 47 - cols[-1]
+        middle = face[top:48 - bottom, left:48 - right]
+        assert np.array_equal(seen, cv2.copyMakeBorder(middle, top, bottom, left, right, cv2.BORDER_REPLICATE))
+        assert max(top, bottom, left, right) <= round(CUT_MAX * 48)
+        cuts.append((top, bottom, left, right))
+    assert 10 < len(cuts) < 30 and len(set(cuts)) > 5
