@@ -34,7 +34,7 @@ from .labels import CLASSES, class_id
 from .preprocess import FACE_SIZE, to_face48
 
 USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
-CACHE_VERSION = "3"         # 3: class-folder faces cut by the frame keep their scale (detect._square)
+CACHE_VERSION = "3"         # 3: class-folder faces: a face cut by the frame keeps its scale, a face photo is its own crop
 LABEL_SOURCES = ("fer2013", "ferplus")
 FER2013_DIR = "FER2013_DIR"                                 # the environment variable naming a FER-2013 copy
 DEFAULT_DATA = ("data/fer2013", "data/fer2013.csv")         # where it is looked for otherwise

@@ -58,6 +58,17 @@ def test_a_square_past_the_frame_repeats_its_edge_and_keeps_the_faces_scale():
     assert np.array_equal(face_crop(image, face, margin=0.1), face_crop(padded, inside, margin=0.1))
 
 
+def test_a_face_photo_cropped_already_is_its_own_crop_and_a_face_with_room_around_it_is_framed():
+    image = np.random.default_rng(1).integers(0, 256, (120, 100), dtype=np.uint8)
+    filling = Face((5, 5, 90, 110))                       # its square spans 110 of the 120 rows: the photo is the face
+    expected = cv2.resize(cv2.copyMakeBorder(image, 0, 0, 10, 10, cv2.BORDER_REPLICATE), (48, 48),
+                          interpolation=cv2.INTER_AREA)
+    assert np.array_equal(face_crop(image, filling), expected)
+    with_room = Face((20, 30, 60, 70))                    # 70 of 120
+    assert np.array_equal(face_crop(image, with_room), cv2.resize(image[30:100, 15:85], (48, 48),
+                                                                  interpolation=cv2.INTER_AREA))
+
+
 @pytest.fixture(scope="module")
 def head():
     skimage_data = pytest.importorskip("skimage.data", reason="scikit-image not installed (optional: real photos)")

@@ -1,6 +1,7 @@
 """FER-2013's test faces as a folder of a user's own labelled photos (``<class>/<file>.png``), framed another way:
 what `fer_app.evaluate --split all` then scores through face detection and the live crop, as it scores any
-class-folder dataset (docs/detection.md, "A face cut by the frame's edge").
+class-folder dataset (docs/detection.md, "A face cut by the frame's edge, and a face photo cropped
+already").
 
     python3 tools/fer2013_as_photos.py ../shared/data/fer2013 /tmp/fer2013-tight70 --framing tight70
     python3 -m fer_app.evaluate --data /tmp/fer2013-tight70 --split all --no-cache
