@@ -12,9 +12,9 @@ Layouts, told apart by what the path holds:
   form val, ``PrivateTest_*`` form test; if test/ has neither, all of it is test and val is
   carved from train (stratified, seeded).
 * any tree ``<class>/*.png|jpg|…``: each image goes through face detection (``detector``: "yunet"
-  or "haar") and the crop of the largest face (fer_app.detect.face_crop, as live recognition crops;
-  a centre crop when no face is found, counted and reported), then to 48×48 grey; val is carved
-  from it as above.
+  or "haar") and the crop of the largest face (fer_app.detect.face_crop, as live recognition crops:
+  a photo the face fills is its own crop; a centre crop when no face is found, counted and reported), then
+  to 48×48 grey; val is carved from it as above.
 """
 import csv
 import gzip
