@@ -1,5 +1,5 @@
 """Cost of training-time augmentation: milliseconds per batch of 64 faces, each transform alone and all together;
-the transforms that are off by default (--lowres, --jpeg, --blur, --cut) applied to every face.
+the transforms that are off by default (--lowres, --jpeg, --blur, --cut, --closeup) applied to every face.
 
     python benchmarks/bench_augment.py
 """
@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 from fer_app.augment import Augmentation  # noqa: E402
 
 OFF = dict(rotation=0, flip=False, shift=0, zoom=0, brightness=0, contrast=0, noise=0, erase=0, lowres=0, jpeg=0,
-           blur=0, cut=0)
+           blur=0, cut=0, closeup=0)
 
 
 def ms_per_batch(augmentation, x, repeats=20):

@@ -14,6 +14,7 @@ LOWRES_SIDES = (16, 40)     # the sides, in pixels, a low-resolution copy is shr
 JPEG_QUALITIES = (20, 70)   # the range of JPEG qualities a compressed copy is saved at (webcam streams, shared photos)
 BLUR_SIGMAS = (0.5, 2.0)    # the range of a blurred copy's Gaussian σ, in pixels of the 48×48 face
 CUT_MAX = 0.2               # the largest share of the side a cut face loses on each side
+CLOSEUP_SCALES = (1.1, 1.45)  # how much a close-up enlarges the face: a photo cropped to 90-70 % of FER's framing
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Augmentation:
     jpeg: float = 0.0            # probability of a JPEG-compressed copy, at a quality in JPEG_QUALITIES
     blur: float = 0.0            # probability of a blurred copy, a Gaussian of σ in BLUR_SIGMAS
     cut: float = 0.0             # probability of a face cut short: up to CUT_MAX of each side its repeated edge
+    closeup: float = 0.0         # probability of a close-up: the face enlarged CLOSEUP_SCALES times, its rim lost
 
     def to_dict(self):
         return asdict(self)
@@ -41,9 +43,12 @@ class Augmentation:
         """Augmented copy of the batch x (N, H, W)."""
         x = x.copy()
         N, H, W = x.shape
-        if self.rotation or self.shift or self.zoom or self.flip:
+        if self.rotation or self.shift or self.zoom or self.flip or self.closeup:
             angles = rng.uniform(-self.rotation, self.rotation, N)
             scales = rng.uniform(1 - self.zoom, 1 + self.zoom, N)
+            if self.closeup:                    # a face photo cropped inside the face, taken whole as its crop
+                close = rng.random(N) < self.closeup
+                scales[close] *= rng.uniform(*CLOSEUP_SCALES, close.sum())
             shifts = rng.uniform(-self.shift, self.shift, (N, 2)) * (W, H)
             flips = rng.random(N) < 0.5 if self.flip else np.zeros(N, bool)
             for i in range(N):
@@ -54,7 +59,7 @@ class Augmentation:
         if self.blur:                           # out of focus or moving: the lens's blur comes before the stream's
             for i in np.flatnonzero(rng.random(N) < self.blur):
                 x[i] = blurred(x[i], float(rng.uniform(*BLUR_SIGMAS)))
-        if self.cut:                            # a photo cropped inside the face, framed as face_crop frames it
+        if self.cut:                            # a face at the frame's edge, framed as face_crop frames it
             for i in np.flatnonzero(rng.random(N) < self.cut):
                 x[i] = cut_short(x[i], *np.round(rng.uniform(0, CUT_MAX, 4) * (H, H, W, W)).astype(int))
         if self.jpeg:                           # compression comes after distance, as in a camera's stream
@@ -104,8 +109,7 @@ def blurred(face, sigma):
 
 def cut_short(face, top, bottom, left, right):
     """The face (H, W) with that many rows and columns at each side replaced by the edge of the rest repeated:
-    what fer_app.detect.face_crop makes of a face photo cropped closer than FER-2013 crops its faces, or of a
-    face at the frame's edge."""
+    what fer_app.detect.face_crop makes of a face cut by the frame's edge."""
     H, W = face.shape
     inside = face[top:H - bottom, left:W - right]
     return cv2.copyMakeBorder(inside, top, bottom, left, right, cv2.BORDER_REPLICATE)

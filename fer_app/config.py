@@ -8,7 +8,7 @@ by the same rules (fer_app/checks.py).  Fields left None are filled by ``for_dat
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from .augment import BLUR_SIGMAS, CUT_MAX, JPEG_QUALITIES, LOWRES_SIDES, Augmentation
+from .augment import BLUR_SIGMAS, CLOSEUP_SCALES, CUT_MAX, JPEG_QUALITIES, LOWRES_SIDES, Augmentation
 from .checks import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, SEED, Range, UserError
 from .data import LABEL_SOURCES
 from .detect import DEFAULT_DETECTOR, DETECTORS
@@ -94,8 +94,12 @@ class TrainConfig:
                                        f"{BLUR_SIGMAS[0]}-{BLUR_SIGMAS[1]} px: out of focus, or moving)", PROBABILITY,
                          "augmentation")
     cut: float = option(AUGMENT.cut, f"probability of a face cut short: up to {CUT_MAX:.0%}% of each side replaced by "
-                                     "its repeated edge, as the live crop fills a face photo cropped inside the face",
+                                     "its repeated edge, as the live crop fills a face cut by the frame's edge",
                         PROBABILITY, "augmentation")
+    closeup: float = option(AUGMENT.closeup, "probability of a close-up: the face enlarged "
+                                             f"{CLOSEUP_SCALES[0]}-{CLOSEUP_SCALES[1]} times about its centre, its rim "
+                                             "lost, as the live crop takes a face photo cropped inside the face",
+                            PROBABILITY, "augmentation")
     crop: int = option(None, "train on random CROPxCROP crops of the augmented 48x48 face (e.g. 44): the net takes "
                              "CROPxCROP faces, validation and use take the centre crop and --tta crops the four "
                              "corners and the centre (default: the whole face)", Range(MIN_SIZE, FACE_SIZE,

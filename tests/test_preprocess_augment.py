@@ -7,7 +7,7 @@ from fer_app.augment import Augmentation
 from fer_app.preprocess import Preprocessing, to_face48
 
 OFF = dict(rotation=0, flip=False, shift=0, zoom=0, brightness=0, contrast=0, noise=0, erase=0, lowres=0, jpeg=0,
-           blur=0, cut=0)
+           blur=0, cut=0, closeup=0)
 
 
 def test_to_face48_accepts_any_size_and_colour():
@@ -72,7 +72,7 @@ def test_each_transform_changes_something():
     x = faces01(16)
     for name, value in [("rotation", 15), ("shift", 0.1), ("zoom", 0.2), ("brightness", 0.1), ("contrast", 0.3),
                         ("noise", 0.05), ("erase", 1.0), ("lowres", 1.0), ("jpeg", 1.0), ("blur", 1.0),
-                        ("cut", 1.0)]:
+                        ("cut", 1.0), ("closeup", 1.0)]:
         out = Augmentation(**dict(OFF, **{name: value}))(x, np.random.default_rng(1))
         assert not np.allclose(out, x), name
 
@@ -152,3 +152,22 @@ def test_a_cut_face_keeps_its_middle_and_repeats_the_edge_of_it_up_to_a_fifth_of
         assert max(top, bottom, left, right) <= round(CUT_MAX * 48)
         cuts.append((top, bottom, left, right))
     assert 10 < len(cuts) < 30 and len(set(cuts)) > 5
+
+
+def test_a_close_up_is_the_face_enlarged_about_its_centre_by_a_factor_in_its_range():
+    from fer_app.augment import CLOSEUP_SCALES, affine
+    x = faces01(40)
+    out = Augmentation(**dict(OFF, closeup=0.5))(x, np.random.default_rng(6))
+    factors = []
+    for face, seen in changed(x, out):
+        # the enlargement that reproduces this copy: over a range wider than CLOSEUP_SCALES on a 0.001 grid,
+        # then to 1e-6
+        def error(s):
+            return np.abs(seen - affine(face, scale=s)).max()
+        best = min(np.arange(0.9, 1.6, 0.001), key=error)
+        best = min(np.linspace(best - 0.001, best + 0.001, 2001), key=error)
+        assert error(best) < 1e-3
+        factors.append(best)
+    assert 10 < len(factors) < 30
+    assert CLOSEUP_SCALES[0] - 1e-3 <= min(factors) and max(factors) <= CLOSEUP_SCALES[1] + 1e-3
+    assert max(factors) - min(factors) > 0.15                     # spread over the range, not one factor
