@@ -82,6 +82,12 @@ def changed(x, out):
     return [(face, seen) for face, seen in zip(x, out) if not np.array_equal(seen, face)]
 
 
+def fitted(error, grid, step):
+    """The value of the evenly spaced ``grid`` where ``error`` is least, refined to ``step`` around it."""
+    coarse, spacing = min(grid, key=error), grid[1] - grid[0]
+    return min(np.arange(coarse - spacing, coarse + spacing, step), key=error)
+
+
 def test_blur_is_a_gaussian_of_a_sigma_in_its_range_and_leaves_other_faces_alone():
     from fer_app.augment import BLUR_SIGMAS
     x = faces01(40)
@@ -91,8 +97,7 @@ def test_blur_is_a_gaussian_of_a_sigma_in_its_range_and_leaves_other_faces_alone
         # the σ whose Gaussian reproduces this copy: over twice the range on a 0.01 grid, then to 0.0005
         def error(s):
             return np.abs(seen - cv2.GaussianBlur(face, (0, 0), s, borderType=cv2.BORDER_REFLECT_101)).max()
-        coarse = min(np.arange(0.01, 2 * BLUR_SIGMAS[1], 0.01), key=error)
-        best = min(np.arange(coarse - 0.01, coarse + 0.01, 0.0005), key=error)
+        best = fitted(error, np.arange(0.01, 2 * BLUR_SIGMAS[1], 0.01), 0.0005)
         assert error(best) < 2e-4 and BLUR_SIGMAS[0] - 0.001 <= best <= BLUR_SIGMAS[1] + 0.001
         sigmas.append(best)
     assert 10 < len(sigmas) < 30 and np.ptp(sigmas) > 0.5        # about half the faces, at many sigmas
@@ -164,8 +169,7 @@ def test_a_close_up_is_the_face_enlarged_about_its_centre_by_a_factor_in_its_ran
         # then to 1e-6
         def error(s):
             return np.abs(seen - affine(face, scale=s)).max()
-        best = min(np.arange(0.9, 1.6, 0.001), key=error)
-        best = min(np.linspace(best - 0.001, best + 0.001, 2001), key=error)
+        best = fitted(error, np.arange(0.9, 1.6, 0.001), 1e-6)
         assert error(best) < 1e-3
         factors.append(best)
     assert 10 < len(factors) < 30
