@@ -10,6 +10,7 @@ import numpy as np
 import fer_app.labels
 
 from fer_app import models
+from fer_app.demo import demo_splits
 from fer_app.preprocess import Preprocessing
 from minicnn import Sequential
 from minicnn import layers as L
@@ -56,6 +57,17 @@ def untrained_model(path, seed=0):
 def pixels(rng):
     """One random 48×48 face as a FER-2013 CSV row spells it: 2,304 grey levels separated by spaces."""
     return " ".join(map(str, rng.integers(0, 256, 48 * 48)))
+
+
+def small_fer2013_csv(path, per_class=150):
+    """A fer2013.csv of demo faces, ``per_class`` of each class to train on and a fifth as many to validate;
+    its path.  Epochs a third as long as the demo's, for tests of what a run does rather than what it learns."""
+    rows = []
+    for split, usage, n in (("train", "Training", per_class), ("val", "PublicTest", per_class // 5)):
+        faces, labels = demo_splits()[split]
+        for k in range(len(CLASSES)):
+            rows += [(k, " ".join(map(str, face.ravel())), usage) for face in faces[labels == k][:n]]
+    return write_csv(path, rows)
 
 
 def write_csv(path, rows, gz=False):

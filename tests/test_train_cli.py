@@ -2,6 +2,7 @@
 import argparse
 import importlib
 import json
+import runpy
 import signal
 import time
 
@@ -16,10 +17,17 @@ from fer_app.labels import CLASSES
 from fer_app.preprocess import Preprocessing, center_crop
 from minicnn.serialization import ModelFileError, load, read_npz
 
-from .helpers import (ROOT, constant_model, pixels, run_module, start_module, untrained_model,
+from .helpers import (ROOT, constant_model, pixels, run_module, small_fer2013_csv, start_module, untrained_model,
                       write_csv)
 
 FAST = ["--data", "demo", "--arch", "tiny", "--threads", "2", "--quiet", "--checkpoint-minutes", "0"]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """FAST on 1,050 training faces instead of the demo's 3,500: for tests of what a run does, not what it learns."""
+    data = small_fer2013_csv(tmp_path_factory.mktemp("data") / "fer2013.csv")
+    return ["--data", str(data), "--no-cache", "--lr", "0.02", *FAST[2:]]
 
 
 def test_demo_training_reaches_high_validation_accuracy(tmp_path, capsys):
@@ -57,8 +65,8 @@ def wait_for(predicate, timeout=120):
     return False
 
 
-def start_training(out, epochs):
-    return start_module("fer_app.train", *FAST, "--epochs", epochs, "--out", out)
+def start_training(options, out, epochs):
+    return start_module("fer_app.train", *options, "--epochs", epochs, "--out", out)
 
 
 def test_every_command_finds_fer2013_through_fer2013_dir_or_data(tmp_path, monkeypatch, capsys):
@@ -86,17 +94,17 @@ def test_without_data_it_says_where_to_get_fer2013_and_trains_on_demo(tmp_path, 
 
 
 @pytest.fixture(scope="module")
-def uninterrupted_run(tmp_path_factory):
+def uninterrupted_run(tmp_path_factory, quick):
     """Model and optimizer arrays at the end of an uninterrupted 2-epoch run: what an interrupted run must reach."""
     reference = tmp_path_factory.mktemp("ref") / "m.npz"
-    assert train.main(FAST + ["--epochs", "2", "--out", str(reference)]) == 0     # in this process: no start-up
+    assert train.main(quick + ["--epochs", "2", "--out", str(reference)]) == 0     # in this process: no start-up
     return model_arrays(reference.with_suffix(".ckpt.npz"))
 
 
-def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, uninterrupted_run):
+def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, quick, uninterrupted_run):
     out = tmp_path / "killed" / "m.npz"
     checkpoint = out.with_suffix(".ckpt.npz")
-    proc = start_training(out, 2)
+    proc = start_training(quick, out, 2)
     assert wait_for(checkpoint.exists), "no checkpoint appeared"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -109,11 +117,11 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, uninterrupte
     assert logged == [1, 2]             # each epoch once, however the kill fell
 
 
-def test_two_runs_on_one_out_at_once_the_second_refuses_and_a_dead_runs_lock_is_taken_over(tmp_path):
+def test_two_runs_on_one_out_at_once_the_second_refuses_and_a_dead_runs_lock_is_taken_over(tmp_path, quick):
     out = tmp_path / "m.npz"
-    first = start_training(out, 500)     # running throughout, even while a cold Numba cache slows the second
+    first = start_training(quick, out, 500)     # running throughout, even while a cold Numba cache slows the second
     assert wait_for((tmp_path / ".m.npz.lock").exists), "the first run took no lock"
-    second = run_module("fer_app.train", *FAST, "--epochs", 1, "--out", out, "--overwrite")
+    second = run_module("fer_app.train", *quick, "--epochs", 1, "--out", out, "--overwrite")
     assert second.returncode == 2, second.stdout
     assert f"--out {out}: another run (process {first.pid}) is writing there" in second.stderr
     first.send_signal(signal.SIGINT)
@@ -123,7 +131,7 @@ def test_two_runs_on_one_out_at_once_the_second_refuses_and_a_dead_runs_lock_is_
     gone = start_module("fer_app.demo", "--help")             # a process that has ended: its lock is stale
     gone.communicate()
     (tmp_path / ".m.npz.lock").write_text(str(gone.pid))
-    assert train.main(FAST + ["--epochs", "1", "--out", str(out), "--overwrite"]) == 0
+    assert train.main(quick + ["--epochs", "1", "--out", str(out), "--overwrite"]) == 0
 
 
 def test_a_default_out_that_a_running_run_holds_is_numbered(tmp_path, monkeypatch):
@@ -146,11 +154,11 @@ def checkpoint_position(path):
     return state["epoch"], state["batch"]
 
 
-def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, uninterrupted_run):
+def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, quick, uninterrupted_run):
     out = tmp_path / "int" / "m.npz"
     # checkpoints every few steps show where the run is: Ctrl-C goes in once the second epoch is under way,
-    # with most of its 55 batches still to come, on a fast machine as on a slow one
-    proc = start_module("fer_app.train", *FAST, "--checkpoint-minutes", "0.002", "--epochs", 2, "--out", out)
+    # with most of its 17 batches still to come, on a fast machine as on a slow one
+    proc = start_module("fer_app.train", *quick, "--checkpoint-minutes", "0.002", "--epochs", 2, "--out", out)
     assert wait_for(lambda: (checkpoint_position(out.with_suffix(".ckpt.npz")) or (0, 0)) >= (1, 1), timeout=120)
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=120)
@@ -177,11 +185,11 @@ def test_fit_runs_in_any_thread_and_stops_after_the_step_it_was_asked_to():
     assert result == {"code": 130} and (trainer.epoch, trainer.batch) == (0, 2)
 
 
-def test_a_full_disk_keeps_the_last_good_files_and_says_so(tmp_path, capsys, monkeypatch):
+def test_a_full_disk_keeps_the_last_good_files_and_says_so(tmp_path, capsys, monkeypatch, quick):
     import errno
     from minicnn import serialization
     out = tmp_path / "m.npz"
-    assert train.main(FAST + ["--epochs", "1", "--out", str(out)]) == 0
+    assert train.main(quick + ["--epochs", "1", "--out", str(out)]) == 0
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     capsys.readouterr()
 
@@ -190,7 +198,7 @@ def test_a_full_disk_keeps_the_last_good_files_and_says_so(tmp_path, capsys, mon
             f.write(b"half a file")
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(serialization.np, "savez_compressed", disk_full)
-    assert train.main(FAST + ["--resume", str(out.with_suffix(".ckpt.npz")), "--epochs", "2"]) == 2
+    assert train.main(quick + ["--resume", str(out.with_suffix(".ckpt.npz")), "--epochs", "2"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path}/m.") and err.strip().endswith(": No space left on device")
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
@@ -209,9 +217,12 @@ def test_nan_loss_stops_cleanly(tmp_path, capsys):
 
 @pytest.mark.parametrize("module", ["fer_app.train", "fer_app.evaluate", "fer_app.tune", "fer_app.live", "fer_app.demo",
                                     "fer_app.explain", "fer_app.ensemble", "fer_app.swa"])
-def test_help(module):
-    result = run_module(module, "--help")
-    assert result.returncode == 0 and "usage:" in result.stdout
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")      # imported already by this file
+def test_help(module, monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", [module, "--help"])
+    with pytest.raises(SystemExit) as ended:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)       # what python -m module does
+    assert ended.value.code == 0 and capsys.readouterr().out.startswith(f"usage: python -m {module}")
 
 
 def test_evaluate_constructed_confusion_matrix(tmp_path, capsys):
@@ -266,7 +277,7 @@ def test_evaluate_split_all_scores_a_whole_folder_and_the_classes_it_has(tmp_pat
         capsys.readouterr().out
 
 
-def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_path, capsys, monkeypatch):
+def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_path, capsys, monkeypatch, quick):
     first = untrained_model(tmp_path / "first.npz", seed=5)
     config = train.TrainConfig(init=str(first)).for_data("demo")
     trainer = train.Trainer(config, demo_splits(), log=lambda *a: None)
@@ -279,7 +290,7 @@ def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_
     assert fitted.preprocessing != Preprocessing()                   # ... not the one measured on the demo faces
 
     out = tmp_path / "snap.npz"
-    assert train.main(FAST + ["--epochs", "2", "--cycles", "2", "--init", str(first), "--out", str(out)]) == 0
+    assert train.main(quick + ["--epochs", "2", "--cycles", "2", "--init", str(first), "--out", str(out)]) == 0
     log = [json.loads(line) for line in (tmp_path / "snap.log.jsonl").read_text().splitlines()]
     assert [r["lr"] for r in log] == pytest.approx([0.02, 0.02])      # one-epoch cycles: each restarts at 0.02
     for cycle, epoch in ((1, 1), (2, 2)):
@@ -317,9 +328,9 @@ def test_init_starts_from_a_models_weights_and_cycles_leave_a_snapshot_each(tmp_
     # clears them even when the new run makes none
     for name in ("snap.npz", "snap.ckpt.npz", "snap.log.jsonl", "snap.curves.png"):
         (tmp_path / name).unlink()
-    assert train.main(FAST + ["--epochs", "1", "--out", str(out)]) == 2
+    assert train.main(quick + ["--epochs", "1", "--out", str(out)]) == 2
     assert "snap.cycle-1.npz" in capsys.readouterr().err
-    assert train.main(FAST + ["--epochs", "1", "--out", str(out), "--overwrite"]) == 0
+    assert train.main(quick + ["--epochs", "1", "--out", str(out), "--overwrite"]) == 0
     assert sorted(p.name for p in tmp_path.glob("snap.*")) == ["snap.ckpt.npz", "snap.curves.png", "snap.log.jsonl",
                                                                "snap.npz"]
 
