@@ -9,7 +9,7 @@ import pytest
 
 from fer_app import train, tune
 
-from .helpers import run_module, start_module
+from .helpers import run_module, small_fer2013_csv, start_module
 
 optuna = pytest.importorskip("optuna", reason='Optuna not installed (pip install -e ".[tune]")')
 
@@ -44,8 +44,9 @@ def test_two_workers_at_once_share_one_study_and_the_best_configuration_trains(t
     best = max(trials, key=lambda t: t.value)
     assert config["lr"] == best.params["lr"] and config["dropout"] == best.params["dropout"]
     model = tmp_path / "from_best.npz"
-    assert train.main(["--config", str(out / "best_config.json"), "--data", "demo", "--epochs", "1", "--quiet",
-                       "--out", str(model)]) == 0
+    data = small_fer2013_csv(tmp_path / "fer2013.csv")                  # shorter than the demo's epoch
+    assert train.main(["--config", str(out / "best_config.json"), "--data", str(data), "--no-cache", "--epochs", "1",
+                       "--quiet", "--out", str(model)]) == 0
     assert model.is_file()
 
 
