@@ -1,7 +1,9 @@
 """fer_app.tune on Optuna, on the demo data: workers sharing one SQLite study, a killed worker, pruning,
 the results it writes, and what happens without Optuna or with a storage it cannot use."""
+import contextlib
 import json
 import signal
+import sqlite3
 import sys
 import time
 
@@ -21,10 +23,13 @@ def load(out, study="s"):
     return optuna.load_study(study_name=study, storage=f"sqlite:///{out / 'study.db'}")
 
 
-def a_trial_is_running(out):
+def a_running_trial_has_beaten(out):
+    """Its worker has recorded a heartbeat for a running trial (in Optuna's tables)."""
     try:
-        return any(t.state == optuna.trial.TrialState.RUNNING for t in load(out).trials)
-    except Exception:                # the worker is still creating the database or the study
+        with contextlib.closing(sqlite3.connect(out / "study.db")) as db:
+            return db.execute("SELECT COUNT(*) FROM trial_heartbeats JOIN trials USING (trial_id) "
+                              "WHERE trials.state = 'RUNNING'").fetchone()[0] > 0
+    except sqlite3.Error:            # the worker is still creating the database or its tables
         return False
 
 
@@ -55,9 +60,9 @@ def test_a_killed_worker_leaves_the_study_usable_and_the_search_resumes(tmp_path
     argv = [*FAST, "--subset", "700", "--epochs", "4", "--study", "s", "--out", out, "--heartbeat", "1"]
     worker = start_module("fer_app.tune", *argv, "--trials", "3")
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not ((out / "study.db").exists() and a_trial_is_running(out)):
-        time.sleep(0.5)
-    time.sleep(1.5)          # past its first heartbeat: Optuna can only find a trial stale that has beaten once
+    # Optuna can only find a trial stale that has beaten once: kill the worker after its running trial's first beat
+    while time.monotonic() < deadline and not ((out / "study.db").exists() and a_running_trial_has_beaten(out)):
+        time.sleep(0.2)
     worker.send_signal(signal.SIGKILL)
     worker.communicate()
     assert [t.state for t in load(out).trials] == [optuna.trial.TrialState.RUNNING]    # killed mid-trial
@@ -69,7 +74,6 @@ def test_a_killed_worker_leaves_the_study_usable_and_the_search_resumes(tmp_path
 
 @pytest.mark.parametrize("fault", ["locked", "removed"])
 def test_a_study_database_lost_mid_search_stops_the_worker_in_one_line(tmp_path, monkeypatch, capsys, fault):
-    import sqlite3
     out = tmp_path / "search"
     database, holder, fit = out / "study.db", [], tune.Trainer.fit
 
