@@ -156,9 +156,9 @@ def checkpoint_position(path):
 
 def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, quick, uninterrupted_run):
     out = tmp_path / "int" / "m.npz"
-    # checkpoints every few steps show where the run is: Ctrl-C goes in once the second epoch is under way,
-    # with most of its 17 batches still to come, on a fast machine as on a slow one
-    proc = start_module("fer_app.train", *quick, "--checkpoint-minutes", "0.002", "--epochs", 2, "--out", out)
+    # a checkpoint every step or two (each 30 ms) shows where the run is: Ctrl-C goes in once the second epoch is
+    # under way, with most of its 17 batches still to come, on a fast machine as on a slow one
+    proc = start_module("fer_app.train", *quick, "--checkpoint-minutes", "0.0005", "--epochs", 2, "--out", out)
     assert wait_for(lambda: (checkpoint_position(out.with_suffix(".ckpt.npz")) or (0, 0)) >= (1, 1), timeout=120)
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=120)
