@@ -600,106 +600,126 @@ def winograd_input_adjoint(dV, pad, m, tiles_h, tiles_w, dx):
 
 
 @kernel
-def _output_along(m, inp, base, stride, tiles_w, row):
-    """row[m·tx + r] = (Aᵀ v)_r for the m + 2 values v = inp[base + j·stride + tx] of tile tx."""
+def _output_across(m, M, i, f, s):
+    """s[c, t] = (Aᵀ v)_c for the n values v = M[n·i + j, f, t] (j < n) of row i of every tile t: M A, row i."""
+    n = m + 2
     if m == 2:
-        for tx in range(tiles_w):
-            row[u(2 * tx)], row[u(2 * tx + 1)] = _at4(inp[u(base + tx)], inp[u(base + stride + tx)],
-                                                      inp[u(base + 2 * stride + tx)], inp[u(base + 3 * stride + tx)])
+        v0, v1, v2, v3 = M[n * i, f], M[n * i + 1, f], M[n * i + 2, f], M[n * i + 3, f]
+        for t in range(s.shape[1]):
+            s[0, u(t)], s[1, u(t)] = _at4(v0[u(t)], v1[u(t)], v2[u(t)], v3[u(t)])
     else:
-        for tx in range(tiles_w):
-            row[u(4 * tx)], row[u(4 * tx + 1)], row[u(4 * tx + 2)], row[u(4 * tx + 3)] = _at6(
-                inp[u(base + tx)], inp[u(base + stride + tx)], inp[u(base + 2 * stride + tx)],
-                inp[u(base + 3 * stride + tx)], inp[u(base + 4 * stride + tx)], inp[u(base + 5 * stride + tx)])
+        v0, v1, v2, v3, v4, v5 = (M[n * i, f], M[n * i + 1, f], M[n * i + 2, f], M[n * i + 3, f], M[n * i + 4, f],
+                                  M[n * i + 5, f])
+        for t in range(s.shape[1]):
+            s[0, u(t)], s[1, u(t)], s[2, u(t)], s[3, u(t)] = _at6(v0[u(t)], v1[u(t)], v2[u(t)], v3[u(t)], v4[u(t)],
+                                                                  v5[u(t)])
 
 
 @kernel
-def _output_down(m, s, oh, sf, b, relu, plane):
-    """Rows oh … oh + m − 1 of plane (those inside it) = (Aᵀ s[:, ow])·sf + b, then max(·, 0) if relu."""
-    Ho, Wo = plane.shape
+def _output_down(m, s, c, o):
+    """o[r, c, t] = (Aᵀ s[:, c, t])_r for every tile t: Aᵀ (M A), column c."""
     if m == 2:
-        for ow in range(Wo):
-            o0, o1 = _at4(s[0, ow], s[1, ow], s[2, ow], s[3, ow])
-            plane[oh, u(ow)] = _relu_if(relu, o0 * sf + b)
-            if oh + 1 < Ho:
-                plane[oh + 1, u(ow)] = _relu_if(relu, o1 * sf + b)
+        for t in range(s.shape[2]):
+            o[0, c, u(t)], o[1, c, u(t)] = _at4(s[0, c, u(t)], s[1, c, u(t)], s[2, c, u(t)], s[3, c, u(t)])
     else:
-        for ow in range(Wo):
-            o0, o1, o2, o3 = _at6(s[0, ow], s[1, ow], s[2, ow], s[3, ow], s[4, ow], s[5, ow])
-            plane[oh, u(ow)] = _relu_if(relu, o0 * sf + b)
-            if oh + 1 < Ho:
-                plane[oh + 1, u(ow)] = _relu_if(relu, o1 * sf + b)
-            if oh + 2 < Ho:
-                plane[oh + 2, u(ow)] = _relu_if(relu, o2 * sf + b)
-            if oh + 3 < Ho:
-                plane[oh + 3, u(ow)] = _relu_if(relu, o3 * sf + b)
+        for t in range(s.shape[2]):
+            o[0, c, u(t)], o[1, c, u(t)], o[2, c, u(t)], o[3, c, u(t)] = _at6(
+                s[0, c, u(t)], s[1, c, u(t)], s[2, c, u(t)], s[3, c, u(t)], s[4, c, u(t)], s[5, c, u(t)])
 
 
 @kernel
 def winograd_output(M, scale, bias, relu, m, tiles_h, tiles_w, y):
     """y[n, f] = (Aᵀ M[:, f, t] A)·scale[f] + bias[f] (then max(·, 0) if relu) for the (m+2)×(m+2) tile of every
-    tile t, cut to y (N, F, Ho, Wo)."""
+    tile t, cut to y (N, F, Ho, Wo).
+
+    One filter at a time, every tile of the chunk at once: both steps of the transform are loops along the
+    tiles, whose values lie side by side in M (LLVM vectorises them), and only then are each tile's m×m outputs
+    written to their places in y (vgg's chunks: 1.6-2.4× faster than transforming tile by tile)."""
     N, F, Ho, Wo = y.shape
     n = m + 2
     T = M.shape[2]
-    s = np.empty((n, m * tiles_w), y.dtype)      # M A for one row of tiles
-    inp = M.reshape(-1)
-    for img in range(N):
-        for f in range(F):
-            sf, b = scale[f], bias[f]
+    s = np.empty((n, m, T), y.dtype)             # M A: row i of each tile times A
+    o = np.empty((m, m, T), y.dtype)             # Aᵀ M A: each tile's m×m outputs
+    for f in range(F):
+        for i in range(n):
+            _output_across(m, M, i, f, s[i])
+        for c in range(m):
+            _output_down(m, s, c, o)
+        sf, b = scale[f], bias[f]
+        t = 0
+        for img in range(N):
+            plane = y[img, f]
             for ty in range(tiles_h):
-                t0 = (img * tiles_h + ty) * tiles_w
-                for i in range(n):
-                    _output_along(m, inp, (n * i * F + f) * T + t0, F * T, tiles_w, s[i])
-                _output_down(m, s, m * ty, sf, b, relu, y[img, f])
+                for tx in range(tiles_w):
+                    oh, ow = m * ty, m * tx
+                    if oh + m <= Ho and ow + m <= Wo:
+                        for r in range(m):
+                            for c in range(m):
+                                plane[u(oh + r), u(ow + c)] = _relu_if(relu, o[r, c, u(t)] * sf + b)
+                    else:                               # a tile over the edge: its part inside
+                        for r in range(min(m, Ho - oh)):
+                            for c in range(min(m, Wo - ow)):
+                                plane[u(oh + r), u(ow + c)] = _relu_if(relu, o[r, c, u(t)] * sf + b)
+                    t += 1
 
 
 @kernel
-def _output_adjoint_down(m, g, rows):
-    """rows[:, q] = A g[:, q] for every column q: the adjoint of Aᵀ applied down the columns."""
+def _output_adjoint_down(m, g, c, e):
+    """e[:, c, t] = A g[:, c, t] for every tile t: the adjoint of Aᵀ applied down column c."""
     if m == 2:
-        for q in range(g.shape[1]):
-            rows[0, q], rows[1, q], rows[2, q], rows[3, q] = _a4(g[0, q], g[1, q])
+        for t in range(g.shape[2]):
+            e[0, c, u(t)], e[1, c, u(t)], e[2, c, u(t)], e[3, c, u(t)] = _a4(g[0, c, u(t)], g[1, c, u(t)])
     else:
-        for q in range(g.shape[1]):
-            rows[0, q], rows[1, q], rows[2, q], rows[3, q], rows[4, q], rows[5, q] = _a6(g[0, q], g[1, q], g[2, q],
-                                                                                       g[3, q])
+        for t in range(g.shape[2]):
+            e[0, c, u(t)], e[1, c, u(t)], e[2, c, u(t)], e[3, c, u(t)], e[4, c, u(t)], e[5, c, u(t)] = _a6(
+                g[0, c, u(t)], g[1, c, u(t)], g[2, c, u(t)], g[3, c, u(t)])
 
 
 @kernel
-def _output_adjoint_along(m, row, tiles_w, out, base, stride):
-    """out[base + j·stride + tx] = (A p)_j for the m values p of ``row`` under tile tx."""
+def _output_adjoint_across(m, e, i, f, dM):
+    """dM[n·i + j, f, t] = (A e[i, :, t])_j for every tile t: (A g) Aᵀ, row i."""
+    n = m + 2
     if m == 2:
-        for tx in range(tiles_w):
-            v0, v1, v2, v3 = _a4(row[u(2 * tx)], row[u(2 * tx + 1)])
-            out[u(base + tx)], out[u(base + stride + tx)] = v0, v1
-            out[u(base + 2 * stride + tx)], out[u(base + 3 * stride + tx)] = v2, v3
+        v0, v1, v2, v3 = dM[n * i, f], dM[n * i + 1, f], dM[n * i + 2, f], dM[n * i + 3, f]
+        for t in range(e.shape[2]):
+            v0[u(t)], v1[u(t)], v2[u(t)], v3[u(t)] = _a4(e[i, 0, u(t)], e[i, 1, u(t)])
     else:
-        for tx in range(tiles_w):
-            k = 4 * tx
-            v0, v1, v2, v3, v4, v5 = _a6(row[u(k)], row[u(k + 1)], row[u(k + 2)], row[u(k + 3)])
-            out[u(base + tx)], out[u(base + stride + tx)], out[u(base + 2 * stride + tx)] = v0, v1, v2
-            out[u(base + 3 * stride + tx)], out[u(base + 4 * stride + tx)], out[u(base + 5 * stride + tx)] = v3, v4, v5
+        v0, v1, v2, v3, v4, v5 = (dM[n * i, f], dM[n * i + 1, f], dM[n * i + 2, f], dM[n * i + 3, f],
+                                  dM[n * i + 4, f], dM[n * i + 5, f])
+        for t in range(e.shape[2]):
+            v0[u(t)], v1[u(t)], v2[u(t)], v3[u(t)], v4[u(t)], v5[u(t)] = _a6(e[i, 0, u(t)], e[i, 1, u(t)],
+                                                                             e[i, 2, u(t)], e[i, 3, u(t)])
 
 
 @kernel
 def winograd_output_adjoint(dy, m, tiles_h, tiles_w, dM):
-    """Adjoint of winograd_output (without the bias): dM[:, f, t] = A g Aᵀ for the m×m tile g of dy (N, F, Ho, Wo)."""
+    """Adjoint of winograd_output (without the bias): dM[:, f, t] = A g Aᵀ for the m×m tile g of dy (N, F, Ho, Wo).
+
+    As winograd_output, one filter at a time over every tile of the chunk: the tiles of dy[:, f] are gathered
+    side by side first (0 past the edge), then both steps run along them."""
     N, F, Ho, Wo = dy.shape
     n = m + 2
     T = dM.shape[2]
-    g = np.zeros((m, m * tiles_w), dy.dtype)     # m rows of dy, 0 past the edge
-    rows = np.empty((n, m * tiles_w), dy.dtype)  # A g
-    out = dM.reshape(-1)
-    for img in range(N):
-        for f in range(F):
+    g = np.empty((m, m, T), dy.dtype)            # each tile of dy[:, f]
+    e = np.empty((n, m, T), dy.dtype)            # A g
+    for f in range(F):
+        t = 0
+        for img in range(N):
+            plane = dy[img, f]
             for ty in range(tiles_h):
-                oh = m * ty
-                for r in range(m):
-                    inside = oh + r < Ho
-                    for ow in range(Wo):
-                        g[r, ow] = dy[img, f, oh + r, ow] if inside else 0
-                _output_adjoint_down(m, g, rows)
-                t0 = (img * tiles_h + ty) * tiles_w
-                for i in range(n):                   # (A g) Aᵀ
-                    _output_adjoint_along(m, rows[i], tiles_w, out, (n * i * F + f) * T + t0, F * T)
+                for tx in range(tiles_w):
+                    oh, ow = m * ty, m * tx
+                    if oh + m <= Ho and ow + m <= Wo:
+                        for r in range(m):
+                            for c in range(m):
+                                g[r, c, u(t)] = plane[u(oh + r), u(ow + c)]
+                    else:                               # a tile over the edge
+                        for r in range(m):
+                            for c in range(m):
+                                inside = oh + r < Ho and ow + c < Wo
+                                g[r, c, u(t)] = plane[u(oh + r), u(ow + c)] if inside else 0
+                    t += 1
+        for c in range(m):
+            _output_adjoint_down(m, g, c, e)
+        for i in range(n):
+            _output_adjoint_across(m, e, i, f, dM)
