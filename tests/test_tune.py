@@ -66,7 +66,9 @@ def test_a_killed_worker_leaves_the_study_usable_and_the_search_resumes(tmp_path
     worker.send_signal(signal.SIGKILL)
     worker.communicate()
     assert [t.state for t in load(out).trials] == [optuna.trial.TrialState.RUNNING]    # killed mid-trial
-    time.sleep(2.5)                                       # the grace period: twice the heartbeat
+    # stale once its last beat is more than the grace period (twice the heartbeat) old, in SQLite's whole seconds:
+    # 3 s and a margin after the kill, whenever in its second the last beat fell
+    time.sleep(3.5)
     assert tune.main([*map(str, argv), "--trials", "1"]) == 0            # in this process: no start-up
     states = [t.state for t in load(out).trials]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
