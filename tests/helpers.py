@@ -62,9 +62,9 @@ def pixels(rng):
 def small_fer2013_csv(path, per_class=150):
     """A fer2013.csv of demo faces, ``per_class`` of each class to train on and a fifth as many to validate;
     its path.  Epochs a third as long as the demo's, for tests of what a run does rather than what it learns."""
-    rows = []
+    rows, splits = [], demo_splits()
     for split, usage, n in (("train", "Training", per_class), ("val", "PublicTest", per_class // 5)):
-        faces, labels = demo_splits()[split]
+        faces, labels = splits[split]
         for k in range(len(CLASSES)):
             rows += [(k, " ".join(map(str, face.ravel())), usage) for face in faces[labels == k][:n]]
     return write_csv(path, rows)

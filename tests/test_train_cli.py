@@ -20,14 +20,15 @@ from minicnn.serialization import ModelFileError, load, read_npz
 from .helpers import (ROOT, constant_model, pixels, run_module, small_fer2013_csv, start_module, untrained_model,
                       write_csv)
 
-FAST = ["--data", "demo", "--arch", "tiny", "--threads", "2", "--quiet", "--checkpoint-minutes", "0"]
+TINY = ["--arch", "tiny", "--threads", "2", "--quiet", "--checkpoint-minutes", "0"]
+FAST = ["--data", "demo", *TINY]
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """FAST on 1,050 training faces instead of the demo's 3,500: for tests of what a run does, not what it learns."""
     data = small_fer2013_csv(tmp_path_factory.mktemp("data") / "fer2013.csv")
-    return ["--data", str(data), "--no-cache", "--lr", "0.02", *FAST[2:]]
+    return ["--data", str(data), "--no-cache", "--lr", "0.02", *TINY]
 
 
 def test_demo_training_reaches_high_validation_accuracy(tmp_path, capsys):

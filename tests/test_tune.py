@@ -25,6 +25,8 @@ def load(out, study="s"):
 
 def a_running_trial_has_beaten(out):
     """Its worker has recorded a heartbeat for a running trial (in Optuna's tables)."""
+    if not (out / "study.db").exists():     # not yet created (connecting would create it under the worker)
+        return False
     try:
         with contextlib.closing(sqlite3.connect(out / "study.db")) as db:
             return db.execute("SELECT COUNT(*) FROM trial_heartbeats JOIN trials USING (trial_id) "
@@ -61,7 +63,7 @@ def test_a_killed_worker_leaves_the_study_usable_and_the_search_resumes(tmp_path
     worker = start_module("fer_app.tune", *argv, "--trials", "3")
     deadline = time.monotonic() + 120
     # Optuna can only find a trial stale that has beaten once: kill the worker after its running trial's first beat
-    while time.monotonic() < deadline and not ((out / "study.db").exists() and a_running_trial_has_beaten(out)):
+    while time.monotonic() < deadline and not a_running_trial_has_beaten(out):
         time.sleep(0.2)
     worker.send_signal(signal.SIGKILL)
     worker.communicate()
