@@ -45,8 +45,8 @@ def forward(layer, x, relu=False, affine=None):
     algorithm = choose(layer, x)
     if algorithm in WINOGRAD_TILE:
         m = WINOGRAD_TILE[algorithm] or winograd.tile_size(Ho, Wo)
-        y, U = winograd.conv3x3_forward(x, w, scale, bias, p, relu, m)
-        return y, None if inference_only else (x, U)
+        y = winograd.conv3x3_forward(x, w, scale, bias, p, relu, m)
+        return y, None if inference_only else (x, m)
     y = np.empty((N, layer.out_channels, Ho, Wo), dtype=x.dtype)
     if algorithm == "direct":
         parallel.for_each_chunk(lambda lo, hi: kernels.conv_direct_forward(x[lo:hi], w, scale, bias, p, relu,
@@ -62,10 +62,10 @@ def backward(layer, dy, saved):
     if saved is None:
         raise RuntimeError("Conv2D.backward after forward(relu=True) or forward(affine=...), which are for "
                            "inference only")
-    (x, U), w, p = saved, layer.params["weight"], layer.padding
+    (x, m), w, p = saved, layer.params["weight"], layer.padding
     dy = np.ascontiguousarray(dy)
-    if U is not None:                   # Winograd's transformed filters
-        dx, dw, db = winograd.conv3x3_backward(x, dy, U, p)
+    if m is not None:                   # Winograd's tile size
+        dx, dw, db = winograd.conv3x3_backward(x, dy, w, p, m)
     else:
         dx = np.empty_like(x)
         if choose(layer, x) == "direct":

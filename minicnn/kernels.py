@@ -418,9 +418,11 @@ def batchnorm_backward(dy, x, first, mean, inv_std, scale, shift, training, relu
 
 
 # Winograd transforms (minicnn/winograd.py has the math), for output tiles of m×m = 2×2 (input tiles 4×4) and
-# 4×4 (input tiles 6×6).  The matrices are applied as the few additions and small multiples they hold,
-# unrolled: first down the columns of a whole row of tiles at once, then along each row, tile by tile.  The
-# constants are float32 so that float32 data stays float32 (a float64 model computes in float64).
+# 4×4 (input tiles 6×6).  The matrices are applied as the few additions and small multiples they hold, unrolled.
+# The tile matrices keep the channels innermost, V (n², T, C) and M (n², T, F), and each image is copied
+# channels-last first (y and dx copied back last): then every step is a loop along the channels, which lie side
+# by side in memory and which LLVM vectorises at the CPU's full width (docs/winograd.md, "Channels last").
+# The constants are float32 so that float32 data stays float32 (a float64 model computes in float64).
 _2, _4, _5, _8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
 
 
@@ -477,244 +479,249 @@ def _a6(g0, g1, g2, g3):
 
 
 @kernel
-def _input_down(m, src, top, Wp, rows):
-    """rows[:, q] = Bᵀ (the m + 2 values of column q of the flat plane src, Wp wide, from row ``top`` on)."""
-    if m == 2:
-        for q in range(Wp):
-            rows[0, q], rows[1, q], rows[2, q], rows[3, q] = _bt4(
-                src[u(top + q)], src[u(top + Wp + q)], src[u(top + 2 * Wp + q)], src[u(top + 3 * Wp + q)])
-    else:
-        for q in range(Wp):
-            rows[0, q], rows[1, q], rows[2, q], rows[3, q], rows[4, q], rows[5, q] = _bt6(
-                src[u(top + q)], src[u(top + Wp + q)], src[u(top + 2 * Wp + q)], src[u(top + 3 * Wp + q)],
-                src[u(top + 4 * Wp + q)], src[u(top + 5 * Wp + q)])
+def _channels_last(x, pad, xt):
+    """xt[pad + h, (pad + w)·C + c] = x[c, h, w] for one image x (C, H, W); the rest of xt is left as it is."""
+    C, H, W = x.shape
+    for h in range(H):
+        row = xt[u(pad + h)]
+        for w in range(W):
+            base = (pad + w) * C
+            for c in range(C):
+                row[u(base + c)] = x[u(c), u(h), u(w)]
 
 
 @kernel
-def _input_along(m, row, tiles_w, out, base, stride):
-    """out[base + j·stride + tx] = (Bᵀ e)_j for the m + 2 values e of ``row`` under tile tx."""
+def _channels_first(xt, pad, scale, bias, relu, x):
+    """x[c, h, w] = xt[pad + h, (pad + w)·C + c]·scale[c] + bias[c] (then max(·, 0) if relu), for one image
+    x (C, H, W): the inverse of _channels_last, cropped to x."""
+    C, H, W = x.shape
+    for c in range(C):
+        s, b = scale[c], bias[c]
+        for h in range(H):
+            row = xt[u(pad + h)]
+            for w in range(W):
+                x[u(c), u(h), u(w)] = _relu_if(relu, row[u((pad + w) * C + c)] * s + b)
+
+
+@kernel
+def _input_down(m, xt, top, rows):
+    """rows[k, q] = (Bᵀ (xt[top + j, q])_j)_k for every q: Bᵀ down the m + 2 rows of the channels-last image xt
+    from row ``top`` on, for every column and channel at once."""
     if m == 2:
-        for tx in range(tiles_w):
-            k = 2 * tx
-            v0, v1, v2, v3 = _bt4(row[u(k)], row[u(k + 1)], row[u(k + 2)], row[u(k + 3)])
-            out[u(base + tx)], out[u(base + stride + tx)] = v0, v1
-            out[u(base + 2 * stride + tx)], out[u(base + 3 * stride + tx)] = v2, v3
+        r0, r1, r2, r3 = xt[u(top)], xt[u(top + 1)], xt[u(top + 2)], xt[u(top + 3)]
+        for q in range(xt.shape[1]):
+            rows[0, u(q)], rows[1, u(q)], rows[2, u(q)], rows[3, u(q)] = _bt4(r0[u(q)], r1[u(q)], r2[u(q)], r3[u(q)])
     else:
-        for tx in range(tiles_w):
-            k = 4 * tx
-            v0, v1, v2, v3, v4, v5 = _bt6(row[u(k)], row[u(k + 1)], row[u(k + 2)], row[u(k + 3)], row[u(k + 4)],
-                                          row[u(k + 5)])
-            out[u(base + tx)], out[u(base + stride + tx)], out[u(base + 2 * stride + tx)] = v0, v1, v2
-            out[u(base + 3 * stride + tx)], out[u(base + 4 * stride + tx)], out[u(base + 5 * stride + tx)] = v3, v4, v5
+        r0, r1, r2, r3, r4, r5 = xt[u(top)], xt[u(top + 1)], xt[u(top + 2)], xt[u(top + 3)], xt[u(top + 4)], xt[u(top + 5)]
+        for q in range(xt.shape[1]):
+            rows[0, u(q)], rows[1, u(q)], rows[2, u(q)], rows[3, u(q)], rows[4, u(q)], rows[5, u(q)] = _bt6(
+                r0[u(q)], r1[u(q)], r2[u(q)], r3[u(q)], r4[u(q)], r5[u(q)])
+
+
+@kernel
+def _input_along(m, row, left, V, i, t):
+    """V[n·i + k, t, c] = (Bᵀ (row[left + j·C + c])_j)_k for every channel c: (Bᵀ d) B, row i of tile t."""
+    n, C = m + 2, V.shape[2]
+    if m == 2:
+        v0, v1, v2, v3 = V[n * i, t], V[n * i + 1, t], V[n * i + 2, t], V[n * i + 3, t]
+        for c in range(C):
+            v0[u(c)], v1[u(c)], v2[u(c)], v3[u(c)] = _bt4(row[u(left + c)], row[u(left + C + c)],
+                                                         row[u(left + 2 * C + c)], row[u(left + 3 * C + c)])
+    else:
+        v0, v1, v2, v3, v4, v5 = (V[n * i, t], V[n * i + 1, t], V[n * i + 2, t], V[n * i + 3, t], V[n * i + 4, t],
+                                  V[n * i + 5, t])
+        for c in range(C):
+            v0[u(c)], v1[u(c)], v2[u(c)], v3[u(c)], v4[u(c)], v5[u(c)] = _bt6(
+                row[u(left + c)], row[u(left + C + c)], row[u(left + 2 * C + c)], row[u(left + 3 * C + c)],
+                row[u(left + 4 * C + c)], row[u(left + 5 * C + c)])
 
 
 @kernel
 def winograd_input(x, pad, m, tiles_h, tiles_w, V):
-    """V[:, c, t] = Bᵀ d B for the (m+2)×(m+2) tile d of channel c at tile t (stride m), x (N, C, H, W) zero-padded.
+    """V[:, t, c] = Bᵀ d B for the (m+2)×(m+2) tile d of channel c at tile t (stride m), x (N, C, H, W) zero-padded.
 
-    V has shape ((m+2)², C, N·tiles_h·tiles_w), tiles numbered (n, ty, tx) in row-major order."""
-    N, C, H, W = x.shape
+    V has shape ((m+2)², N·tiles_h·tiles_w, C), tiles numbered (n, ty, tx) in row-major order."""
+    N, C = x.shape[:2]
     n = m + 2
-    Wp = m * tiles_w + 2
-    T = V.shape[2]
-    padded = np.zeros((m * tiles_h + 2) * Wp, x.dtype)
-    rows = np.empty((n, Wp), x.dtype)            # Bᵀ d for one row of tiles, all columns at once
-    out = V.reshape(-1)
+    xt = np.zeros((m * tiles_h + 2, (m * tiles_w + 2) * C), x.dtype)   # one image, padded, channels last
+    rows = np.empty((n, xt.shape[1]), x.dtype)                          # Bᵀ d for one row of tiles
     for img in range(N):
-        for c in range(C):
-            _pad_into(x[img, c], pad, Wp, padded)
-            for ty in range(tiles_h):
-                _input_down(m, padded, m * ty * Wp, Wp, rows)
-                t0 = (img * tiles_h + ty) * tiles_w
+        _channels_last(x[img], pad, xt)
+        for ty in range(tiles_h):
+            _input_down(m, xt, m * ty, rows)
+            for tx in range(tiles_w):
+                t = (img * tiles_h + ty) * tiles_w + tx
                 for i in range(n):                   # (Bᵀ d) B: the same combinations along each row
-                    _input_along(m, rows[i], tiles_w, out, (n * i * C + c) * T + t0, C * T)
+                    _input_along(m, rows[i], m * tx * C, V, i, t)
 
 
 @kernel
-def _input_adjoint_along(m, inp, base, stride, tiles_w, row):
-    """row[m·tx + k] += (B v)_k for the m + 2 values v = inp[base + j·stride + tx] of tile tx (tiles overlap)."""
+def _input_adjoint_along(m, dV, i, t, row, left):
+    """row[left + k·C + c] += (B (dV[n·i + j, t, c])_j)_k for every channel c: the adjoint of _input_along."""
+    n, C = m + 2, dV.shape[2]
     if m == 2:
-        for tx in range(tiles_w):
-            k = 2 * tx
-            e0, e1, e2, e3 = _b4(inp[u(base + tx)], inp[u(base + stride + tx)], inp[u(base + 2 * stride + tx)],
-                                 inp[u(base + 3 * stride + tx)])
-            row[u(k)] += e0
-            row[u(k + 1)] += e1
-            row[u(k + 2)] += e2
-            row[u(k + 3)] += e3
+        v0, v1, v2, v3 = dV[n * i, t], dV[n * i + 1, t], dV[n * i + 2, t], dV[n * i + 3, t]
+        for c in range(C):
+            e0, e1, e2, e3 = _b4(v0[u(c)], v1[u(c)], v2[u(c)], v3[u(c)])
+            row[u(left + c)] += e0
+            row[u(left + C + c)] += e1
+            row[u(left + 2 * C + c)] += e2
+            row[u(left + 3 * C + c)] += e3
     else:
-        for tx in range(tiles_w):
-            k = 4 * tx
-            e0, e1, e2, e3, e4, e5 = _b6(inp[u(base + tx)], inp[u(base + stride + tx)],
-                                         inp[u(base + 2 * stride + tx)], inp[u(base + 3 * stride + tx)],
-                                         inp[u(base + 4 * stride + tx)], inp[u(base + 5 * stride + tx)])
-            row[u(k)] += e0
-            row[u(k + 1)] += e1
-            row[u(k + 2)] += e2
-            row[u(k + 3)] += e3
-            row[u(k + 4)] += e4
-            row[u(k + 5)] += e5
+        v0, v1, v2, v3, v4, v5 = (dV[n * i, t], dV[n * i + 1, t], dV[n * i + 2, t], dV[n * i + 3, t],
+                                  dV[n * i + 4, t], dV[n * i + 5, t])
+        for c in range(C):
+            e0, e1, e2, e3, e4, e5 = _b6(v0[u(c)], v1[u(c)], v2[u(c)], v3[u(c)], v4[u(c)], v5[u(c)])
+            row[u(left + c)] += e0
+            row[u(left + C + c)] += e1
+            row[u(left + 2 * C + c)] += e2
+            row[u(left + 3 * C + c)] += e3
+            row[u(left + 4 * C + c)] += e4
+            row[u(left + 5 * C + c)] += e5
 
 
 @kernel
-def _input_adjoint_down(m, rows, dst, top, Wp):
-    """dst[top + k·Wp + q] += (B rows[:, q])_k: the adjoint of _input_down."""
+def _input_adjoint_down(m, rows, dxt, top):
+    """dxt[top + k, q] += (B rows[:, q])_k for every q: the adjoint of _input_down."""
     if m == 2:
-        for q in range(Wp):
-            e0, e1, e2, e3 = _b4(rows[0, q], rows[1, q], rows[2, q], rows[3, q])
-            dst[u(top + q)] += e0
-            dst[u(top + Wp + q)] += e1
-            dst[u(top + 2 * Wp + q)] += e2
-            dst[u(top + 3 * Wp + q)] += e3
+        r0, r1, r2, r3 = dxt[u(top)], dxt[u(top + 1)], dxt[u(top + 2)], dxt[u(top + 3)]
+        for q in range(dxt.shape[1]):
+            e0, e1, e2, e3 = _b4(rows[0, u(q)], rows[1, u(q)], rows[2, u(q)], rows[3, u(q)])
+            r0[u(q)] += e0
+            r1[u(q)] += e1
+            r2[u(q)] += e2
+            r3[u(q)] += e3
     else:
-        for q in range(Wp):
-            e0, e1, e2, e3, e4, e5 = _b6(rows[0, q], rows[1, q], rows[2, q], rows[3, q], rows[4, q], rows[5, q])
-            dst[u(top + q)] += e0
-            dst[u(top + Wp + q)] += e1
-            dst[u(top + 2 * Wp + q)] += e2
-            dst[u(top + 3 * Wp + q)] += e3
-            dst[u(top + 4 * Wp + q)] += e4
-            dst[u(top + 5 * Wp + q)] += e5
+        r0, r1, r2, r3, r4, r5 = (dxt[u(top)], dxt[u(top + 1)], dxt[u(top + 2)], dxt[u(top + 3)], dxt[u(top + 4)],
+                                  dxt[u(top + 5)])
+        for q in range(dxt.shape[1]):
+            e0, e1, e2, e3, e4, e5 = _b6(rows[0, u(q)], rows[1, u(q)], rows[2, u(q)], rows[3, u(q)], rows[4, u(q)],
+                                         rows[5, u(q)])
+            r0[u(q)] += e0
+            r1[u(q)] += e1
+            r2[u(q)] += e2
+            r3[u(q)] += e3
+            r4[u(q)] += e4
+            r5[u(q)] += e5
 
 
 @kernel
 def winograd_input_adjoint(dV, pad, m, tiles_h, tiles_w, dx):
     """Adjoint of winograd_input: scatter-add B dV Bᵀ of every tile into dx (N, C, H, W)."""
-    N, C, H, W = dx.shape
+    N, C = dx.shape[:2]
     n = m + 2
-    Wp = m * tiles_w + 2
-    T = dV.shape[2]
-    padded = np.empty((m * tiles_h + 2) * Wp, dx.dtype)
-    rows = np.empty((n, Wp), dx.dtype)           # dV B for one row of tiles
-    inp = dV.reshape(-1)
+    dxt = np.empty((m * tiles_h + 2, (m * tiles_w + 2) * C), dx.dtype)   # one image's dx, padded, channels last
+    rows = np.empty((n, dxt.shape[1]), dx.dtype)                          # dV B for one row of tiles
+    ones, zeros = np.ones(C, dx.dtype), np.zeros(C, dx.dtype)
     for img in range(N):
-        for c in range(C):
-            padded[:] = 0
-            for ty in range(tiles_h):
-                rows[...] = 0
-                t0 = (img * tiles_h + ty) * tiles_w
+        dxt[...] = 0
+        for ty in range(tiles_h):
+            rows[...] = 0
+            for tx in range(tiles_w):
+                t = (img * tiles_h + ty) * tiles_w + tx
                 for i in range(n):
-                    _input_adjoint_along(m, inp, (n * i * C + c) * T + t0, C * T, tiles_w, rows[i])
-                _input_adjoint_down(m, rows, padded, m * ty * Wp, Wp)
-            _crop_from(padded, pad, Wp, dx[img, c])
+                    _input_adjoint_along(m, dV, i, t, rows[i], m * tx * C)
+            _input_adjoint_down(m, rows, dxt, m * ty)
+        _channels_first(dxt, pad, ones, zeros, False, dx[img])
 
 
 @kernel
-def _output_across(m, M, i, f, s):
-    """s[c, t] = (Aᵀ v)_c for the n values v = M[n·i + j, f, t] (j < n) of row i of every tile t: M A, row i."""
+def _output_across(m, M, i, t, s):
+    """s[c, f] = (Aᵀ (M[n·i + j, t, f])_j)_c for every filter f: M A, row i of tile t."""
     n = m + 2
     if m == 2:
-        v0, v1, v2, v3 = M[n * i, f], M[n * i + 1, f], M[n * i + 2, f], M[n * i + 3, f]
-        for t in range(s.shape[1]):
-            s[0, u(t)], s[1, u(t)] = _at4(v0[u(t)], v1[u(t)], v2[u(t)], v3[u(t)])
+        v0, v1, v2, v3 = M[n * i, t], M[n * i + 1, t], M[n * i + 2, t], M[n * i + 3, t]
+        for f in range(s.shape[1]):
+            s[0, u(f)], s[1, u(f)] = _at4(v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)])
     else:
-        v0, v1, v2, v3, v4, v5 = (M[n * i, f], M[n * i + 1, f], M[n * i + 2, f], M[n * i + 3, f], M[n * i + 4, f],
-                                  M[n * i + 5, f])
-        for t in range(s.shape[1]):
-            s[0, u(t)], s[1, u(t)], s[2, u(t)], s[3, u(t)] = _at6(v0[u(t)], v1[u(t)], v2[u(t)], v3[u(t)], v4[u(t)],
-                                                                  v5[u(t)])
+        v0, v1, v2, v3, v4, v5 = (M[n * i, t], M[n * i + 1, t], M[n * i + 2, t], M[n * i + 3, t], M[n * i + 4, t],
+                                  M[n * i + 5, t])
+        for f in range(s.shape[1]):
+            s[0, u(f)], s[1, u(f)], s[2, u(f)], s[3, u(f)] = _at6(v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)], v4[u(f)],
+                                                                  v5[u(f)])
 
 
 @kernel
-def _output_down(m, s, c, o):
-    """o[r, c, t] = (Aᵀ s[:, c, t])_r for every tile t: Aᵀ (M A), column c."""
+def _output_down(m, s, c, yt, top, left):
+    """yt[top + r, left + f] = (Aᵀ (s[i, c, f])_i)_r for every filter f: Aᵀ (M A), column c of the tile."""
+    F = s.shape[2]
     if m == 2:
-        for t in range(s.shape[2]):
-            o[0, c, u(t)], o[1, c, u(t)] = _at4(s[0, c, u(t)], s[1, c, u(t)], s[2, c, u(t)], s[3, c, u(t)])
+        y0, y1 = yt[u(top), u(left):u(left + F)], yt[u(top + 1), u(left):u(left + F)]
+        for f in range(F):
+            y0[u(f)], y1[u(f)] = _at4(s[0, c, u(f)], s[1, c, u(f)], s[2, c, u(f)], s[3, c, u(f)])
     else:
-        for t in range(s.shape[2]):
-            o[0, c, u(t)], o[1, c, u(t)], o[2, c, u(t)], o[3, c, u(t)] = _at6(
-                s[0, c, u(t)], s[1, c, u(t)], s[2, c, u(t)], s[3, c, u(t)], s[4, c, u(t)], s[5, c, u(t)])
+        y0, y1 = yt[u(top), u(left):u(left + F)], yt[u(top + 1), u(left):u(left + F)]
+        y2, y3 = yt[u(top + 2), u(left):u(left + F)], yt[u(top + 3), u(left):u(left + F)]
+        for f in range(F):
+            y0[u(f)], y1[u(f)], y2[u(f)], y3[u(f)] = _at6(s[0, c, u(f)], s[1, c, u(f)], s[2, c, u(f)], s[3, c, u(f)],
+                                                          s[4, c, u(f)], s[5, c, u(f)])
 
 
 @kernel
 def winograd_output(M, scale, bias, relu, m, tiles_h, tiles_w, y):
-    """y[n, f] = (Aᵀ M[:, f, t] A)·scale[f] + bias[f] (then max(·, 0) if relu) for the (m+2)×(m+2) tile of every
-    tile t, cut to y (N, F, Ho, Wo).
-
-    One filter at a time, every tile of the chunk at once: both steps of the transform are loops along the
-    tiles, whose values lie side by side in M (LLVM vectorises them), and only then are each tile's m×m outputs
-    written to their places in y (vgg's chunks: 1.6-2.3× faster than transforming tile by tile)."""
-    N, F, Ho, Wo = y.shape
+    """y[n, f] = (Aᵀ M[:, t, f] A)·scale[f] + bias[f] (then max(·, 0) if relu) for the (m+2)×(m+2) tile of every
+    tile t, cut to y (N, F, Ho, Wo); M is ((m+2)², N·tiles_h·tiles_w, F)."""
+    N, F = y.shape[:2]
     n = m + 2
-    T = M.shape[2]
-    s = np.empty((n, m, T), y.dtype)             # M A: row i of each tile times A
-    o = np.empty((m, m, T), y.dtype)             # Aᵀ M A: each tile's m×m outputs
-    for f in range(F):
-        for i in range(n):
-            _output_across(m, M, i, f, s[i])
-        for c in range(m):
-            _output_down(m, s, c, o)
-        sf, b = scale[f], bias[f]
-        t = 0
-        for img in range(N):
-            plane = y[img, f]
-            for ty in range(tiles_h):
-                for tx in range(tiles_w):
-                    oh, ow = m * ty, m * tx
-                    for r in range(min(m, Ho - oh)):            # the part inside y: a tile may hang over its edge
-                        for c in range(min(m, Wo - ow)):
-                            plane[u(oh + r), u(ow + c)] = _relu_if(relu, o[r, c, u(t)] * sf + b)
-                    t += 1
+    s = np.empty((n, m, F), y.dtype)                                  # M A for one tile
+    yt = np.empty((m * tiles_h, m * tiles_w * F), y.dtype)           # one image's tiles, channels last
+    for img in range(N):
+        for ty in range(tiles_h):
+            for tx in range(tiles_w):
+                t = (img * tiles_h + ty) * tiles_w + tx
+                for i in range(n):
+                    _output_across(m, M, i, t, s[i])
+                for c in range(m):
+                    _output_down(m, s, c, yt, m * ty, (m * tx + c) * F)
+        _channels_first(yt, 0, scale, bias, relu, y[img])           # a tile may hang over y's edge: cut
 
 
 @kernel
-def _output_adjoint_down(m, g, c, e):
-    """e[:, c, t] = A g[:, c, t] for every tile t: the adjoint of Aᵀ applied down column c."""
+def _output_adjoint_down(m, gt, top, left, c, e):
+    """e[:, c, f] = A (gt[top + r, left + f])_r for every filter f: the adjoint of _output_down."""
+    F = e.shape[2]
     if m == 2:
-        for t in range(g.shape[2]):
-            e[0, c, u(t)], e[1, c, u(t)], e[2, c, u(t)], e[3, c, u(t)] = _a4(g[0, c, u(t)], g[1, c, u(t)])
+        g0, g1 = gt[u(top), u(left):u(left + F)], gt[u(top + 1), u(left):u(left + F)]
+        for f in range(F):
+            e[0, c, u(f)], e[1, c, u(f)], e[2, c, u(f)], e[3, c, u(f)] = _a4(g0[u(f)], g1[u(f)])
     else:
-        for t in range(g.shape[2]):
-            e[0, c, u(t)], e[1, c, u(t)], e[2, c, u(t)], e[3, c, u(t)], e[4, c, u(t)], e[5, c, u(t)] = _a6(
-                g[0, c, u(t)], g[1, c, u(t)], g[2, c, u(t)], g[3, c, u(t)])
+        g0, g1 = gt[u(top), u(left):u(left + F)], gt[u(top + 1), u(left):u(left + F)]
+        g2, g3 = gt[u(top + 2), u(left):u(left + F)], gt[u(top + 3), u(left):u(left + F)]
+        for f in range(F):
+            e[0, c, u(f)], e[1, c, u(f)], e[2, c, u(f)], e[3, c, u(f)], e[4, c, u(f)], e[5, c, u(f)] = _a6(
+                g0[u(f)], g1[u(f)], g2[u(f)], g3[u(f)])
 
 
 @kernel
-def _output_adjoint_across(m, e, i, f, dM):
-    """dM[n·i + j, f, t] = (A e[i, :, t])_j for every tile t: (A g) Aᵀ, row i."""
+def _output_adjoint_across(m, e, i, t, dM):
+    """dM[n·i + j, t, f] = (A e[i, :, f])_j for every filter f: the adjoint of _output_across."""
     n = m + 2
     if m == 2:
-        v0, v1, v2, v3 = dM[n * i, f], dM[n * i + 1, f], dM[n * i + 2, f], dM[n * i + 3, f]
-        for t in range(e.shape[2]):
-            v0[u(t)], v1[u(t)], v2[u(t)], v3[u(t)] = _a4(e[i, 0, u(t)], e[i, 1, u(t)])
+        v0, v1, v2, v3 = dM[n * i, t], dM[n * i + 1, t], dM[n * i + 2, t], dM[n * i + 3, t]
+        for f in range(e.shape[2]):
+            v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)] = _a4(e[i, 0, u(f)], e[i, 1, u(f)])
     else:
-        v0, v1, v2, v3, v4, v5 = (dM[n * i, f], dM[n * i + 1, f], dM[n * i + 2, f], dM[n * i + 3, f],
-                                  dM[n * i + 4, f], dM[n * i + 5, f])
-        for t in range(e.shape[2]):
-            v0[u(t)], v1[u(t)], v2[u(t)], v3[u(t)], v4[u(t)], v5[u(t)] = _a6(e[i, 0, u(t)], e[i, 1, u(t)],
-                                                                             e[i, 2, u(t)], e[i, 3, u(t)])
+        v0, v1, v2, v3, v4, v5 = (dM[n * i, t], dM[n * i + 1, t], dM[n * i + 2, t], dM[n * i + 3, t],
+                                  dM[n * i + 4, t], dM[n * i + 5, t])
+        for f in range(e.shape[2]):
+            v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)], v4[u(f)], v5[u(f)] = _a6(e[i, 0, u(f)], e[i, 1, u(f)],
+                                                                             e[i, 2, u(f)], e[i, 3, u(f)])
 
 
 @kernel
 def winograd_output_adjoint(dy, m, tiles_h, tiles_w, dM):
-    """Adjoint of winograd_output (without the bias): dM[:, f, t] = A g Aᵀ for the m×m tile g of dy (N, F, Ho, Wo).
-
-    As winograd_output, one filter at a time over every tile of the chunk: the tiles of dy[:, f] are gathered
-    side by side first (0 past the edge), then both steps run along them."""
-    N, F, Ho, Wo = dy.shape
+    """Adjoint of winograd_output (without the bias): dM[:, t, f] = A g Aᵀ for the m×m tile g of dy (N, F, Ho, Wo)
+    at tile t (0 past dy's edge)."""
+    N, F = dy.shape[:2]
     n = m + 2
-    T = dM.shape[2]
-    g = np.empty((m, m, T), dy.dtype)            # each tile of dy[:, f]
-    e = np.empty((n, m, T), dy.dtype)            # A g
-    for f in range(F):
-        t = 0
-        for img in range(N):
-            plane = dy[img, f]
-            for ty in range(tiles_h):
-                for tx in range(tiles_w):
-                    oh, ow = m * ty, m * tx
-                    if oh + m <= Ho and ow + m <= Wo:
-                        for r in range(m):
-                            for c in range(m):
-                                g[r, c, u(t)] = plane[u(oh + r), u(ow + c)]
-                    else:                               # a tile over the edge
-                        for r in range(m):
-                            for c in range(m):
-                                inside = oh + r < Ho and ow + c < Wo
-                                g[r, c, u(t)] = plane[u(oh + r), u(ow + c)] if inside else 0
-                    t += 1
-        for c in range(m):
-            _output_adjoint_down(m, g, c, e)
-        for i in range(n):
-            _output_adjoint_across(m, e, i, f, dM)
+    gt = np.zeros((m * tiles_h, m * tiles_w * F), dy.dtype)          # one image's dy, channels last
+    e = np.empty((n, m, F), dy.dtype)                                  # A g for one tile
+    for img in range(N):
+        _channels_last(dy[img], 0, gt)
+        for ty in range(tiles_h):
+            for tx in range(tiles_w):
+                t = (img * tiles_h + ty) * tiles_w + tx
+                for c in range(m):
+                    _output_adjoint_down(m, gt, m * ty, (m * tx + c) * F, c, e)
+                for i in range(n):
+                    _output_adjoint_across(m, e, i, t, dM)

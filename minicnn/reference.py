@@ -169,15 +169,15 @@ def _padded_for_tiles(x, pad, m, tiles_h, tiles_w):
 
 
 def _to_xi_rows(tiles):
-    """(N, K, th, tw, n, n) -> (n², K, N*th*tw), tiles numbered (n, ty, tx)."""
-    N, K = tiles.shape[:2]
-    return tiles.transpose(4, 5, 1, 0, 2, 3).reshape(tiles.shape[4] ** 2, K, -1)
+    """(N, K, th, tw, n, n) -> (n², N*th*tw, K), tiles numbered (n, ty, tx), channels innermost."""
+    K = tiles.shape[1]
+    return tiles.transpose(4, 5, 0, 2, 3, 1).reshape(tiles.shape[4] ** 2, -1, K)
 
 
 def _from_xi_rows(rows, N, tiles_h, tiles_w):
     """Inverse of _to_xi_rows."""
-    n, K = int(round(rows.shape[0] ** 0.5)), rows.shape[1]
-    return rows.reshape(n, n, K, N, tiles_h, tiles_w).transpose(3, 2, 4, 5, 0, 1)
+    n, K = int(round(rows.shape[0] ** 0.5)), rows.shape[2]
+    return rows.reshape(n, n, N, tiles_h, tiles_w, K).transpose(2, 5, 3, 4, 0, 1)
 
 
 def winograd_input(x, pad, m, tiles_h, tiles_w, V):

@@ -26,18 +26,19 @@ measures it against float64):
           [0,  4,  0, -5, 0, 1]]          [ 0,       0,    1 ]]
 
 Summed over input channels c, the n² element-wise products of each tile become n²
-matrix products, which BLAS runs fast.  With t numbering the tiles of the batch, ξ the n² places of a tile:
+matrix products, which BLAS runs fast.  With t numbering the tiles of the batch, ξ the n² places of a tile
+(channels innermost, so that the transforms run along them: docs/winograd.md, "Channels last"):
 
     U[ξ, f, c] = (G g[f, c] Gᵀ)[ξ]      filters, once per pass              (n², F, C)
-    V[ξ, c, t] = (Bᵀ d[c, t] B)[ξ]      input tiles                         (n², C, T)
-    M[ξ]       = U[ξ] · V[ξ]            n² matrix products                  (n², F, T)
-    y[f, t]    = Aᵀ M[:, f, t] A + b[f]  each n×n back to an m×m output tile
+    V[ξ, t, c] = (Bᵀ d[c, t] B)[ξ]      input tiles                         (n², T, C)
+    M[ξ]       = V[ξ] · U[ξ]ᵀ           n² matrix products                  (n², T, F)
+    y[f, t]    = Aᵀ M[:, t, f] A + b[f]  each n×n back to an m×m output tile
 
 Every step is linear, so backward is each step's adjoint in reverse order:
 
-    dM[:, f, t] = A dy[f, t] Aᵀ                                             (n², F, T)
-    dU[ξ] = Σ_chunks dM[ξ] · V[ξ]ᵀ        dL/dW[f, c] = Gᵀ dU[:, f, c] G
-    dV[ξ] = U[ξ]ᵀ · dM[ξ]                 dL/dx = Σ over tiles of B dV[:, c, t] Bᵀ
+    dM[:, t, f] = A dy[f, t] Aᵀ                                             (n², T, F)
+    dU[ξ] = Σ_chunks dM[ξ]ᵀ · V[ξ]        dL/dW[f, c] = Gᵀ dU[:, f, c] G
+    dV[ξ] = dM[ξ] · U[ξ]                  dL/dx = Σ over tiles of B dV[:, t, c] Bᵀ
     dL/db = Σ dy
 
 ``tile_size(Ho, Wo)`` picks m for a layer: the one that multiplies least over its output (4 for 12×12 or
@@ -74,7 +75,8 @@ def tile_size(Ho, Wo):
 
 
 def transform_filters(w, m=2):
-    """U = G g Gᵀ for every 3×3 filter g of w (F, C, 3, 3), as ((m+2)², F, C)."""
+    """U = G g Gᵀ for every 3×3 filter g of w (F, C, 3, 3), as ((m+2)², F, C); for the forward products, which
+    want Uᵀ (C, F) in each place, pass w.transpose(1, 0, 2, 3) (transposing U itself would move 4× more)."""
     F, C = w.shape[:2]
     with parallel.single_threaded_blas():
         return (KRONECKER[m].astype(w.dtype) @ w.reshape(F * C, 9).T).reshape(-1, F, C)
@@ -120,43 +122,43 @@ def images_per_backward_chunk(N, tiles_per_image, m=2):
 
 def conv3x3_forward(x, w, scale, bias, pad, relu=False, m=2):
     """y = conv(x, w)·scale + bias per output channel (then max(·, 0) if relu) for x (N, C, H, W),
-    w (F, C, 3, 3), stride 1, with F(m×m, 3×3); returns y and U for backward."""
+    w (F, C, 3, 3), stride 1, with F(m×m, 3×3)."""
     N, C, H, W = x.shape
     F = w.shape[0]
     Ho, Wo, tiles_h, tiles_w = tile_grid(H, W, pad, m)
     tiles, n2 = tiles_h * tiles_w, (m + 2) ** 2
-    U = transform_filters(w, m)
+    Ut = transform_filters(w.transpose(1, 0, 2, 3), m)       # (n², C, F)
     y = np.empty((N, F, Ho, Wo), dtype=x.dtype)
 
     def forward_chunk(lo, hi):
-        V = parallel.scratch("V", (n2, C, (hi - lo) * tiles), x.dtype)
+        V = parallel.scratch("V", (n2, (hi - lo) * tiles, C), x.dtype)
         kernels.winograd_input(x[lo:hi], pad, m, tiles_h, tiles_w, V)
-        M = np.matmul(U, V, out=parallel.scratch("M", (n2, F, (hi - lo) * tiles), x.dtype))
+        M = np.matmul(V, Ut, out=parallel.scratch("M", (n2, (hi - lo) * tiles, F), x.dtype))
         kernels.winograd_output(M, scale, bias, relu, m, tiles_h, tiles_w, y[lo:hi])
 
     parallel.for_each_chunk(forward_chunk, N, images_per_chunk(N, tiles, m))
-    return y, U
+    return y
 
 
-def conv3x3_backward(x, dy, U, pad):
-    """dL/dx, dL/dw, dL/db of conv3x3_forward, given dy (N, F, Ho, Wo) and the forward's U (whose size says m)."""
+def conv3x3_backward(x, dy, w, pad, m):
+    """dL/dx, dL/dw, dL/db of conv3x3_forward(x, w, …, pad, m), given dy (N, F, Ho, Wo)."""
     N, C, H, W = x.shape
     F = dy.shape[1]
-    n2, m = U.shape[0], tile_of(U)
+    n2 = (m + 2) ** 2
     _, _, tiles_h, tiles_w = tile_grid(H, W, pad, m)
     tiles = tiles_h * tiles_w
-    Ut = U.transpose(0, 2, 1)
+    U = transform_filters(w, m)
     dx = np.empty_like(x)
 
     def backward_chunk(lo, hi):
         T = (hi - lo) * tiles
-        V = parallel.scratch("V", (n2, C, T), x.dtype)
+        V = parallel.scratch("V", (n2, T, C), x.dtype)
         kernels.winograd_input(x[lo:hi], pad, m, tiles_h, tiles_w, V)
-        dM = parallel.scratch("M", (n2, F, T), dy.dtype)
+        dM = parallel.scratch("M", (n2, T, F), dy.dtype)
         kernels.winograd_output_adjoint(dy[lo:hi], m, tiles_h, tiles_w, dM)
-        dV = np.matmul(Ut, dM, out=parallel.scratch("dV", (n2, C, T), dy.dtype))
+        dV = np.matmul(dM, U, out=parallel.scratch("dV", (n2, T, C), dy.dtype))
         kernels.winograd_input_adjoint(dV, pad, m, tiles_h, tiles_w, dx[lo:hi])
-        dU = np.matmul(dM, V.transpose(0, 2, 1), out=parallel.scratch("dU", (n2, F, C), dy.dtype))
+        dU = np.matmul(dM.transpose(0, 2, 1), V, out=parallel.scratch("dU", (n2, F, C), dy.dtype))
         return dU, dy[lo:hi].sum(axis=(0, 2, 3))
 
     dU, db = parallel.sum_over_chunks(backward_chunk, N, images_per_backward_chunk(N, tiles, m))
