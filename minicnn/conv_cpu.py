@@ -10,8 +10,8 @@ reorderings are the Numba kernels ``im2col``, ``col2im``, ``rows_to_nchw`` and `
 
 Two other algorithms compute the same convolution up to rounding, where they are faster:
 * 3×3 stride-1 convolutions with at least WINOGRAD_MIN_CHANNELS input channels take
-  Winograd's F(2×2, 3×3) or F(4×4, 3×3) (minicnn/winograd.py, docs/winograd.md): 2.25× or
-  4× fewer multiplications, once the batch has enough tiles to keep its products busy;
+  Winograd's F(2×2, 3×3), F(3×3, 3×3) or F(4×4, 3×3) (minicnn/winograd.py, docs/winograd.md): 2.25×,
+  3.24× or 4× fewer multiplications, once the batch has enough tiles to keep its products busy;
 * stride-1 convolutions with C·KH·KW ≤ DIRECT_MAX_TAPS (the first layer, on grey or
   colour images) are computed directly from the forward equation, each output row a
   sum of shifted input rows (kernels conv_direct_*): im2col's matrix product would have
@@ -29,7 +29,7 @@ from . import kernels, parallel, winograd
 WINOGRAD_MIN_CHANNELS = 8     # below this, its many small matrix products cost more than they save
 DIRECT_MAX_TAPS = 27          # C·KH·KW up to a 3×3 kernel on 3 channels
 MIN_COLUMNS = 64              # output pixels per matrix product when one image's is shared out by pixels
-WINOGRAD_TILE = {"winograd": None, "winograd2x2": 2, "winograd4x4": 4}    # None: the tile that multiplies least
+WINOGRAD_TILE = {"winograd": None, "winograd2x2": 2, "winograd3x3": 3, "winograd4x4": 4}    # None: the tile that multiplies least
 ALGORITHMS = ("auto", "im2col", *WINOGRAD_TILE, "direct")
 
 

@@ -417,13 +417,13 @@ def batchnorm_backward(dy, x, first, mean, inv_std, scale, shift, training, relu
                 out[p] = a * (gp - mean_dy - (row[p] - mu) * s * slope)
 
 
-# Winograd transforms (minicnn/winograd.py has the math), for output tiles of m×m = 2×2 (input tiles 4×4) and
-# 4×4 (input tiles 6×6).  The matrices are applied as the few additions and small multiples they hold, unrolled.
+# Winograd transforms (minicnn/winograd.py has the math), for output tiles of m×m = 2×2, 3×3 and 4×4 (input
+# tiles 4×4, 5×5 and 6×6).  The matrices are applied as the few additions and small multiples they hold, unrolled.
 # The tile matrices keep the channels innermost, V (n², T, C) and M (n², T, F), and each image is copied
 # channels-last first (y and dx copied back last): then every step is a loop along the channels, which lie side
 # by side in memory and which LLVM vectorises at the CPU's full width (docs/winograd.md, "Channels last").
 # The constants are float32 so that float32 data stays float32 (a float64 model computes in float64).
-_2, _4, _5, _8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
+_2, _3, _4, _5, _8 = np.float32(2), np.float32(3), np.float32(4), np.float32(5), np.float32(8)
 
 
 @kernel
@@ -448,6 +448,31 @@ def _at4(m0, m1, m2, m3):
 def _a4(g0, g1):
     """A g: the adjoint of _at4."""
     return g0, g0 + g1, g0 - g1, -g1
+
+
+@kernel
+def _bt5(d0, d1, d2, d3, d4):
+    """Bᵀ d for F(3×3, 3×3) (interpolation points 0, ±1, 2 and ∞)."""
+    return (_2 * (d0 - d2) - d1 + d3, _2 * d1 + d2 - d3, _3 * d2 - _2 * d1 - d3, d3 - d1,
+            _2 * (d1 - d3) - d2 + d4)
+
+
+@kernel
+def _b5(v0, v1, v2, v3, v4):
+    """B v: the adjoint of _bt5."""
+    return (_2 * v0, _2 * (v1 - v2 + v4) - v0 - v3, v1 + _3 * v2 - _2 * v0 - v4, v0 - v1 - v2 + v3 - _2 * v4, v4)
+
+
+@kernel
+def _at5(m0, m1, m2, m3, m4):
+    """Aᵀ m for F(3×3, 3×3)."""
+    return m0 + m1 + m2 + m3, m1 - m2 + _2 * m3, m1 + m2 + _4 * m3 + m4
+
+
+@kernel
+def _a5(g0, g1, g2):
+    """A g: the adjoint of _at5."""
+    return g0, g0 + g1 + g2, g0 - g1 + g2, g0 + _2 * g1 + _4 * g2, g2
 
 
 @kernel
@@ -512,6 +537,11 @@ def _input_down(m, xt, top, rows):
         r0, r1, r2, r3 = xt[u(top)], xt[u(top + 1)], xt[u(top + 2)], xt[u(top + 3)]
         for q in range(xt.shape[1]):
             rows[0, u(q)], rows[1, u(q)], rows[2, u(q)], rows[3, u(q)] = _bt4(r0[u(q)], r1[u(q)], r2[u(q)], r3[u(q)])
+    elif m == 3:
+        r0, r1, r2, r3, r4 = xt[u(top)], xt[u(top + 1)], xt[u(top + 2)], xt[u(top + 3)], xt[u(top + 4)]
+        for q in range(xt.shape[1]):
+            rows[0, u(q)], rows[1, u(q)], rows[2, u(q)], rows[3, u(q)], rows[4, u(q)] = _bt5(
+                r0[u(q)], r1[u(q)], r2[u(q)], r3[u(q)], r4[u(q)])
     else:
         r0, r1, r2, r3, r4, r5 = xt[u(top)], xt[u(top + 1)], xt[u(top + 2)], xt[u(top + 3)], xt[u(top + 4)], xt[u(top + 5)]
         for q in range(xt.shape[1]):
@@ -528,6 +558,12 @@ def _input_along(m, row, left, V, i, t):
         for c in range(C):
             v0[u(c)], v1[u(c)], v2[u(c)], v3[u(c)] = _bt4(row[u(left + c)], row[u(left + C + c)],
                                                          row[u(left + 2 * C + c)], row[u(left + 3 * C + c)])
+    elif m == 3:
+        v0, v1, v2, v3, v4 = V[n * i, t], V[n * i + 1, t], V[n * i + 2, t], V[n * i + 3, t], V[n * i + 4, t]
+        for c in range(C):
+            v0[u(c)], v1[u(c)], v2[u(c)], v3[u(c)], v4[u(c)] = _bt5(
+                row[u(left + c)], row[u(left + C + c)], row[u(left + 2 * C + c)], row[u(left + 3 * C + c)],
+                row[u(left + 4 * C + c)])
     else:
         v0, v1, v2, v3, v4, v5 = (V[n * i, t], V[n * i + 1, t], V[n * i + 2, t], V[n * i + 3, t], V[n * i + 4, t],
                                   V[n * i + 5, t])
@@ -568,6 +604,15 @@ def _input_adjoint_along(m, dV, i, t, row, left):
             row[u(left + C + c)] += e1
             row[u(left + 2 * C + c)] += e2
             row[u(left + 3 * C + c)] += e3
+    elif m == 3:
+        v0, v1, v2, v3, v4 = dV[n * i, t], dV[n * i + 1, t], dV[n * i + 2, t], dV[n * i + 3, t], dV[n * i + 4, t]
+        for c in range(C):
+            e0, e1, e2, e3, e4 = _b5(v0[u(c)], v1[u(c)], v2[u(c)], v3[u(c)], v4[u(c)])
+            row[u(left + c)] += e0
+            row[u(left + C + c)] += e1
+            row[u(left + 2 * C + c)] += e2
+            row[u(left + 3 * C + c)] += e3
+            row[u(left + 4 * C + c)] += e4
     else:
         v0, v1, v2, v3, v4, v5 = (dV[n * i, t], dV[n * i + 1, t], dV[n * i + 2, t], dV[n * i + 3, t],
                                   dV[n * i + 4, t], dV[n * i + 5, t])
@@ -592,6 +637,15 @@ def _input_adjoint_down(m, rows, dxt, top):
             r1[u(q)] += e1
             r2[u(q)] += e2
             r3[u(q)] += e3
+    elif m == 3:
+        r0, r1, r2, r3, r4 = dxt[u(top)], dxt[u(top + 1)], dxt[u(top + 2)], dxt[u(top + 3)], dxt[u(top + 4)]
+        for q in range(dxt.shape[1]):
+            e0, e1, e2, e3, e4 = _b5(rows[0, u(q)], rows[1, u(q)], rows[2, u(q)], rows[3, u(q)], rows[4, u(q)])
+            r0[u(q)] += e0
+            r1[u(q)] += e1
+            r2[u(q)] += e2
+            r3[u(q)] += e3
+            r4[u(q)] += e4
     else:
         r0, r1, r2, r3, r4, r5 = (dxt[u(top)], dxt[u(top + 1)], dxt[u(top + 2)], dxt[u(top + 3)], dxt[u(top + 4)],
                                   dxt[u(top + 5)])
@@ -634,6 +688,10 @@ def _output_across(m, M, i, t, s):
         v0, v1, v2, v3 = M[n * i, t], M[n * i + 1, t], M[n * i + 2, t], M[n * i + 3, t]
         for f in range(s.shape[1]):
             s[0, u(f)], s[1, u(f)] = _at4(v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)])
+    elif m == 3:
+        v0, v1, v2, v3, v4 = M[n * i, t], M[n * i + 1, t], M[n * i + 2, t], M[n * i + 3, t], M[n * i + 4, t]
+        for f in range(s.shape[1]):
+            s[0, u(f)], s[1, u(f)], s[2, u(f)] = _at5(v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)], v4[u(f)])
     else:
         v0, v1, v2, v3, v4, v5 = (M[n * i, t], M[n * i + 1, t], M[n * i + 2, t], M[n * i + 3, t], M[n * i + 4, t],
                                   M[n * i + 5, t])
@@ -650,6 +708,10 @@ def _output_down(m, s, c, yt, top, left):
         y0, y1 = yt[u(top), u(left):u(left + F)], yt[u(top + 1), u(left):u(left + F)]
         for f in range(F):
             y0[u(f)], y1[u(f)] = _at4(s[0, c, u(f)], s[1, c, u(f)], s[2, c, u(f)], s[3, c, u(f)])
+    elif m == 3:
+        y0, y1, y2 = yt[u(top), u(left):u(left + F)], yt[u(top + 1), u(left):u(left + F)], yt[u(top + 2), u(left):u(left + F)]
+        for f in range(F):
+            y0[u(f)], y1[u(f)], y2[u(f)] = _at5(s[0, c, u(f)], s[1, c, u(f)], s[2, c, u(f)], s[3, c, u(f)], s[4, c, u(f)])
     else:
         y0, y1 = yt[u(top), u(left):u(left + F)], yt[u(top + 1), u(left):u(left + F)]
         y2, y3 = yt[u(top + 2), u(left):u(left + F)], yt[u(top + 3), u(left):u(left + F)]
@@ -685,6 +747,10 @@ def _output_adjoint_down(m, gt, top, left, c, e):
         g0, g1 = gt[u(top), u(left):u(left + F)], gt[u(top + 1), u(left):u(left + F)]
         for f in range(F):
             e[0, c, u(f)], e[1, c, u(f)], e[2, c, u(f)], e[3, c, u(f)] = _a4(g0[u(f)], g1[u(f)])
+    elif m == 3:
+        g0, g1, g2 = gt[u(top), u(left):u(left + F)], gt[u(top + 1), u(left):u(left + F)], gt[u(top + 2), u(left):u(left + F)]
+        for f in range(F):
+            e[0, c, u(f)], e[1, c, u(f)], e[2, c, u(f)], e[3, c, u(f)], e[4, c, u(f)] = _a5(g0[u(f)], g1[u(f)], g2[u(f)])
     else:
         g0, g1 = gt[u(top), u(left):u(left + F)], gt[u(top + 1), u(left):u(left + F)]
         g2, g3 = gt[u(top + 2), u(left):u(left + F)], gt[u(top + 3), u(left):u(left + F)]
@@ -701,6 +767,10 @@ def _output_adjoint_across(m, e, i, t, dM):
         v0, v1, v2, v3 = dM[n * i, t], dM[n * i + 1, t], dM[n * i + 2, t], dM[n * i + 3, t]
         for f in range(e.shape[2]):
             v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)] = _a4(e[i, 0, u(f)], e[i, 1, u(f)])
+    elif m == 3:
+        v0, v1, v2, v3, v4 = dM[n * i, t], dM[n * i + 1, t], dM[n * i + 2, t], dM[n * i + 3, t], dM[n * i + 4, t]
+        for f in range(e.shape[2]):
+            v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)], v4[u(f)] = _a5(e[i, 0, u(f)], e[i, 1, u(f)], e[i, 2, u(f)])
     else:
         v0, v1, v2, v3, v4, v5 = (dM[n * i, t], dM[n * i + 1, t], dM[n * i + 2, t], dM[n * i + 3, t],
                                   dM[n * i + 4, t], dM[n * i + 5, t])

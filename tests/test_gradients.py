@@ -33,7 +33,7 @@ CONV_CASES = [  # (N, C, H, W, F, kernel, stride, pad)
 ]
 
 
-WINOGRADS = ("winograd", "winograd2x2", "winograd4x4")
+WINOGRADS = ("winograd", "winograd2x2", "winograd3x3", "winograd4x4")
 CONV_ALGORITHM_CASES = [case + (algorithm,) for case in CONV_CASES for algorithm in ("im2col", "direct", *WINOGRADS)
                         if algorithm == "im2col" or (algorithm == "direct" and case[6] == 1)
                         or (algorithm in WINOGRADS and case[5:7] == (3, 1))]

@@ -131,11 +131,11 @@ def test_direct_convolution_kernels(N, C, H, W, F, k, p):
     assert close(fast, ref)
 
 
-@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("m", [2, 3, 4])
 @pytest.mark.parametrize("N,C,F,H,W,p", [(2, 3, 4, 6, 6, 1), (1, 2, 3, 5, 7, 1), (2, 1, 2, 4, 3, 0), (1, 2, 2, 3, 3, 2),
                                          (1, 2, 3, 9, 10, 1)])
 def test_winograd_kernels(m, N, C, F, H, W, p):
-    """F(2×2, 3×3) and F(4×4, 3×3), with tiles that hang over the output's edge."""
+    """F(2×2, 3×3), F(3×3, 3×3) and F(4×4, 3×3), with tiles that hang over the output's edge."""
     rng = np.random.default_rng(5)
     Ho, Wo, tiles_h, tiles_w = winograd.tile_grid(H, W, p, m)
     T, n2 = N * tiles_h * tiles_w, (m + 2) ** 2
@@ -155,7 +155,7 @@ def test_winograd_kernels(m, N, C, F, H, W, p):
     assert close(fast, ref)
 
 
-@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("m", [2, 3, 4])
 def test_winograd_transforms_are_adjoint_pairs(m):
     """<T(a), b> = <a, T*(b)> for each transform and the adjoint backward uses."""
     rng = np.random.default_rng(6)

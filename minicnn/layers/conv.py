@@ -27,9 +27,9 @@ one im2col and one product instead of col2im's k·k scattered additions.
 ``array_forward``/``array_backward`` below are these equations in whole-array NumPy (they run on a
 GPU through CuPy as they stand).  On the CPU, ``kernel_forward``/``kernel_backward`` compute the
 same convolution with minicnn/conv_cpu.py: a few images at a time per core, with im2col, Winograd's
-F(2×2, 3×3) or F(4×4, 3×3), or the direct sum, whichever is fastest for the layer (``layer.algorithm``
-picks one by hand: "im2col", "winograd" (its tile chosen by the output's size), "winograd2x2",
-"winograd4x4", "direct", or the default "auto").  They also take inference-only
+F(2×2, 3×3), F(3×3, 3×3) or F(4×4, 3×3), or the direct sum, whichever is fastest for the layer
+(``layer.algorithm`` picks one by hand: "im2col", "winograd" (its tile chosen by the output's size),
+"winograd2x2", "winograd3x3", "winograd4x4", "direct", or the default "auto").  They also take inference-only
 options: ``relu=True`` applies max(·, 0) as the output is written, and ``affine=(s, t)`` multiplies
 each output channel f by s[f] and adds t[f] — a BatchNorm that follows is exactly such an affine at
 inference (BatchNorm.inference_affine), so Sequential.predict folds it in, and a following ReLU,
