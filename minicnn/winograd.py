@@ -77,7 +77,9 @@ MATRICES = {2: (BT, G, AT), 3: (BT3, G3, AT3), 4: (BT4, G4, AT4)}      # m: (B�
 
 TILES_PER_CHUNK = 256     # a chunk's tiles, counted as F(2×2) tiles (16 numbers): enough columns for BLAS to
                           # run near its peak, few enough that the chunk's V and M stay near the core's cache
-FILTER_GRADIENT_TILES = 128   # backward: the least inner dimension of each chunk's products dU = dM·Vᵀ
+FILTER_GRADIENT_TILES = 128   # backward: the least inner dimension of each chunk's products dU = dMᵀ·V
+PRODUCT_TILES = 64       # forward: the least rows of each chunk's products M = V·U (6×6 outputs, 4 tiles an image:
+                         # 32 rows ran at 86 GFLOP/s a core, 64 at 110)
 
 
 KRONECKER = {m: np.kron(g, g) for m, (_, g, _) in MATRICES.items()}   # (n², 9): G ⊗ G @ vec(g) = vec(G g Gᵀ)
@@ -121,8 +123,10 @@ def tile_count(H, W, pad, m=2):
 
 def images_per_chunk(N, tiles_per_image, m=2):
     """Images per chunk: TILES_PER_CHUNK tiles of F(2×2), or as many of F(m×m) as hold the same numbers (an
-    F(4×4) tile holds 36: 24×24 layers of 32→64 channels, forward 16.3 → 12.5 ms with chunks half as large)."""
-    return parallel.chunk_size(N, -(-TILES_PER_CHUNK * 16 // (tiles_per_image * (m + 2) ** 2)))
+    F(4×4) tile holds 36: 24×24 layers of 32→64 channels, forward 16.3 → 12.5 ms with chunks half as large), and
+    never fewer than PRODUCT_TILES tiles, even if that leaves fewer than parallel.MIN_CHUNKS chunks."""
+    return parallel.chunk_size(N, -(-TILES_PER_CHUNK * 16 // (tiles_per_image * (m + 2) ** 2)),
+                               -(-PRODUCT_TILES // tiles_per_image))
 
 
 def images_per_backward_chunk(N, tiles_per_image, m=2):
