@@ -246,11 +246,24 @@ def relu_backward(dy, y, dx):
         dx[i] = dy[i] if y[i] > 0 else 0
 
 
+NO_WINNER = 255     # argmax of a max-pool output the ReLU cut to 0: no gradient flows back (k·k ≤ 225)
+
+
 @kernel
-def maxpool_forward(x, k, stride, y, argmax):
-    """y[n,c,oh,ow] = max of the k*k window; argmax keeps the winner's place i*k + j in its window."""
+def _cut_if(relu, best, at, zero):
+    """(best, at), or (0, NO_WINNER) where relu and best ≤ 0: a ReLU applied to the max."""
+    if relu and not best > 0:
+        return zero, np.uint8(NO_WINNER)
+    return best, np.uint8(at)
+
+
+@kernel
+def maxpool_forward(x, k, stride, relu, y, argmax):
+    """y[n,c,oh,ow] = max of the k*k window (then max(·, 0) if relu); argmax keeps the winner's place i*k + j in
+    its window, or NO_WINNER where the ReLU cut the output."""
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
+    zero = np.zeros(1, y.dtype)[0]
     src, dst, won = x.reshape(-1), y.reshape(-1), argmax.reshape(-1)
     if k == 2 and stride == 2:          # the usual case, unrolled: 3x faster
         for plane in range(N * C):
@@ -266,7 +279,7 @@ def maxpool_forward(x, k, stride, y, argmax):
                         best, at = lower[2 * ow], 2
                     if lower[2 * ow + 1] > best:
                         best, at = lower[2 * ow + 1], 3
-                    best_of[ow], place_of[ow] = best, at
+                    best_of[ow], place_of[ow] = _cut_if(relu, best, at, zero)
         return
     for plane in range(N * C):
         for oh in range(Ho):
@@ -279,13 +292,12 @@ def maxpool_forward(x, k, stride, y, argmax):
                         if v > best:
                             best, best_at = v, i * k + j
                 out = (plane * Ho + oh) * Wo + ow
-                dst[u(out)] = best
-                won[u(out)] = best_at
+                dst[u(out)], won[u(out)] = _cut_if(relu, best, best_at, zero)
 
 
 @kernel
 def maxpool_backward(dy, argmax, k, stride, dx):
-    """Route each dy to the input position that won the max (dx is overwritten)."""
+    """Route each dy to the input position that won the max, none where argmax is NO_WINNER (dx is overwritten)."""
     N, C, H, W = dx.shape
     Ho, Wo = dy.shape[2], dy.shape[3]
     grad, won, out = dy.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
@@ -297,15 +309,17 @@ def maxpool_backward(dy, argmax, k, stride, dx):
                 rows = out[top:top + 2 * W]
                 rows[:] = 0
                 for ow in range(Wo):
-                    rows[(place[ow] >> 1) * W + 2 * ow + (place[ow] & 1)] = g[ow]
+                    if place[ow] != NO_WINNER:
+                        rows[(place[ow] >> 1) * W + 2 * ow + (place[ow] & 1)] = g[ow]
         return
     out[:] = 0
     for plane in range(N * C):
         for oh in range(Ho):
             for ow in range(Wo):
                 at = (plane * Ho + oh) * Wo + ow
-                i, j = divmod(won[u(at)], k)
-                out[u((plane * H + oh * stride + i) * W + ow * stride + j)] += grad[u(at)]
+                if won[u(at)] != NO_WINNER:
+                    i, j = divmod(won[u(at)], k)
+                    out[u((plane * H + oh * stride + i) * W + ow * stride + j)] += grad[u(at)]
 
 
 @kernel

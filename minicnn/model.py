@@ -33,12 +33,19 @@ class Sequential:
     def forward(self, x, training=False):
         """The layers in turn.  On the CPU, a ReLU right after a layer that applies it as it writes its output
         and differentiates through it (``trains_with_relu``: BatchNorm) is left to that layer: one pass over
-        memory fewer each way, and the same numbers."""
+        memory fewer each way, and the same numbers.  So is a ReLU right before a layer that commutes with it
+        (``commutes_with_relu``: MaxPool2D, max(relu(x)) = relu(max(x))), which applies it to its 4× smaller
+        output instead."""
         x = self.where_params_are(x)
         on_cpu, ran, i = not arrays.on_gpu(x), [], 0
         while i < len(self.layers):
             layer = self.layers[i]
             if on_cpu and layer.trains_with_relu and self._relu_follows(i):
+                x = layer.forward(x, training=training, relu=True)
+                i += 1
+            elif on_cpu and type(layer) is ReLU and i + 1 < len(self.layers) \
+                    and self.layers[i + 1].commutes_with_relu:
+                layer = self.layers[i + 1]
                 x = layer.forward(x, training=training, relu=True)
                 i += 1
             else:

@@ -97,11 +97,14 @@ def _windows(x, k, stride, Ho, Wo):
     return win
 
 
-def maxpool_forward(x, k, stride, y, argmax):
+def maxpool_forward(x, k, stride, relu, y, argmax):
     Ho, Wo = y.shape[2:]
     win = _windows(x, k, stride, Ho, Wo)
-    argmax[...] = win.argmax(axis=-1)              # first maximum wins, as in the kernel
-    y[...] = np.take_along_axis(win, argmax[..., None].astype(np.intp), axis=-1)[..., 0]
+    winner = win.argmax(axis=-1)                   # first maximum wins, as in the kernel
+    best = np.take_along_axis(win, winner[..., None], axis=-1)[..., 0]
+    cut = relu & ~(best > 0)
+    y[...] = np.where(cut, 0, best)
+    argmax[...] = np.where(cut, 255, winner)       # kernels.NO_WINNER
 
 
 def maxpool_backward(dy, argmax, k, stride, dx):
@@ -109,10 +112,12 @@ def maxpool_backward(dy, argmax, k, stride, dx):
     Ho, Wo = dy.shape[2:]
     oh = np.arange(Ho).reshape(1, 1, Ho, 1)
     ow = np.arange(Wo).reshape(1, 1, 1, Wo)
-    flat_index = (oh * stride + argmax // k) * W + ow * stride + argmax % k
+    won = argmax != 255                            # kernels.NO_WINNER: the ReLU cut that output
+    place = np.where(won, argmax, 0)
+    flat_index = (oh * stride + place // k) * W + ow * stride + place % k
     flat = np.zeros((N * C, H * W), dtype=dx.dtype)
     rows = np.repeat(np.arange(N * C), Ho * Wo)
-    np.add.at(flat, (rows, flat_index.reshape(-1)), dy.reshape(-1))
+    np.add.at(flat, (rows, flat_index.reshape(-1)), np.where(won, dy, 0).reshape(-1))
     dx[...] = flat.reshape(N, C, H, W)
 
 

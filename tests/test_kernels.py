@@ -47,13 +47,16 @@ def test_im2col_and_col2im(N, C, H, W, k, s, p):
 
 
 @pytest.mark.parametrize("shape,k,s", [((2, 3, 8, 8), 2, 2), ((1, 2, 7, 9), 3, 2), ((3, 1, 6, 5), 2, 1)])
-def test_pooling_kernels(shape, k, s):
+@pytest.mark.parametrize("relu", [False, True])
+def test_pooling_kernels(shape, k, s, relu):
+    """Max-pooling with and without the ReLU applied to its output (outputs it cuts pass no gradient back)."""
     rng = np.random.default_rng(1)
-    x = rng.standard_normal(shape).astype(np.float32)
+    x = (rng.standard_normal(shape) - 1.5).astype(np.float32)       # some windows all negative
     N, C, H, W = shape
     y = np.empty((N, C, (H - k) // s + 1, (W - k) // s + 1), np.float32)
-    (fy, fa), (ry, ra) = run_both("maxpool_forward", x, k, s, outputs=[y, np.empty(y.shape, np.uint8)])
+    (fy, fa), (ry, ra) = run_both("maxpool_forward", x, k, s, relu, outputs=[y, np.empty(y.shape, np.uint8)])
     assert close(fy, ry) and np.array_equal(fa, ra)
+    assert ((fa == kernels.NO_WINNER) == (relu & (fy == 0))).all() and (fy.min() >= 0) == relu
     dy = rng.standard_normal(y.shape).astype(np.float32)
     (fast,), (ref,) = run_both("maxpool_backward", dy, fa, k, s, outputs=[x])
     assert close(fast, ref)
@@ -84,7 +87,7 @@ def test_maxpool_ties_go_to_first():
     x = np.zeros((1, 1, 2, 2), np.float32)
     y, idx = np.empty((1, 1, 1, 1), np.float32), np.empty((1, 1, 1, 1), np.uint8)
     for module in (kernels, reference):
-        module.maxpool_forward(x, 2, 2, y, idx)
+        module.maxpool_forward(x, 2, 2, False, y, idx)
         assert idx[0, 0, 0, 0] == 0
 
 

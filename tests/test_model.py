@@ -352,3 +352,36 @@ def test_an_atomic_write_that_fails_leaves_no_file_and_names_the_one_asked_for(t
     assert info.value.filename == str(tmp_path / "out.json") and list(tmp_path.iterdir()) == []
     write_atomically(tmp_path / "out.json", lambda tmp: Path(tmp).write_text("whole"))
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"] and (tmp_path / "out.json").read_text() == "whole"
+
+
+def test_a_maxpool_applies_the_relu_before_it_with_the_same_numbers_as_the_two_layers():
+    """In training Sequential.forward hands a ReLU → MaxPool2D pair to the pool (max(relu(x)) = relu(max(x))):
+    the output, dL/dx and every gradient equal the layers run one by one, bit for bit, with windows whose max is
+    negative, exactly 0 and positive."""
+    rng = np.random.default_rng(22)
+    x = rng.integers(-2, 2, (6, 2, 6, 6)).astype(np.float32)
+    models = [Sequential([L.Conv2D(2, 3, 1, rng=np.random.default_rng(0)), L.ReLU(), L.MaxPool2D(2), L.Flatten(),
+                          L.Dense(27, 4, rng=np.random.default_rng(1))]) for _ in range(2)]
+    for m in models:
+        m.layers[0].params["weight"][...] = np.eye(3, 2).reshape(3, 2, 1, 1)     # integer outputs: ties and zeros
+        m.layers[0].params["bias"][...] = 0
+    fused, separate = models
+    dy = rng.standard_normal((6, 4)).astype(np.float32)
+    out = fused.forward(x, training=True)
+    dx = fused.backward(dy)
+    assert [type(layer) for layer in fused._ran] == [L.Conv2D, L.MaxPool2D, L.Flatten, L.Dense]
+    h = x
+    for layer in separate.layers:
+        h = layer.forward(h, training=True)
+    d = dy
+    for layer in reversed(separate.layers):
+        d = layer.backward(d)
+    assert np.array_equal(out, h) and np.array_equal(dx, d)
+    pooled_input = separate.layers[0].forward(x, training=True)
+    windows = pooled_input.reshape(6, 3, 3, 2, 3, 2).max(axis=(3, 5))
+    assert (windows < 0).any() and (windows == 0).any() and (windows > 0).any()
+    for a, b in zip(fused.state_dict().values(), separate.state_dict().values()):
+        assert np.array_equal(a, b)
+    for a, b in zip(fused.layers, separate.layers):
+        for name in a.grads:
+            assert np.array_equal(a.grads[name], b.grads[name])

@@ -31,6 +31,7 @@ DEFAULT_DTYPE = np.float32
 class Layer:
     fuses_relu = False      # True where forward(x, relu=True) applies a following ReLU itself
     trains_with_relu = False    # True where backward also follows forward(x, relu=True)
+    commutes_with_relu = False  # True where layer(relu(x)) = relu(layer(x)): a ReLU before it is done after it
     kernel_forward = kernel_backward = None     # the CPU's fast form, where a layer has one
 
     def __init__(self):

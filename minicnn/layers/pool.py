@@ -8,6 +8,10 @@ Max pooling
     backward  dx[n,c,h,w]  = Σ over windows whose max sat at (h, w) of dy
               (the winner's place i·k + j in its window is kept, ``argmax``, one
               byte per output; ties go to the first element in row-major order).
+    A ReLU before it: max is monotone, so maxpool(relu(x)) = relu(maxpool(x)), and
+    forward(x, relu=True) applies the ReLU to the k²× smaller output; an output it cuts
+    to 0 keeps no winner (kernels.NO_WINNER) and passes no gradient back — the ReLU's
+    own backward, dx = dy where relu(x) > 0.
 Average pooling
     forward   y = (1/k²) Σ_{i,j<k} x[n, c, oh·s+i, ow·s+j]
     backward  every input of a window receives dy / k².
@@ -58,6 +62,8 @@ class _Pool2D(Layer):
 
 
 class MaxPool2D(_Pool2D):
+    commutes_with_relu = True
+
     def array_forward(self, x, training=False):
         xp = array_module(x)
         N, C, H, W = x.shape
@@ -86,11 +92,11 @@ class MaxPool2D(_Pool2D):
             dx[:, :, rows, cols] += xp.where(self._argmax == t, dy, 0)
         return dx
 
-    def kernel_forward(self, x, training=False):
+    def kernel_forward(self, x, training=False, relu=False):
         y = self._output(x)
         x, k, s = np.ascontiguousarray(x), self.kernel_size, self.stride
         self._argmax = np.empty(y.shape, dtype=np.uint8)
-        self._for_each_image_chunk(lambda lo, hi: kernels.maxpool_forward(x[lo:hi], k, s, y[lo:hi],
+        self._for_each_image_chunk(lambda lo, hi: kernels.maxpool_forward(x[lo:hi], k, s, relu, y[lo:hi],
                                                                           self._argmax[lo:hi]))
         return y
 
