@@ -518,6 +518,68 @@ def _a6(g0, g1, g2, g3):
 
 
 @kernel
+def winograd_filters(w, G, lo, hi, U):
+    """U[n·r + s, b, a] = (G w[a, b] Gᵀ)[r, s] for lo ≤ b < hi: every 3×3 filter of w (A, B, 3, 3) transformed,
+    stored with the two channel axes swapped (winograd.transform_filters passes w, or w with its axes swapped, for
+    either order); G is (n, 3).  First G g for all a at once, then (G g) Gᵀ: loops along a, which U holds side by
+    side."""
+    A, n = w.shape[0], G.shape[0]
+    g = np.empty((9, A), U.dtype)              # the filters w[:, b], tap by tap
+    t = np.empty((n, 3, A), U.dtype)           # G g
+    for b in range(lo, hi):
+        for a in range(A):
+            for i in range(3):
+                for j in range(3):
+                    g[3 * i + j, a] = w[a, b, i, j]
+        for r in range(n):
+            c0, c1, c2 = G[r, 0], G[r, 1], G[r, 2]
+            for j in range(3):
+                g0, g1, g2, out = g[j], g[3 + j], g[6 + j], t[r, j]
+                for a in range(A):
+                    out[u(a)] = c0 * g0[u(a)] + c1 * g1[u(a)] + c2 * g2[u(a)]
+        for r in range(n):
+            t0, t1, t2 = t[r, 0], t[r, 1], t[r, 2]
+            for s in range(n):
+                c0, c1, c2, out = G[s, 0], G[s, 1], G[s, 2], U[n * r + s, b]
+                for a in range(A):
+                    out[u(a)] = t0[u(a)] * c0 + t1[u(a)] * c1 + t2[u(a)] * c2
+
+
+@kernel
+def winograd_filter_gradient(dU, G, lo, hi, dw):
+    """dw[a, b] = Gᵀ D G, D[r, s] = dU[n·r + s, a, b], for lo ≤ a < hi: the adjoint of winograd_filters (dU
+    (n², A, B), dw (A, B, 3, 3)).  Loops along b, which dU holds side by side."""
+    B, n = dU.shape[2], G.shape[0]
+    e = np.empty((n, 3, B), dw.dtype)          # D G
+    taps = np.empty((9, B), dw.dtype)          # Gᵀ D G, tap by tap
+    for a in range(lo, hi):
+        for r in range(n):
+            for j in range(3):
+                out, c = e[r, j], G[0, j]
+                first = dU[n * r, a]
+                for b in range(B):
+                    out[u(b)] = c * first[u(b)]
+                for s in range(1, n):
+                    c, row = G[s, j], dU[n * r + s, a]
+                    for b in range(B):
+                        out[u(b)] += c * row[u(b)]
+        for i in range(3):
+            for j in range(3):
+                out, c = taps[3 * i + j], G[0, i]
+                first = e[0, j]
+                for b in range(B):
+                    out[u(b)] = c * first[u(b)]
+                for r in range(1, n):
+                    c, row = G[r, i], e[r, j]
+                    for b in range(B):
+                        out[u(b)] += c * row[u(b)]
+        for b in range(B):
+            for i in range(3):
+                for j in range(3):
+                    dw[a, b, i, j] = taps[3 * i + j, b]
+
+
+@kernel
 def _channels_last(x, pad, xt):
     """xt[pad + h, (pad + w)·C + c] = x[c, h, w] for one image x (C, H, W); the rest of xt is left as it is."""
     C, H, W = x.shape

@@ -185,6 +185,18 @@ def _from_xi_rows(rows, N, tiles_h, tiles_w):
     return rows.reshape(n, n, N, tiles_h, tiles_w, K).transpose(2, 5, 3, 4, 0, 1)
 
 
+def winograd_filters(w, G, lo, hi, U):
+    n = G.shape[0]
+    transformed = G @ w[:, lo:hi] @ G.T                                  # (A, hi - lo, n, n)
+    U[:, lo:hi] = transformed.reshape(w.shape[0], hi - lo, n * n).transpose(2, 1, 0)
+
+
+def winograd_filter_gradient(dU, G, lo, hi, dw):
+    n = G.shape[0]
+    D = dU[:, lo:hi].transpose(1, 2, 0).reshape(hi - lo, dU.shape[2], n, n)
+    dw[lo:hi] = G.T @ D @ G
+
+
 def winograd_input(x, pad, m, tiles_h, tiles_w, V):
     BT = winograd.MATRICES[m][0].astype(x.dtype)
     d = _tile_views(_padded_for_tiles(x, pad, m, tiles_h, tiles_w), m, tiles_h, tiles_w)

@@ -53,7 +53,7 @@ Every step is linear, so backward is each step's adjoint in reverse order:
 ``tile_size(Ho, Wo)`` picks m for a layer: the one that multiplies least over its output (4 for 12×12 or
 24×24 outputs; on 6×6 both spend the same and the more exact 2 is kept).  The tile transforms are the Numba
 kernels winograd_input, winograd_output and their adjoints (minicnn/kernels.py, NumPy twins in
-minicnn/reference.py); the filter transforms are one matrix product each, with the Kronecker product G ⊗ G.
+minicnn/reference.py); so are the filter transforms, winograd_filters and its adjoint.
 The result equals the direct convolution up to float rounding.  docs/winograd.md works an example by hand.
 """
 import numpy as np
@@ -78,11 +78,10 @@ MATRICES = {2: (BT, G, AT), 3: (BT3, G3, AT3), 4: (BT4, G4, AT4)}      # m: (B�
 TILES_PER_CHUNK = 256     # a chunk's tiles, counted as F(2×2) tiles (16 numbers): enough columns for BLAS to
                           # run near its peak, few enough that the chunk's V and M stay near the core's cache
 FILTER_GRADIENT_TILES = 128   # backward: the least inner dimension of each chunk's products dU = dMᵀ·V
+FILTER_CHANNELS_PER_CHUNK = 32  # the filter transforms: channels of w per chunk (fewer: the chunks cost more than they share)
 PRODUCT_TILES = 64       # forward: the least rows of each chunk's products M = V·U (6×6 outputs, 4 tiles an image:
                          # 32 rows ran at 86 GFLOP/s a core, 64 at 110)
 
-
-KRONECKER = {m: np.kron(g, g) for m, (_, g, _) in MATRICES.items()}   # (n², 9): G ⊗ G @ vec(g) = vec(G g Gᵀ)
 
 
 def tile_size(Ho, Wo):
@@ -91,18 +90,26 @@ def tile_size(Ho, Wo):
 
 
 def transform_filters(w, m=2):
-    """U = G g Gᵀ for every 3×3 filter g of w (F, C, 3, 3), as ((m+2)², F, C); for the forward products, which
-    want Uᵀ (C, F) in each place, pass w.transpose(1, 0, 2, 3) (transposing U itself would move 4× more)."""
-    F, C = w.shape[:2]
-    with parallel.single_threaded_blas():
-        return (KRONECKER[m].astype(w.dtype) @ w.reshape(F * C, 9).T).reshape(-1, F, C)
+    """U[ξ, b, a] = (G g Gᵀ)[ξ] for every 3×3 filter g = w[a, b] of w (A, B, 3, 3), as ((m+2)², B, A): for
+    w (F, C, 3, 3), the (C, F) matrices the forward products want; for w.transpose(1, 0, 2, 3), backward's (F, C)
+    (transposing U instead would move 4× more).  Kernel winograd_filters, a few channels b per chunk."""
+    A, B = w.shape[:2]
+    G = MATRICES[m][1].astype(w.dtype)
+    U = np.empty(((m + 2) ** 2, B, A), w.dtype)
+    parallel.for_each_chunk(lambda lo, hi: kernels.winograd_filters(w, G, lo, hi, U), B,
+                            parallel.chunk_size(B, FILTER_CHANNELS_PER_CHUNK, FILTER_CHANNELS_PER_CHUNK))
+    return U
 
 
 def filter_gradient(dU):
-    """Adjoint of transform_filters: dL/dW = Gᵀ dU G for every (f, c), from dU ((m+2)², F, C) to (F, C, 3, 3)."""
+    """Adjoint of transform_filters(w.transpose(1, 0, 2, 3)): dL/dW = Gᵀ dU G for every (f, c), from dU
+    ((m+2)², F, C) to (F, C, 3, 3).  Kernel winograd_filter_gradient, a few filters f per chunk."""
     F, C = dU.shape[1:]
-    with parallel.single_threaded_blas():
-        return (dU.reshape(-1, F * C).T @ KRONECKER[tile_of(dU)].astype(dU.dtype)).reshape(F, C, 3, 3)
+    G = MATRICES[tile_of(dU)][1].astype(dU.dtype)
+    dw = np.empty((F, C, 3, 3), dU.dtype)
+    parallel.for_each_chunk(lambda lo, hi: kernels.winograd_filter_gradient(dU, G, lo, hi, dw), F,
+                            parallel.chunk_size(F, FILTER_CHANNELS_PER_CHUNK, FILTER_CHANNELS_PER_CHUNK))
+    return dw
 
 
 def tile_of(U):
@@ -145,7 +152,7 @@ def conv3x3_forward(x, w, scale, bias, pad, relu=False, m=2):
     F = w.shape[0]
     Ho, Wo, tiles_h, tiles_w = tile_grid(H, W, pad, m)
     tiles, n2 = tiles_h * tiles_w, (m + 2) ** 2
-    Ut = transform_filters(w.transpose(1, 0, 2, 3), m)       # (n², C, F)
+    Ut = transform_filters(w, m)                              # (n², C, F)
     y = np.empty((N, F, Ho, Wo), dtype=x.dtype)
 
     def forward_chunk(lo, hi):
@@ -165,7 +172,7 @@ def conv3x3_backward(x, dy, w, pad, m):
     n2 = (m + 2) ** 2
     _, _, tiles_h, tiles_w = tile_grid(H, W, pad, m)
     tiles = tiles_h * tiles_w
-    U = transform_filters(w, m)
+    U = transform_filters(w.transpose(1, 0, 2, 3), m)        # (n², F, C)
     dx = np.empty_like(x)
 
     def backward_chunk(lo, hi):

@@ -176,4 +176,24 @@ def test_winograd_transforms_are_adjoint_pairs(m):
     kernels.winograd_output_adjoint(dy, m, th, tw, dM)
     assert np.isclose((y * dy).sum(), (M * dM).sum())
     w, dU = rng.standard_normal((F, C, 3, 3)), rng.standard_normal((n2, F, C))
-    assert np.isclose((winograd.transform_filters(w, m) * dU).sum(), (w * winograd.filter_gradient(dU)).sum())
+    U = winograd.transform_filters(w.transpose(1, 0, 2, 3), m)
+    assert np.isclose((U * dU).sum(), (w * winograd.filter_gradient(dU)).sum())
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+@pytest.mark.parametrize("A,B", [(1, 1), (3, 5), (17, 40)])
+def test_winograd_filter_kernels(m, A, B):
+    """The filters' transform for both channel orders (w, and w with its axes swapped) and its adjoint, over a
+    slice of the channels [lo, hi) as the chunks call them: the rest of the output is left as it was."""
+    rng = np.random.default_rng(7)
+    G = winograd.MATRICES[m][1].astype(np.float32)
+    w = rng.standard_normal((A, B, 3, 3)).astype(np.float32)
+    for filters in (w, w.transpose(1, 0, 2, 3)):
+        a, b = filters.shape[:2]
+        for lo, hi in ((0, b), (b // 3, b - b // 3)):
+            U = np.empty(((m + 2) ** 2, b, a), np.float32)
+            (fast,), (ref,) = run_both("winograd_filters", filters, G, lo, hi, outputs=[U])
+            assert close(fast, ref)
+    dU = rng.standard_normal(((m + 2) ** 2, A, B)).astype(np.float32)
+    (fast,), (ref,) = run_both("winograd_filter_gradient", dU, G, A // 3, A - A // 3, outputs=[w])
+    assert close(fast, ref)
