@@ -592,17 +592,16 @@ def _channels_last(x, pad, xt):
 
 
 @kernel
-def _channels_first(xt, pad, scale, bias, relu, x):
-    """x[c, h, w] = xt[pad + h, (pad + w)·C + c]·scale[c] + bias[c] (then max(·, 0) if relu), for one image
-    x (C, H, W): the inverse of _channels_last, cropped to x.  Reading xt in order and writing x with strides is
-    1.5-2× faster than the other way round."""
+def _channels_first(xt, pad, x):
+    """x[c, h, w] = xt[pad + h, (pad + w)·C + c] for one image x (C, H, W): the inverse of _channels_last, cropped
+    to x.  Reading xt in order and writing x with strides is 1.5-2× faster than the other way round."""
     C, H, W = x.shape
     for h in range(H):
         row = xt[u(pad + h)]
         for w in range(W):
             base = (pad + w) * C
             for c in range(C):
-                x[u(c), u(h), u(w)] = _relu_if(relu, row[u(base + c)] * scale[u(c)] + bias[u(c)])
+                x[u(c), u(h), u(w)] = row[u(base + c)]
 
 
 @kernel
@@ -743,7 +742,6 @@ def winograd_input_adjoint(dV, pad, m, tiles_h, tiles_w, dx):
     n = m + 2
     dxt = np.empty((m * tiles_h + 2, (m * tiles_w + 2) * C), dx.dtype)   # one image's dx, padded, channels last
     rows = np.empty((n, dxt.shape[1]), dx.dtype)                          # dV B for one row of tiles
-    ones, zeros = np.ones(C, dx.dtype), np.zeros(C, dx.dtype)
     for img in range(N):
         dxt[...] = 0
         for ty in range(tiles_h):
@@ -753,122 +751,153 @@ def winograd_input_adjoint(dV, pad, m, tiles_h, tiles_w, dx):
                 for i in range(n):
                     _input_adjoint_along(m, dV, i, t, rows[i], m * tx * C)
             _input_adjoint_down(m, rows, dxt, m * ty)
-        _channels_first(dxt, pad, ones, zeros, False, dx[img])
+        _channels_first(dxt, pad, dx[img])
 
 
 @kernel
-def _output_across(m, M, i, t, s):
-    """s[c, f] = (Aᵀ (M[n·i + j, t, f])_j)_c for every filter f: M A, row i of tile t."""
-    n = m + 2
+def _output_across(m, M, i, first, s):
+    """s[c, q] = (Aᵀ (M[n·i + j, first + q])_j)_c for q < s.shape[1]: M A, row i of a row of tiles, every tile and
+    filter in one loop (M flattened to (n², T·F))."""
+    n, L = m + 2, s.shape[1]
     if m == 2:
-        v0, v1, v2, v3 = M[n * i, t], M[n * i + 1, t], M[n * i + 2, t], M[n * i + 3, t]
-        for f in range(s.shape[1]):
-            s[0, u(f)], s[1, u(f)] = _at4(v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)])
+        v0, v1, v2, v3 = (M[n * i, first:first + L], M[n * i + 1, first:first + L], M[n * i + 2, first:first + L],
+                          M[n * i + 3, first:first + L])
+        for q in range(L):
+            s[0, u(q)], s[1, u(q)] = _at4(v0[u(q)], v1[u(q)], v2[u(q)], v3[u(q)])
     elif m == 3:
-        v0, v1, v2, v3, v4 = M[n * i, t], M[n * i + 1, t], M[n * i + 2, t], M[n * i + 3, t], M[n * i + 4, t]
-        for f in range(s.shape[1]):
-            s[0, u(f)], s[1, u(f)], s[2, u(f)] = _at5(v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)], v4[u(f)])
+        v0, v1, v2, v3, v4 = (M[n * i, first:first + L], M[n * i + 1, first:first + L], M[n * i + 2, first:first + L],
+                              M[n * i + 3, first:first + L], M[n * i + 4, first:first + L])
+        for q in range(L):
+            s[0, u(q)], s[1, u(q)], s[2, u(q)] = _at5(v0[u(q)], v1[u(q)], v2[u(q)], v3[u(q)], v4[u(q)])
     else:
-        v0, v1, v2, v3, v4, v5 = (M[n * i, t], M[n * i + 1, t], M[n * i + 2, t], M[n * i + 3, t], M[n * i + 4, t],
-                                  M[n * i + 5, t])
-        for f in range(s.shape[1]):
-            s[0, u(f)], s[1, u(f)], s[2, u(f)], s[3, u(f)] = _at6(v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)], v4[u(f)],
-                                                                  v5[u(f)])
+        v0, v1, v2, v3, v4, v5 = (M[n * i, first:first + L], M[n * i + 1, first:first + L],
+                                  M[n * i + 2, first:first + L], M[n * i + 3, first:first + L],
+                                  M[n * i + 4, first:first + L], M[n * i + 5, first:first + L])
+        for q in range(L):
+            s[0, u(q)], s[1, u(q)], s[2, u(q)], s[3, u(q)] = _at6(v0[u(q)], v1[u(q)], v2[u(q)], v3[u(q)], v4[u(q)],
+                                                                  v5[u(q)])
 
 
 @kernel
-def _output_down(m, s, c, yt, top, left):
-    """yt[top + r, left + f] = (Aᵀ (s[i, c, f])_i)_r for every filter f: Aᵀ (M A), column c of the tile."""
-    F = s.shape[2]
+def _output_down(m, s, c, out):
+    """out[r, c, q] = (Aᵀ (s[i, c, q])_i)_r for every q: Aᵀ (M A), column c of every tile of the row."""
     if m == 2:
-        y0, y1 = yt[u(top), u(left):u(left + F)], yt[u(top + 1), u(left):u(left + F)]
-        for f in range(F):
-            y0[u(f)], y1[u(f)] = _at4(s[0, c, u(f)], s[1, c, u(f)], s[2, c, u(f)], s[3, c, u(f)])
+        for q in range(s.shape[2]):
+            out[0, c, u(q)], out[1, c, u(q)] = _at4(s[0, c, u(q)], s[1, c, u(q)], s[2, c, u(q)], s[3, c, u(q)])
     elif m == 3:
-        y0, y1, y2 = yt[u(top), u(left):u(left + F)], yt[u(top + 1), u(left):u(left + F)], yt[u(top + 2), u(left):u(left + F)]
-        for f in range(F):
-            y0[u(f)], y1[u(f)], y2[u(f)] = _at5(s[0, c, u(f)], s[1, c, u(f)], s[2, c, u(f)], s[3, c, u(f)], s[4, c, u(f)])
+        for q in range(s.shape[2]):
+            out[0, c, u(q)], out[1, c, u(q)], out[2, c, u(q)] = _at5(s[0, c, u(q)], s[1, c, u(q)], s[2, c, u(q)],
+                                                                     s[3, c, u(q)], s[4, c, u(q)])
     else:
-        y0, y1 = yt[u(top), u(left):u(left + F)], yt[u(top + 1), u(left):u(left + F)]
-        y2, y3 = yt[u(top + 2), u(left):u(left + F)], yt[u(top + 3), u(left):u(left + F)]
-        for f in range(F):
-            y0[u(f)], y1[u(f)], y2[u(f)], y3[u(f)] = _at6(s[0, c, u(f)], s[1, c, u(f)], s[2, c, u(f)], s[3, c, u(f)],
-                                                          s[4, c, u(f)], s[5, c, u(f)])
+        for q in range(s.shape[2]):
+            out[0, c, u(q)], out[1, c, u(q)], out[2, c, u(q)], out[3, c, u(q)] = _at6(
+                s[0, c, u(q)], s[1, c, u(q)], s[2, c, u(q)], s[3, c, u(q)], s[4, c, u(q)], s[5, c, u(q)])
+
+
+@kernel
+def _tiles_to_image(yt, scale, bias, relu, y):
+    """y[f, m·ty + r, m·tx + c] = yt[ty, r, c, tx·F + f]·scale[f] + bias[f] (then max(·, 0) if relu), cut to
+    y (F, Ho, Wo): one image's output tiles, channels last in tile order, back to NCHW."""
+    F, Ho, Wo = y.shape
+    m, L = yt.shape[1], yt.shape[3]
+    flat = yt.reshape(-1)
+    for h in range(Ho):
+        row = (h // m * m + h % m) * m * L                     # yt[ty, r, 0, 0]
+        for w in range(Wo):
+            at = row + (w % m) * L + (w // m) * F              # yt[ty, r, c, tx·F]
+            for f in range(F):
+                y[u(f), u(h), u(w)] = _relu_if(relu, flat[u(at + f)] * scale[u(f)] + bias[u(f)])
 
 
 @kernel
 def winograd_output(M, scale, bias, relu, m, tiles_h, tiles_w, y):
     """y[n, f] = (Aᵀ M[:, t, f] A)·scale[f] + bias[f] (then max(·, 0) if relu) for the (m+2)×(m+2) tile of every
-    tile t, cut to y (N, F, Ho, Wo); M is ((m+2)², N·tiles_h·tiles_w, F)."""
+    tile t, cut to y (N, F, Ho, Wo); M is ((m+2)², N·tiles_h·tiles_w, F).  A row of tiles at a time: each step is
+    one loop over its tiles and filters."""
     N, F = y.shape[:2]
-    n = m + 2
-    s = np.empty((n, m, F), y.dtype)                                  # M A for one tile
-    yt = np.empty((m * tiles_h, m * tiles_w * F), y.dtype)           # one image's tiles, channels last
+    n, L = m + 2, tiles_w * F
+    flat = M.reshape(M.shape[0], -1)
+    s = np.empty((n, m, L), y.dtype)                                  # M A for a row of tiles
+    yt = np.empty((tiles_h, m, m, L), y.dtype)                        # one image's tiles: [ty, r, c, (tx, f)]
     for img in range(N):
         for ty in range(tiles_h):
-            for tx in range(tiles_w):
-                t = (img * tiles_h + ty) * tiles_w + tx
-                for i in range(n):
-                    _output_across(m, M, i, t, s[i])
-                for c in range(m):
-                    _output_down(m, s, c, yt, m * ty, (m * tx + c) * F)
-        _channels_first(yt, 0, scale, bias, relu, y[img])           # a tile may hang over y's edge: cut
+            first = (img * tiles_h + ty) * L
+            for i in range(n):
+                _output_across(m, flat, i, first, s[i])
+            for c in range(m):
+                _output_down(m, s, c, yt[ty])
+        _tiles_to_image(yt, scale, bias, relu, y[img])              # a tile may hang over y's edge: cut
 
 
 @kernel
-def _output_adjoint_down(m, gt, top, left, c, e):
-    """e[:, c, f] = A (gt[top + r, left + f])_r for every filter f: the adjoint of _output_down."""
-    F = e.shape[2]
-    if m == 2:
-        g0, g1 = gt[u(top), u(left):u(left + F)], gt[u(top + 1), u(left):u(left + F)]
-        for f in range(F):
-            e[0, c, u(f)], e[1, c, u(f)], e[2, c, u(f)], e[3, c, u(f)] = _a4(g0[u(f)], g1[u(f)])
-    elif m == 3:
-        g0, g1, g2 = gt[u(top), u(left):u(left + F)], gt[u(top + 1), u(left):u(left + F)], gt[u(top + 2), u(left):u(left + F)]
-        for f in range(F):
-            e[0, c, u(f)], e[1, c, u(f)], e[2, c, u(f)], e[3, c, u(f)], e[4, c, u(f)] = _a5(g0[u(f)], g1[u(f)], g2[u(f)])
-    else:
-        g0, g1 = gt[u(top), u(left):u(left + F)], gt[u(top + 1), u(left):u(left + F)]
-        g2, g3 = gt[u(top + 2), u(left):u(left + F)], gt[u(top + 3), u(left):u(left + F)]
-        for f in range(F):
-            e[0, c, u(f)], e[1, c, u(f)], e[2, c, u(f)], e[3, c, u(f)], e[4, c, u(f)], e[5, c, u(f)] = _a6(
-                g0[u(f)], g1[u(f)], g2[u(f)], g3[u(f)])
+def _image_to_tiles(y, yt):
+    """yt[ty, r, c, tx·F + f] = y[f, m·ty + r, m·tx + c] for one image y (F, Ho, Wo): the adjoint of
+    _tiles_to_image without its affine (yt's places past y's edge are left as they are)."""
+    F, Ho, Wo = y.shape
+    m, L = yt.shape[1], yt.shape[3]
+    flat = yt.reshape(-1)
+    for h in range(Ho):
+        row = (h // m * m + h % m) * m * L                     # yt[ty, r, 0, 0]
+        for w in range(Wo):
+            at = row + (w % m) * L + (w // m) * F              # yt[ty, r, c, tx·F]
+            for f in range(F):
+                flat[u(at + f)] = y[u(f), u(h), u(w)]
 
 
 @kernel
-def _output_adjoint_across(m, e, i, t, dM):
-    """dM[n·i + j, t, f] = (A e[i, :, f])_j for every filter f: the adjoint of _output_across."""
-    n = m + 2
+def _output_adjoint_down(m, g, c, e):
+    """e[:, c, q] = A (g[r, c, q])_r for every q: the adjoint of _output_down."""
     if m == 2:
-        v0, v1, v2, v3 = dM[n * i, t], dM[n * i + 1, t], dM[n * i + 2, t], dM[n * i + 3, t]
-        for f in range(e.shape[2]):
-            v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)] = _a4(e[i, 0, u(f)], e[i, 1, u(f)])
+        for q in range(e.shape[2]):
+            e[0, c, u(q)], e[1, c, u(q)], e[2, c, u(q)], e[3, c, u(q)] = _a4(g[0, c, u(q)], g[1, c, u(q)])
     elif m == 3:
-        v0, v1, v2, v3, v4 = dM[n * i, t], dM[n * i + 1, t], dM[n * i + 2, t], dM[n * i + 3, t], dM[n * i + 4, t]
-        for f in range(e.shape[2]):
-            v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)], v4[u(f)] = _a5(e[i, 0, u(f)], e[i, 1, u(f)], e[i, 2, u(f)])
+        for q in range(e.shape[2]):
+            e[0, c, u(q)], e[1, c, u(q)], e[2, c, u(q)], e[3, c, u(q)], e[4, c, u(q)] = _a5(
+                g[0, c, u(q)], g[1, c, u(q)], g[2, c, u(q)])
     else:
-        v0, v1, v2, v3, v4, v5 = (dM[n * i, t], dM[n * i + 1, t], dM[n * i + 2, t], dM[n * i + 3, t],
-                                  dM[n * i + 4, t], dM[n * i + 5, t])
-        for f in range(e.shape[2]):
-            v0[u(f)], v1[u(f)], v2[u(f)], v3[u(f)], v4[u(f)], v5[u(f)] = _a6(e[i, 0, u(f)], e[i, 1, u(f)],
-                                                                             e[i, 2, u(f)], e[i, 3, u(f)])
+        for q in range(e.shape[2]):
+            e[0, c, u(q)], e[1, c, u(q)], e[2, c, u(q)], e[3, c, u(q)], e[4, c, u(q)], e[5, c, u(q)] = _a6(
+                g[0, c, u(q)], g[1, c, u(q)], g[2, c, u(q)], g[3, c, u(q)])
+
+
+@kernel
+def _output_adjoint_across(m, e, i, first, dM):
+    """dM[n·i + j, first + q] = (A e[i, :, q])_j for every q: the adjoint of _output_across."""
+    n, L = m + 2, e.shape[2]
+    if m == 2:
+        v0, v1, v2, v3 = (dM[n * i, first:first + L], dM[n * i + 1, first:first + L],
+                          dM[n * i + 2, first:first + L], dM[n * i + 3, first:first + L])
+        for q in range(L):
+            v0[u(q)], v1[u(q)], v2[u(q)], v3[u(q)] = _a4(e[i, 0, u(q)], e[i, 1, u(q)])
+    elif m == 3:
+        v0, v1, v2, v3, v4 = (dM[n * i, first:first + L], dM[n * i + 1, first:first + L],
+                              dM[n * i + 2, first:first + L], dM[n * i + 3, first:first + L],
+                              dM[n * i + 4, first:first + L])
+        for q in range(L):
+            v0[u(q)], v1[u(q)], v2[u(q)], v3[u(q)], v4[u(q)] = _a5(e[i, 0, u(q)], e[i, 1, u(q)], e[i, 2, u(q)])
+    else:
+        v0, v1, v2, v3, v4, v5 = (dM[n * i, first:first + L], dM[n * i + 1, first:first + L],
+                                  dM[n * i + 2, first:first + L], dM[n * i + 3, first:first + L],
+                                  dM[n * i + 4, first:first + L], dM[n * i + 5, first:first + L])
+        for q in range(L):
+            v0[u(q)], v1[u(q)], v2[u(q)], v3[u(q)], v4[u(q)], v5[u(q)] = _a6(e[i, 0, u(q)], e[i, 1, u(q)],
+                                                                             e[i, 2, u(q)], e[i, 3, u(q)])
 
 
 @kernel
 def winograd_output_adjoint(dy, m, tiles_h, tiles_w, dM):
     """Adjoint of winograd_output (without the bias): dM[:, t, f] = A g Aᵀ for the m×m tile g of dy (N, F, Ho, Wo)
-    at tile t (0 past dy's edge)."""
+    at tile t (0 past dy's edge).  A row of tiles at a time, as winograd_output."""
     N, F = dy.shape[:2]
-    n = m + 2
-    gt = np.zeros((m * tiles_h, m * tiles_w * F), dy.dtype)          # one image's dy, channels last
-    e = np.empty((n, m, F), dy.dtype)                                  # A g for one tile
+    n, L = m + 2, tiles_w * F
+    flat = dM.reshape(dM.shape[0], -1)
+    gt = np.zeros((tiles_h, m, m, L), dy.dtype)                      # one image's dy in tile order (0 past the edge)
+    e = np.empty((n, m, L), dy.dtype)                                  # A g for a row of tiles
     for img in range(N):
-        _channels_last(dy[img], 0, gt)
+        _image_to_tiles(dy[img], gt)
         for ty in range(tiles_h):
-            for tx in range(tiles_w):
-                t = (img * tiles_h + ty) * tiles_w + tx
-                for c in range(m):
-                    _output_adjoint_down(m, gt, m * ty, (m * tx + c) * F, c, e)
-                for i in range(n):
-                    _output_adjoint_across(m, e, i, t, dM)
+            first = (img * tiles_h + ty) * L
+            for c in range(m):
+                _output_adjoint_down(m, gt[ty], c, e)
+            for i in range(n):
+                _output_adjoint_across(m, e, i, first, flat)
