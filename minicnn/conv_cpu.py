@@ -169,6 +169,6 @@ def _images_per_chunk(y):
 def _direct_backward_chunk(layer, x, dy, dx):
     w, p = layer.params["weight"], layer.padding
     kernels.conv_direct_input_grad(dy, w, p, dx)
-    dw = parallel.scratch("dw", w.shape, dy.dtype)
-    kernels.conv_direct_filter_grad(x, dy, p, dw)
-    return dw, dy.sum(axis=(0, 2, 3))
+    dw, db = parallel.scratch("dw", w.shape, dy.dtype), parallel.scratch("db", w.shape[:1], dy.dtype)
+    kernels.conv_direct_filter_grad(x, dy, p, dw, db)
+    return dw, db

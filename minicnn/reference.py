@@ -51,7 +51,8 @@ def conv_direct_forward(x, w, scale, bias, pad, relu, y):
     y[...] = _relu_if(relu, total * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1))
 
 
-def conv_direct_filter_grad(x, dy, pad, dw):
+def conv_direct_filter_grad(x, dy, pad, dw, db):
+    db[...] = dy.sum(axis=(0, 2, 3))
     k = dw.shape[2]
     Ho, Wo = dy.shape[2:]
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))

@@ -128,8 +128,9 @@ def test_direct_convolution_kernels(N, C, H, W, F, k, p):
     scale = rng.uniform(0.5, 2, F).astype(np.float32)
     assert_relu_optional("conv_direct_forward", lambda relu: (x, w, scale, bias, p, relu), y)
     dy = rng.standard_normal(y.shape).astype(np.float32)
-    (fast,), (ref,) = run_both("conv_direct_filter_grad", x, dy, p, outputs=[w])
-    assert close(fast, ref)
+    (fast, fast_db), (ref, ref_db) = run_both("conv_direct_filter_grad", x, dy, p,
+                                              outputs=[w, np.empty(w.shape[0], np.float32)])
+    assert close(fast, ref) and close(fast_db, ref_db)
     (fast,), (ref,) = run_both("conv_direct_input_grad", dy, w, p, outputs=[x])
     assert close(fast, ref)
 
