@@ -621,21 +621,8 @@ def winograd_filter_gradient(dU, G, lo, hi, dw):
 
 
 @kernel
-def _channels_last(x, pad, xt):
-    """xt[pad + h, (pad + w)·C + c] = x[c, h, w] for one image x (C, H, W); the rest of xt is left as it is."""
-    C, H, W = x.shape
-    for h in range(H):
-        row = xt[u(pad + h)]
-        for w in range(W):
-            base = (pad + w) * C
-            for c in range(C):
-                row[u(base + c)] = x[u(c), u(h), u(w)]
-
-
-@kernel
 def _channels_first(xt, pad, x):
-    """x[c, h, w] = xt[pad + h, (pad + w)·C + c] for one image x (C, H, W): the inverse of _channels_last, cropped
-    to x.  Reading xt in order and writing x with strides is 1.5-2× faster than the other way round."""
+    """x[c, h, w] = xt[pad + h, (pad + w)·C + c] for one image x (C, H, W), from a padded channels-last image xt.  Reading xt in order and writing x with strides is 1.5-2× faster than the other way round."""
     C, H, W = x.shape
     for h in range(H):
         row = xt[u(pad + h)]
@@ -666,46 +653,67 @@ def _input_down(m, xt, top, rows):
 
 
 @kernel
-def _input_along(m, row, left, V, i, t):
-    """V[n·i + k, t, c] = (Bᵀ (row[left + j·C + c])_j)_k for every channel c: (Bᵀ d) B, row i of tile t."""
-    n, C = m + 2, V.shape[2]
+def _tile_columns(x, pad, m, xd):
+    """xd[j, pad + h, tx·C + c] = x[c, h, w] for every tile column tx and place j in it with m·tx + j = pad + w:
+    one image x (C, H, W), channels last, the columns that two tiles share (n − m of them) written for both, so
+    that column j of every tile of a row lies side by side; the rest of xd is left as it is (zeros)."""
+    C, H, W = x.shape
+    n, tiles_w = xd.shape[0], xd.shape[2] // C
+    for h in range(H):
+        for w in range(W):
+            wp = pad + w
+            for tx in range(max(0, (wp - n) // m + 1), min(tiles_w, wp // m + 1)):
+                dst = xd[wp - m * tx, pad + h]
+                base = tx * C
+                for c in range(C):
+                    dst[u(base + c)] = x[u(c), u(h), u(w)]
+
+
+@kernel
+def _input_along(m, rows, i, V, first):
+    """V[n·i + k, first + q] = (Bᵀ (rows[j, i, q])_j)_k for every q: (Bᵀ d) B, row i of every tile of a row in one
+    loop over tiles and channels (V flattened to (n², T·C); rows[j] is Bᵀ down column j of every tile)."""
+    n, L = m + 2, rows.shape[2]
     if m == 2:
-        v0, v1, v2, v3 = V[n * i, t], V[n * i + 1, t], V[n * i + 2, t], V[n * i + 3, t]
-        for c in range(C):
-            v0[u(c)], v1[u(c)], v2[u(c)], v3[u(c)] = _bt4(row[u(left + c)], row[u(left + C + c)],
-                                                         row[u(left + 2 * C + c)], row[u(left + 3 * C + c)])
+        v0, v1, v2, v3 = (V[n * i, first:first + L], V[n * i + 1, first:first + L], V[n * i + 2, first:first + L],
+                          V[n * i + 3, first:first + L])
+        d0, d1, d2, d3 = rows[0, i], rows[1, i], rows[2, i], rows[3, i]
+        for q in range(L):
+            v0[u(q)], v1[u(q)], v2[u(q)], v3[u(q)] = _bt4(d0[u(q)], d1[u(q)], d2[u(q)], d3[u(q)])
     elif m == 3:
-        v0, v1, v2, v3, v4 = V[n * i, t], V[n * i + 1, t], V[n * i + 2, t], V[n * i + 3, t], V[n * i + 4, t]
-        for c in range(C):
-            v0[u(c)], v1[u(c)], v2[u(c)], v3[u(c)], v4[u(c)] = _bt5(
-                row[u(left + c)], row[u(left + C + c)], row[u(left + 2 * C + c)], row[u(left + 3 * C + c)],
-                row[u(left + 4 * C + c)])
+        v0, v1, v2, v3, v4 = (V[n * i, first:first + L], V[n * i + 1, first:first + L], V[n * i + 2, first:first + L],
+                              V[n * i + 3, first:first + L], V[n * i + 4, first:first + L])
+        d0, d1, d2, d3, d4 = rows[0, i], rows[1, i], rows[2, i], rows[3, i], rows[4, i]
+        for q in range(L):
+            v0[u(q)], v1[u(q)], v2[u(q)], v3[u(q)], v4[u(q)] = _bt5(d0[u(q)], d1[u(q)], d2[u(q)], d3[u(q)], d4[u(q)])
     else:
-        v0, v1, v2, v3, v4, v5 = (V[n * i, t], V[n * i + 1, t], V[n * i + 2, t], V[n * i + 3, t], V[n * i + 4, t],
-                                  V[n * i + 5, t])
-        for c in range(C):
-            v0[u(c)], v1[u(c)], v2[u(c)], v3[u(c)], v4[u(c)], v5[u(c)] = _bt6(
-                row[u(left + c)], row[u(left + C + c)], row[u(left + 2 * C + c)], row[u(left + 3 * C + c)],
-                row[u(left + 4 * C + c)], row[u(left + 5 * C + c)])
+        v0, v1, v2, v3, v4, v5 = (V[n * i, first:first + L], V[n * i + 1, first:first + L],
+                                  V[n * i + 2, first:first + L], V[n * i + 3, first:first + L],
+                                  V[n * i + 4, first:first + L], V[n * i + 5, first:first + L])
+        d0, d1, d2, d3, d4, d5 = rows[0, i], rows[1, i], rows[2, i], rows[3, i], rows[4, i], rows[5, i]
+        for q in range(L):
+            v0[u(q)], v1[u(q)], v2[u(q)], v3[u(q)], v4[u(q)], v5[u(q)] = _bt6(d0[u(q)], d1[u(q)], d2[u(q)], d3[u(q)],
+                                                                              d4[u(q)], d5[u(q)])
 
 
 @kernel
 def winograd_input(x, pad, m, tiles_h, tiles_w, V):
     """V[:, t, c] = Bᵀ d B for the (m+2)×(m+2) tile d of channel c at tile t (stride m), x (N, C, H, W) zero-padded.
 
-    V has shape ((m+2)², N·tiles_h·tiles_w, C), tiles numbered (n, ty, tx) in row-major order."""
+    V has shape ((m+2)², N·tiles_h·tiles_w, C), tiles numbered (n, ty, tx) in row-major order.  A row of tiles at
+    a time, column j of its tiles side by side (_tile_columns): each step is one loop over its tiles and channels."""
     N, C = x.shape[:2]
-    n = m + 2
-    xt = np.zeros((m * tiles_h + 2, (m * tiles_w + 2) * C), x.dtype)   # one image, padded, channels last
-    rows = np.empty((n, xt.shape[1]), x.dtype)                          # Bᵀ d for one row of tiles
+    n, L = m + 2, tiles_w * C
+    flat = V.reshape(V.shape[0], -1)
+    xd = np.zeros((n, m * tiles_h + 2, L), x.dtype)        # one image, padded, by tile column j
+    rows = np.empty((n, n, L), x.dtype)                     # Bᵀ down column j of a row of tiles: rows[j, k]
     for img in range(N):
-        _channels_last(x[img], pad, xt)
+        _tile_columns(x[img], pad, m, xd)
         for ty in range(tiles_h):
-            _input_down(m, xt, m * ty, rows)
-            for tx in range(tiles_w):
-                t = (img * tiles_h + ty) * tiles_w + tx
-                for i in range(n):                   # (Bᵀ d) B: the same combinations along each row
-                    _input_along(m, rows[i], m * tx * C, V, i, t)
+            for j in range(n):
+                _input_down(m, xd[j], m * ty, rows[j])
+            for i in range(n):
+                _input_along(m, rows, i, flat, (img * tiles_h + ty) * L)
 
 
 @kernel
