@@ -844,16 +844,21 @@ def _output_down(m, s, c, out):
 
 
 @kernel
+def _tile_order(h, w, m, L, F):
+    """Where pixel (h, w) = (m·ty + r, m·tx + c) of an image starts in its tiles yt[ty, r, c, tx·F + f] (tiles_h, m,
+    m, L = tiles_w·F), flattened."""
+    return (h * m + w % m) * L + (w // m) * F
+
+
+@kernel
 def _tiles_to_image(yt, scale, bias, relu, y):
     """y[f, m·ty + r, m·tx + c] = yt[ty, r, c, tx·F + f]·scale[f] + bias[f] (then max(·, 0) if relu), cut to
     y (F, Ho, Wo): one image's output tiles, channels last in tile order, back to NCHW."""
     F, Ho, Wo = y.shape
-    m, L = yt.shape[1], yt.shape[3]
     flat = yt.reshape(-1)
     for h in range(Ho):
-        row = (h // m * m + h % m) * m * L                     # yt[ty, r, 0, 0]
         for w in range(Wo):
-            at = row + (w % m) * L + (w // m) * F              # yt[ty, r, c, tx·F]
+            at = _tile_order(h, w, yt.shape[1], yt.shape[3], F)
             for f in range(F):
                 y[u(f), u(h), u(w)] = _relu_if(relu, flat[u(at + f)] * scale[u(f)] + bias[u(f)])
 
@@ -883,12 +888,10 @@ def _image_to_tiles(y, yt):
     """yt[ty, r, c, tx·F + f] = y[f, m·ty + r, m·tx + c] for one image y (F, Ho, Wo): the adjoint of
     _tiles_to_image without its affine (yt's places past y's edge are left as they are)."""
     F, Ho, Wo = y.shape
-    m, L = yt.shape[1], yt.shape[3]
     flat = yt.reshape(-1)
     for h in range(Ho):
-        row = (h // m * m + h % m) * m * L                     # yt[ty, r, 0, 0]
         for w in range(Wo):
-            at = row + (w % m) * L + (w // m) * F              # yt[ty, r, c, tx·F]
+            at = _tile_order(h, w, yt.shape[1], yt.shape[3], F)
             for f in range(F):
                 flat[u(at + f)] = y[u(f), u(h), u(w)]
 
