@@ -35,7 +35,7 @@ def minicnn_tasks(model, x, y):
     def train():
         loss.forward(model.forward(x, training=True), y)
         opt.zero_grad()
-        model.backward(loss.backward())
+        model.backward(loss.backward(), input_grad=False)     # as fer_app trains (and PyTorch: x needs no grad)
         opt.step()
     return {"train": train, "infer": lambda: model.predict(x), "latency": lambda: model.predict(x[:1])}
 

@@ -267,7 +267,7 @@ class Trainer:
             raise TrainingError(f"the loss became {loss} at epoch {self.epoch + 1}, batch {self.batch + 1} "
                                 f"(learning rate {self.optimizer.lr:g} too high?)")
         self.optimizer.zero_grad()
-        self.model.backward(grad)
+        self.model.backward(grad, input_grad=False)          # the images' own gradient is not needed
         self.optimizer.step()
         self.batch += 1
         s = self.sums

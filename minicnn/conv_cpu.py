@@ -57,8 +57,9 @@ def forward(layer, x, relu=False, affine=None):
     return y, None if inference_only else (x, None)
 
 
-def backward(layer, dy, saved):
-    """dL/dx, adding dL/dW and dL/db to the layer's grads; ``saved`` is what forward gave."""
+def backward(layer, dy, saved, input_grad=True):
+    """dL/dx, adding dL/dW and dL/db to the layer's grads; ``saved`` is what forward gave.  Without input_grad
+    the direct algorithm (a first layer, on the image) skips dL/dx and returns None; the others compute it."""
     if saved is None:
         raise RuntimeError("Conv2D.backward after forward(relu=True) or forward(affine=...), which are for "
                            "inference only")
@@ -67,13 +68,14 @@ def backward(layer, dy, saved):
     if m is not None:                   # Winograd's tile size
         dx, dw, db = winograd.conv3x3_backward(x, dy, w, p, m)
     else:
-        dx = np.empty_like(x)
-        if choose(layer, x) == "direct":
+        direct = choose(layer, x) == "direct"
+        dx = None if direct and not input_grad else np.empty_like(x)
+        if direct:
             chunk, images = _direct_backward_chunk, parallel.chunk_size(x.shape[0], 1)
         else:
             chunk, images = _im2col_backward_chunk, _images_per_chunk(dy)
-        dw, db = parallel.sum_over_chunks(lambda lo, hi: chunk(layer, x[lo:hi], dy[lo:hi], dx[lo:hi]),
-                                          x.shape[0], images)
+        dw, db = parallel.sum_over_chunks(
+            lambda lo, hi: chunk(layer, x[lo:hi], dy[lo:hi], None if dx is None else dx[lo:hi]), x.shape[0], images)
     layer.grads["weight"] += dw.reshape(w.shape)
     layer.grads["bias"] += db
     return dx
@@ -168,7 +170,8 @@ def _images_per_chunk(y):
 
 def _direct_backward_chunk(layer, x, dy, dx):
     w, p = layer.params["weight"], layer.padding
-    kernels.conv_direct_input_grad(dy, w, p, dx)
+    if dx is not None:
+        kernels.conv_direct_input_grad(dy, w, p, dx)
     dw, db = parallel.scratch("dw", w.shape, dy.dtype), parallel.scratch("db", w.shape[:1], dy.dtype)
     kernels.conv_direct_filter_grad(x, dy, p, dw, db)
     return dw, db

@@ -84,11 +84,16 @@ class Sequential:
     def _relu_follows(self, i):
         return i + 1 < len(self.layers) and type(self.layers[i + 1]) is ReLU
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
+        """dL/dx of the latest forward's input, adding every layer's dL/dθ to its grads.  input_grad=False: dL/dx
+        is not wanted (training on data), and a first layer that ``skips_input_grad`` skips it (returns None)."""
         dy = self.where_params_are(dy)
-        for layer in reversed(self._ran):
+        first = self._ran[0]
+        for layer in reversed(self._ran[1:]):
             dy = layer.backward(dy)
-        return dy
+        if not input_grad and first.skips_input_grad:
+            return first.backward(dy, input_grad=False)
+        return first.backward(dy)
 
     def recompute_batchnorm_statistics(self, x, batch_size=256):
         """Set every BatchNorm layer's running mean and variance to their averages over the batches of ``x``.

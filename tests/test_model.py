@@ -385,3 +385,21 @@ def test_a_maxpool_applies_the_relu_before_it_with_the_same_numbers_as_the_two_l
     for a, b in zip(fused.layers, separate.layers):
         for name in a.grads:
             assert np.array_equal(a.grads[name], b.grads[name])
+
+
+def test_training_skips_the_gradient_of_the_images_and_nothing_else():
+    """Sequential.backward(dy, input_grad=False), as training calls it: a first Conv2D that runs the direct
+    algorithm returns None instead of dL/dx, and every parameter's gradient is the same bits as with dL/dx."""
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal((4, 1, 8, 8)).astype(np.float32)
+    dy = rng.standard_normal((4, 3)).astype(np.float32)
+    models = [Sequential([L.Conv2D(1, 4, 3, padding=1, rng=np.random.default_rng(0)), L.ReLU(), L.MaxPool2D(2),
+                          L.Flatten(), L.Dense(64, 3, rng=np.random.default_rng(1))]) for _ in range(2)]
+    results = []
+    for model, input_grad in zip(models, (True, False)):
+        model.forward(x, training=True)
+        results.append(model.backward(dy, input_grad=input_grad))
+    assert results[0].shape == x.shape and results[1] is None
+    for a, b in zip(models[0].layers, models[1].layers):
+        for name in a.grads:
+            assert np.array_equal(a.grads[name], b.grads[name])

@@ -32,6 +32,7 @@ class Layer:
     fuses_relu = False      # True where forward(x, relu=True) applies a following ReLU itself
     trains_with_relu = False    # True where backward also follows forward(x, relu=True)
     commutes_with_relu = False  # True where layer(relu(x)) = relu(layer(x)): a ReLU before it is done after it
+    skips_input_grad = False    # True where backward(dy, input_grad=False) saves the work of dL/dx
     kernel_forward = kernel_backward = None     # the CPU's fast form, where a layer has one
 
     def __init__(self):
@@ -46,10 +47,11 @@ class Layer:
             return self.kernel_forward(x, training, **fused)
         return self.array_forward(x, training, **fused)
 
-    def backward(self, dy):
-        """dL/dx, adding dL/dθ to ``grads``."""
+    def backward(self, dy, **options):
+        """dL/dx, adding dL/dθ to ``grads``.  ``options``: input_grad=False where skips_input_grad (dL/dx is not
+        wanted: the layer's input is the data; the CPU's kernels then may return None)."""
         if self.kernel_backward is not None and not arrays.on_gpu(dy):
-            return self.kernel_backward(dy)
+            return self.kernel_backward(dy, **options)
         return self.array_backward(dy)
 
     def array_forward(self, x, training=False):

@@ -77,7 +77,7 @@ def col2im(dcols, shape, k, stride, pad, Ho, Wo):
 
 
 class Conv2D(Layer):
-    fuses_relu = True
+    fuses_relu = skips_input_grad = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, rng=None):
         super().__init__()
@@ -142,5 +142,5 @@ class Conv2D(Layer):
         y, self._saved = conv_cpu.forward(self, x, relu, affine)
         return y
 
-    def kernel_backward(self, dy):
-        return conv_cpu.backward(self, dy, self._saved)
+    def kernel_backward(self, dy, input_grad=True):
+        return conv_cpu.backward(self, dy, self._saved, input_grad)
