@@ -88,6 +88,8 @@ class Sequential:
         """dL/dx of the latest forward's input, adding every layer's dL/dθ to its grads.  input_grad=False: dL/dx
         is not wanted (training on data), and a first layer that ``skips_input_grad`` skips it (returns None)."""
         dy = self.where_params_are(dy)
+        if not self._ran:
+            return dy
         first = self._ran[0]
         for layer in reversed(self._ran[1:]):
             dy = layer.backward(dy)
