@@ -7,6 +7,7 @@ math, and the tests compare every kernel against its twin.  They are slow
 import numpy as np
 
 from . import winograd
+from .kernels import NO_WINNER
 
 
 def _relu_if(relu, v):
@@ -105,7 +106,7 @@ def maxpool_forward(x, k, stride, relu, y, argmax):
     best = np.take_along_axis(win, winner[..., None], axis=-1)[..., 0]
     cut = relu & ~(best > 0)
     y[...] = np.where(cut, 0, best)
-    argmax[...] = np.where(cut, 255, winner)       # kernels.NO_WINNER
+    argmax[...] = np.where(cut, NO_WINNER, winner)
 
 
 def maxpool_backward(dy, argmax, k, stride, dx):
@@ -113,7 +114,7 @@ def maxpool_backward(dy, argmax, k, stride, dx):
     Ho, Wo = dy.shape[2:]
     oh = np.arange(Ho).reshape(1, 1, Ho, 1)
     ow = np.arange(Wo).reshape(1, 1, 1, Wo)
-    won = argmax != 255                            # kernels.NO_WINNER: the ReLU cut that output
+    won = argmax != NO_WINNER                      # the ReLU cut that output
     place = np.where(won, argmax, 0)
     flat_index = (oh * stride + place // k) * W + ow * stride + place % k
     flat = np.zeros((N * C, H * W), dtype=dx.dtype)

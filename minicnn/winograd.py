@@ -51,7 +51,7 @@ Every step is linear, so backward is each step's adjoint in reverse order:
     dL/db = Σ dy
 
 ``tile_size(Ho, Wo)`` picks m for a layer: the one that multiplies least over its output (4 for 12×12 or
-24×24 outputs; on 6×6 both spend the same and the more exact 2 is kept).  The tile transforms are the Numba
+24×24 outputs, 3 for 6×6; on a tie the smaller, more exact one).  The tile transforms are the Numba
 kernels winograd_input, winograd_output and their adjoints (minicnn/kernels.py, NumPy twins in
 minicnn/reference.py); so are the filter transforms, winograd_filters and its adjoint.
 The result equals the direct convolution up to float rounding.  docs/winograd.md works an example by hand.
