@@ -1,4 +1,4 @@
-"""Inference against what a user would deploy: minicnn's predict, PyTorch and ONNX Runtime, one run.
+"""Inference against what a user would deploy: minicnn's predict and predictor, PyTorch and ONNX Runtime, one run.
 
     python benchmarks/bench_inference.py [--arch small vgg] [--minicnn-first] [--busy N] [--threads N]
 
@@ -6,7 +6,9 @@ The same net in all three (ONNX Runtime runs the graph minicnn.onnx.export write
 optimisations on — it folds BatchNorm into the convolutions and fuses ReLU — and its threads told not to
 spin between runs), at batch 64, at the live path's batches (one and three faces, each as the 10 views
 of the default crops TTA: 10 and 30 images) and for one image, 2 threads each by default, timed in turn
-(median of REPEATS).  Ratios: the other's time / minicnn's, above 1 means minicnn is faster.  Then an
+(median of REPEATS).  minicnn twice: ``model.predict``, and a kept ``model.predictor()`` (its weights'
+preparation done once, as an ONNX Runtime session's is, and as fer_app classifies).  Ratios: the other's
+time / the predictor's, above 1 means minicnn is faster.  Then an
 ensemble of two vgg nets, as fer_app.export writes it (one graph averaging both) against two files run
 one after the other.
 """
@@ -54,7 +56,8 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 1, 48, 48)).astype(np.float32)
     others = ["torch", "onnxruntime"] if torch is not None else ["onnxruntime"]
-    print(f"{'net':<6}{'batch':>6}{'minicnn ms':>12}" + "".join(f"{o + ' ms':>16}{'ratio':>7}" for o in others))
+    print(f"{'net':<6}{'batch':>6}{'predict ms':>12}{'predictor ms':>14}"
+          + "".join(f"{o + ' ms':>16}{'ratio':>7}" for o in others))
     with busy_processes(args.busy), tempfile.TemporaryDirectory() as tmp:
         for arch in args.arch:
             model = models.build(arch, np.random.default_rng(0))
@@ -62,9 +65,11 @@ def main(argv=None):
             minicnn_onnx.export(model, path, input_shape=(1, 48, 48))
             ort = session(path, args.threads)
             net = torch_twin(model).eval() if torch is not None else None
+            predictor = model.predictor()
             for batch in (64, 30, 10, 1):
                 xb = x[:batch]
-                fns = {"minicnn": lambda: model.predict(xb), "onnxruntime": lambda: ort.run(None, {"input": xb})}
+                fns = {"predict": lambda: model.predict(xb), "predictor": lambda: predictor.predict(xb),
+                       "onnxruntime": lambda: ort.run(None, {"input": xb})}
                 if net is not None:
                     tx = torch.tensor(xb)
 
@@ -73,8 +78,8 @@ def main(argv=None):
                             net(tx)
                     fns["torch"] = torch_infer
                 t = interleaved_medians(fns, repeats=REPEATS, calls=max(1, 20 // batch))
-                print(f"{arch:<6}{batch:>6}{1e3 * t['minicnn']:>12.2f}"
-                      + "".join(f"{1e3 * t[o]:>16.2f}{t[o] / t['minicnn']:>7.2f}" for o in others), flush=True)
+                print(f"{arch:<6}{batch:>6}{1e3 * t['predict']:>12.2f}{1e3 * t['predictor']:>14.2f}"
+                      + "".join(f"{1e3 * t[o]:>16.2f}{t[o] / t['predictor']:>7.2f}" for o in others), flush=True)
         ensemble_choice(tmp, x, args.threads)
 
 

@@ -43,8 +43,10 @@ class Member:
             raise minicnn.ModelFileError(f"{where}: its input_shape {shape!r} is not [1, S, S] with S from "
                                          f"{MIN_SIZE} to {FACE_SIZE} (the net's side for grey faces)")
         self.size = shape[-1]                  # below 48: the net takes crops of the face (trained with --crop)
+        # classifies with the file's weights as loaded, prepared once (a Member is not for changing them)
+        self.predictor = model.predictor()
         try:                     # one blank face through the net: a model that can't take faces fails here, not later
-            out = model.predict(np.zeros((1, 1, self.size, self.size), model.dtype))
+            out = self.predictor.predict(np.zeros((1, 1, self.size, self.size), model.dtype))
         except (ValueError, MemoryError) as e:
             raise minicnn.ModelFileError(f"{where}: does not take {self.size}x{self.size} grey faces: {e}") from None
         if out.shape != (1, len(CLASSES)):
@@ -60,7 +62,7 @@ class Member:
         out = []
         for i in range(0, len(x), step):
             views = np.concatenate(tta_views(x[i:i + step], tta, self.size))
-            probs = softmax(self.model.predict(views)).reshape(n_views, -1, len(self.classes))
+            probs = softmax(self.predictor.predict(views)).reshape(n_views, -1, len(self.classes))
             out.append(probs.mean(axis=0)[:, order])
         return np.concatenate(out) if out else np.zeros((0, len(classes)), np.float32)
 

@@ -33,19 +33,27 @@ WINOGRAD_TILE = {"winograd": None, "winograd2x2": 2, "winograd3x3": 3, "winograd
 ALGORITHMS = ("auto", "im2col", *WINOGRAD_TILE, "direct")
 
 
-def forward(layer, x, relu=False, affine=None):
+def forward(layer, x, relu=False, affine=None, transformed=None):
     """(y, saved): y = layer(x), with max(·, 0) where ``relu`` and the per-channel ``affine`` (s, t) applied
-    as it is written; ``saved``, what backward needs (None after relu or affine, which are for inference)."""
+    as it is written; ``saved``, what backward needs (None after relu or affine, which are for inference).
+    ``transformed``: a dict the caller keeps from call to call while the weights stay as they are
+    (minicnn.model.Predictor), where Winograd's transformed filters are kept by tile size; with them ready,
+    Winograd is faster than im2col at every batch size, one image included."""
     N = x.shape[0]
     Ho, Wo = layer.output_size(x)
     x = np.ascontiguousarray(x)
     w, p = layer.params["weight"], layer.padding
     scale, bias = output_affine(layer, affine, x.dtype)
     inference_only = relu or affine is not None
-    algorithm = choose(layer, x)
+    algorithm = choose(layer, x, filters_kept=transformed is not None)
     if algorithm in WINOGRAD_TILE:
         m = WINOGRAD_TILE[algorithm] or winograd.tile_size(Ho, Wo)
-        y = winograd.conv3x3_forward(x, w, scale, bias, p, relu, m)
+        Ut = None
+        if transformed is not None:
+            Ut = transformed.get(m)
+            if Ut is None:
+                Ut = transformed[m] = winograd.transform_filters(w, m)
+        y = winograd.conv3x3_forward(x, w, scale, bias, p, relu, m, Ut)
         return y, None if inference_only else (x, m)
     y = np.empty((N, layer.out_channels, Ho, Wo), dtype=x.dtype)
     if algorithm == "direct":
@@ -90,12 +98,13 @@ def output_affine(layer, affine, dtype):
     return s, b * s + t
 
 
-def choose(layer, x):
-    """The algorithm the layer runs on input x: layer.algorithm, or for "auto" the fastest for its shape."""
+def choose(layer, x, filters_kept=False):
+    """The algorithm the layer runs on input x: layer.algorithm, or for "auto" the fastest for its shape —
+    Winograd on enough tiles to pay for transforming the filters, or on any number where they are kept."""
     k, s, C = layer.kernel_size, layer.stride, layer.in_channels
     if layer.algorithm == "auto":
         tiles = x.shape[0] * winograd.tile_count(x.shape[2], x.shape[3], layer.padding)
-        if k == 3 and s == 1 and C >= WINOGRAD_MIN_CHANNELS and tiles >= winograd.TILES_PER_CHUNK:
+        if k == 3 and s == 1 and C >= WINOGRAD_MIN_CHANNELS and (filters_kept or tiles >= winograd.TILES_PER_CHUNK):
             return "winograd"
         return "direct" if s == 1 and C * k * k <= DIRECT_MAX_TAPS else "im2col"
     if layer.algorithm not in ALGORITHMS:

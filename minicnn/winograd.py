@@ -145,14 +145,15 @@ def images_per_backward_chunk(N, tiles_per_image, m=2):
     return max(images_per_chunk(N, tiles_per_image, m), min(least, N))
 
 
-def conv3x3_forward(x, w, scale, bias, pad, relu=False, m=2):
+def conv3x3_forward(x, w, scale, bias, pad, relu=False, m=2, Ut=None):
     """y = conv(x, w)·scale + bias per output channel (then max(·, 0) if relu) for x (N, C, H, W),
-    w (F, C, 3, 3), stride 1, with F(m×m, 3×3)."""
+    w (F, C, 3, 3), stride 1, with F(m×m, 3×3).  ``Ut``: transform_filters(w, m), where the caller keeps it."""
     N, C, H, W = x.shape
     F = w.shape[0]
     Ho, Wo, tiles_h, tiles_w = tile_grid(H, W, pad, m)
     tiles, n2 = tiles_h * tiles_w, (m + 2) ** 2
-    Ut = transform_filters(w, m)                              # (n², C, F)
+    if Ut is None:
+        Ut = transform_filters(w, m)                          # (n², C, F)
     y = np.empty((N, F, Ho, Wo), dtype=x.dtype)
 
     def forward_chunk(lo, hi):

@@ -57,6 +57,8 @@ def test_pooling_kernels(shape, k, s, relu):
     (fy, fa), (ry, ra) = run_both("maxpool_forward", x, k, s, relu, outputs=[y, np.empty(y.shape, np.uint8)])
     assert close(fy, ry) and np.array_equal(fa, ra)
     assert ((fa == kernels.NO_WINNER) == (relu & (fy == 0))).all() and (fy.min() >= 0) == relu
+    (fv,), (rv,) = run_both("maxpool_values", x, k, s, relu, outputs=[y])      # inference's: y alone
+    assert close(fv, rv) and np.array_equal(fv, fy)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     (fast,), (ref,) = run_both("maxpool_backward", dy, fa, k, s, outputs=[x])
     assert close(fast, ref)

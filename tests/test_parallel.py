@@ -201,6 +201,36 @@ def test_predict_folds_batchnorm_and_relu_into_the_layer_before(monkeypatch):
         model.backward(np.ones((8, 3), np.float32))
 
 
+def test_a_predictor_transforms_the_filters_once_and_keeps_the_weights_it_was_made_with(monkeypatch):
+    """model.predictor(): predict's answers; Winograd on one image, its filters transformed on the first call
+    only; max-pooling without winners (no backward follows); later changes to the model do not reach it."""
+    from minicnn import winograd
+    rng = np.random.default_rng(4)
+    model = minicnn.Sequential([
+        L.Conv2D(1, 8, 3, padding=1, rng=rng), L.BatchNorm2D(8), L.ReLU(), L.MaxPool2D(2),
+        L.Conv2D(8, 16, 3, padding=1, rng=rng), L.BatchNorm2D(16), L.ReLU(), L.MaxPool2D(2),
+        L.Flatten(), L.Dense(16 * 4 * 4, 3, rng=rng)])
+    x = rng.standard_normal((1, 1, 16, 16)).astype(np.float32)
+    assert conv_cpu.choose(model.layers[4], np.empty((1, 8, 8, 8), np.float32)) == "im2col"  # 16 tiles: too few
+    transforms = []
+    transform = winograd.transform_filters
+    monkeypatch.setattr(winograd, "transform_filters", lambda w, m=2: transforms.append(m) or transform(w, m))
+    predictor = model.predictor()
+    expected = model.forward(x)
+    for _ in range(2):
+        np.testing.assert_allclose(predictor.predict(x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+        assert transforms == [winograd.tile_size(8, 8)]       # the 8→16 convolution's, on the first call alone
+    with pytest.raises(RuntimeError, match="inference only"):
+        predictor.steps[1][0].backward(np.ones((1, 8, 8, 8), np.float32))       # the first MaxPool2D
+    model.layers[4].params["weight"] *= 2
+    model.layers[5].buffers["running_mean"] += 1
+    np.testing.assert_array_equal(predictor.predict(x), predictor.predict(x))
+    np.testing.assert_allclose(predictor.predict(x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    changed = model.forward(x)
+    assert np.abs(changed - expected).max() > 0.1
+    np.testing.assert_allclose(model.predictor().predict(x), changed, rtol=1e-5, atol=1e-5 * np.abs(changed).max())
+
+
 def test_a_small_product_of_one_image_stays_on_one_core_and_a_large_one_is_shared(monkeypatch):
     """Batch 1: a convolution or Dense product below SHARING_MIN_MULTIPLY_ADDS is one chunk (no second core woken),
     one above it several; the answer is the same either way."""

@@ -138,8 +138,8 @@ class Conv2D(Layer):
 
     # --- the CPU's fast form ---------------------------------------------------------------------------
 
-    def kernel_forward(self, x, training=False, relu=False, affine=None):
-        y, self._saved = conv_cpu.forward(self, x, relu, affine)
+    def kernel_forward(self, x, training=False, relu=False, affine=None, transformed=None):
+        y, self._saved = conv_cpu.forward(self, x, relu, affine, transformed)
         return y
 
     def kernel_backward(self, dy, input_grad=True):
