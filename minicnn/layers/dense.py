@@ -79,8 +79,10 @@ class Dense(Layer):
             y, = parallel.sum_over_chunks(lambda lo, hi: (x[:, lo:hi] @ w[lo:hi],), self.in_features, rows)
             return finish(y.astype(dtype, copy=False))
         y = np.empty((x.shape[0], self.out_features), dtype=dtype)
+        columns = parallel.chunk_unless_small(self.out_features, parallel.chunk_size(self.out_features, 64, 16),
+                                              x.shape[0] * w.size)
         parallel.for_each_chunk(lambda lo, hi: finish(np.matmul(x, w[:, lo:hi], out=y[:, lo:hi]), slice(lo, hi)),
-                                self.out_features, parallel.chunk_size(self.out_features, 64, 16))
+                                self.out_features, columns)
         return y
 
     def kernel_backward(self, dy):
