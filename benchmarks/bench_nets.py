@@ -95,7 +95,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     print(environment(args))
     other = "torch" if torch is not None else "NumPy ref"
-    print(f"{'net':<7}{'metric':<20}{'minicnn':>10}{other:>11}{'ratio':>8}   (ratio above 1: minicnn is faster)")
+    print(f"{'net':<7}{'metric':<22}{'minicnn':>10}{other:>11}{'ratio':>8}   (ratio above 1: minicnn is faster)")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((BATCH, 1, 48, 48)).astype(np.float32)
     y = rng.integers(0, 7, BATCH)
@@ -109,7 +109,8 @@ def main(argv=None):
                     ("predictor batch-1 ms", 1e3 * t["kept latency"][0], 1e3 * t["kept latency"][1])]
             for metric, ours, theirs in rows:
                 ratio = theirs / ours if metric.endswith("ms") else ours / theirs
-                print(f"{arch:<7}{metric:<20}{ours:>10.1f}{theirs:>11.1f}{ratio:>8.2f}", flush=True)
+                digits = 2 if metric.endswith("ms") else 1
+                print(f"{arch:<7}{metric:<22}{ours:>10.{digits}f}{theirs:>11.{digits}f}{ratio:>8.2f}", flush=True)
 
 
 if __name__ == "__main__":

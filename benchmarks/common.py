@@ -110,7 +110,8 @@ def environment(args):
         torch.set_num_threads(args.threads)
         lines.append(f"PyTorch {torch.__version__}: {torch.get_num_threads()} threads, "
                      f"ATen kernels {torch.backends.cpu.get_cpu_capability()}, "
-                     f"oneDNN capped at {os.environ.get('ONEDNN_MAX_CPU_ISA', 'nothing')}")
+                     f"oneDNN capped at {os.environ.get('ONEDNN_MAX_CPU_ISA', 'nothing')}, "
+                     f"MKL at {os.environ.get('MKL_ENABLE_INSTRUCTIONS', 'nothing')}")
     else:
         lines.append("PyTorch not installed (pip install torch==2.13.0): ratios are to the NumPy reference")
     return "\n".join(lines)
