@@ -66,7 +66,7 @@ class Sequential:
 
     def predictor(self):
         """A Predictor of this model's weights as they are now: ``predict`` with what depends on the weights
-        alone done once, not on every call — one face through the vgg net 1.4× faster (docs/performance.md)."""
+        alone done once, not on every call — one face through the vgg net 1.3× faster (docs/performance.md)."""
         return Predictor(self)
 
     def _relu_follows(self, i):
