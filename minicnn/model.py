@@ -4,7 +4,7 @@ from copy import copy
 
 import numpy as np
 
-from . import arrays, gpu
+from . import arrays, gpu, parallel
 from .layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, MaxPool2D, ReLU
 
 FOLDS_INTO = {Conv2D: BatchNorm2D, Dense: BatchNorm1D}     # a layer, and the BatchNorm predict folds into it
@@ -236,8 +236,9 @@ class Predictor:
 
     def predict(self, x):
         x = self.where_params_are(x)
-        for layer, options in self.steps:
-            x = layer.forward(x, training=False, **options)
+        with parallel.single_threaded_blas():      # once for the pass, not in each of its loops
+            for layer, options in self.steps:
+                x = layer.forward(x, training=False, **options)
         return x
 
     __call__ = predict

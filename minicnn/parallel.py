@@ -20,6 +20,7 @@ its own pool stays asleep.
 """
 import ctypes
 import itertools
+import math
 import os
 import queue
 import threading
@@ -275,7 +276,7 @@ def scratch(name, shape, dtype):
     buffers = getattr(_local, "scratch", None)
     if buffers is None:
         buffers = _local.scratch = {}
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     buf = buffers.get(name)
     if buf is None or buf.size < size or buf.dtype != dtype:
         buf = buffers[name] = np.empty(size, dtype)

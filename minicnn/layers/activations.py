@@ -6,6 +6,8 @@ Flatten     (N, C, H, W) → (N, C·H·W)      dx = dy reshaped back
 Shapes are unchanged by the activations.  ReLU's fast form runs on the Numba kernels
 relu_forward/relu_backward, a chunk of the array per core.
 """
+import math
+
 import numpy as np
 
 from .. import kernels, parallel
@@ -59,7 +61,7 @@ class LeakyReLU(Layer):
 class Flatten(Layer):
     def array_forward(self, x, training=False):
         self._x_shape = x.shape
-        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
     def array_backward(self, dy):
         return dy.reshape(self._x_shape)
