@@ -79,6 +79,9 @@ TILES_PER_CHUNK = 256     # a chunk's tiles, counted as F(2×2) tiles (16 number
                           # run near its peak, few enough that the chunk's V and M stay near the core's cache
 FILTER_GRADIENT_TILES = 128   # backward: the least inner dimension of each chunk's products dU = dMᵀ·V
 FILTER_CHANNELS_PER_CHUNK = 32  # the filter transforms: channels of w per chunk (fewer: the chunks cost more than they share)
+SHARED_PRODUCT_MULTIPLY_ADDS = 6_000_000    # a batch that is one chunk shares its products out by point above
+                         # this: 10 images (one face, crops TTA) ran the 12x12 and 6x6 layers on one core; below it
+                         # waking the second core (~70 us on a VM) costs more than it saves
 PRODUCT_TILES = 64       # forward: the least rows of each chunk's products M = V·U (6×6 outputs, 4 tiles an image:
                          # 32 rows ran at 86 GFLOP/s a core, 64 at 110)
 
@@ -159,10 +162,14 @@ def conv3x3_forward(x, w, scale, bias, pad, relu=False, m=2, Ut=None):
     def forward_chunk(lo, hi):
         V = parallel.scratch("V", (n2, (hi - lo) * tiles, C), x.dtype)
         kernels.winograd_input(x[lo:hi], pad, m, tiles_h, tiles_w, V)
-        M = np.matmul(V, Ut, out=parallel.scratch("M", (n2, (hi - lo) * tiles, F), x.dtype))
+        M = parallel.scratch("M", (n2, (hi - lo) * tiles, F), x.dtype)
+        parallel.for_each_chunk(lambda a, b: np.matmul(V[a:b], Ut[a:b], out=M[a:b]), n2, points)
         kernels.winograd_output(M, scale, bias, relu, m, tiles_h, tiles_w, y[lo:hi])
 
-    parallel.for_each_chunk(forward_chunk, N, images_per_chunk(N, tiles, m))
+    images = images_per_chunk(N, tiles, m)
+    # one chunk (a face or two): its products shared out by point when they are large enough to pay for it
+    points = -(-n2 // 2) if images >= N and n2 * N * tiles * C * F >= SHARED_PRODUCT_MULTIPLY_ADDS else n2
+    parallel.for_each_chunk(forward_chunk, N, images)
     return y
 
 

@@ -255,6 +255,31 @@ def test_a_small_product_of_one_image_stays_on_one_core_and_a_large_one_is_share
     assert loops == [1]
 
 
+def test_the_products_of_a_single_winograd_chunk_are_shared_out_by_point_with_the_same_bits(monkeypatch):
+    """A batch that is one chunk (the live path's 10 images at 6x6) shares its products out by Winograd point
+    above SHARED_PRODUCT_MULTIPLY_ADDS; each point's product is the one it was, so the output keeps its bits."""
+    from minicnn import winograd
+    rng = np.random.default_rng(5)
+    layer = L.Conv2D(64, 64, 3, padding=1, rng=rng)
+    layer.algorithm = "winograd3x3"
+    x = rng.standard_normal((10, 64, 6, 6)).astype(np.float32)
+    assert winograd.images_per_chunk(10, 4, 3) >= 10          # one chunk
+    loops = []
+    share = parallel.for_each_chunk
+
+    def recording(fn, n, chunk):
+        loops.append((n, chunk))
+        share(fn, n, chunk)
+    monkeypatch.setattr(parallel, "for_each_chunk", recording)
+    outputs = []
+    for least in (float("inf"), 0):
+        monkeypatch.setattr(winograd, "SHARED_PRODUCT_MULTIPLY_ADDS", least)
+        loops.clear()
+        outputs.append(layer.forward(x))
+        assert (25, 25 if least else 13) in loops               # the 25 points: whole, or in two halves
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
 def test_predict_leaves_a_batchnorm_of_another_size_to_say_so():
     model = minicnn.Sequential([L.Conv2D(1, 4, 3), L.BatchNorm2D(1)])
     with pytest.raises(ValueError, match=r"BatchNorm2D\(1\) got input of shape"):
