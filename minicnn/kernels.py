@@ -499,6 +499,73 @@ def batchnorm_backward(dy, x, first, mean, inv_std, scale, shift, training, relu
                 out[p] = a * (gp - mean_dy - (row[p] - mu) * s * slope)
 
 
+@kernel
+def batchnorm_relu_maxpool_forward(x, scale, shift, y, argmax):
+    """y = maxpool(relu(x·scale + shift)) over 2×2 windows of stride 2, x (N, C, H, W), y (N, C, H//2, W//2):
+    BatchNorm's affine, then ReLU, then the pool, in one pass.  An increasing affine (scale > 0) keeps the order
+    of a window's entries, so its largest x gives the largest output; a decreasing one (scale < 0) its smallest.
+    argmax keeps the winner's place (the first in row-major order, as maxpool_forward), or NO_WINNER where the
+    ReLU cut the output."""
+    N, C = x.shape[0], x.shape[1]
+    Ho, Wo = y.shape[2], y.shape[3]
+    zero = np.zeros(1, y.dtype)[0]
+    for n in range(N):
+        for c in range(C):
+            a, b = scale[c], shift[c]
+            plane, out, won = x[n, c], y[n, c], argmax[n, c]
+            for oh in range(Ho):
+                upper, lower = plane[2 * oh], plane[2 * oh + 1]
+                for ow in range(Wo):
+                    best, at = upper[u(2 * ow)], 0
+                    for place, v in ((1, upper[u(2 * ow + 1)]), (2, lower[u(2 * ow)]), (3, lower[u(2 * ow + 1)])):
+                        if (a > 0 and v > best) or (a < 0 and v < best):
+                            best, at = v, place
+                    value = _affine_value(best, a, b)
+                    if value > 0:
+                        out[oh, ow], won[oh, ow] = value, np.uint8(at)
+                    else:
+                        out[oh, ow], won[oh, ow] = zero, np.uint8(NO_WINNER)
+
+
+@reduction_kernel
+def batchnorm_relu_maxpool_backward(dy, argmax, x, first, mean, inv_std, scale, training, dx, dgamma, dbeta):
+    """batchnorm_backward of the gradient maxpool_backward routes from dy (N, C, H//2, W//2) to each window's
+    winner, x (N, C, H, W) and dx whole, the channels first, first + 1, … (see batchnorm_backward): dL/d(the
+    BatchNorm's output) is dy at the winners and 0 elsewhere, so its sums run over the winners alone."""
+    N, _, H, W = x.shape
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    m = N * H * W
+    for k in range(mean.size):
+        c = first + k
+        mu, s, a = mean[k], inv_std[k], scale[k]
+        sum_dy = 0.0
+        sum_dy_xhat = 0.0
+        for n in range(N):
+            g, won, plane = dy[n, c], argmax[n, c], x[n, c]
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    at = won[oh, ow]
+                    if at != NO_WINNER:
+                        sum_dy += g[oh, ow]
+                        sum_dy_xhat += g[oh, ow] * ((plane[2 * oh + at // 2, 2 * ow + at % 2] - mu) * s)
+        dgamma[k] = sum_dy_xhat
+        dbeta[k] = sum_dy
+        mean_dy = sum_dy / m if training else 0.0
+        slope = sum_dy_xhat / m if training else 0.0
+        for n in range(N):
+            plane, out = x[n, c], dx[n, c]
+            for h in range(H):
+                row, out_row = plane[h], out[h]
+                for w in range(W):
+                    out_row[w] = a * (-mean_dy - (row[w] - mu) * s * slope)
+            g, won = dy[n, c], argmax[n, c]
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    at = won[oh, ow]
+                    if at != NO_WINNER:
+                        out[2 * oh + at // 2, 2 * ow + at % 2] += a * g[oh, ow]
+
+
 # Winograd transforms (minicnn/winograd.py has the math), for output tiles of m×m = 2×2, 3×3 and 4×4 (input
 # tiles 4×4, 5×5 and 6×6).  The matrices are applied as the few additions and small multiples they hold, unrolled.
 # The tile matrices keep the channels innermost, V (n², T, C) and M (n², T, F), and each image is copied

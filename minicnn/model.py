@@ -37,12 +37,16 @@ class Sequential:
         and differentiates through it (``trains_with_relu``: BatchNorm) is left to that layer: one pass over
         memory fewer each way, and the same numbers.  So is a ReLU right before a layer that commutes with it
         (``commutes_with_relu``: MaxPool2D, max(relu(x)) = relu(max(x))), which applies it to its 4× smaller
-        output instead."""
+        output instead.  In training, a BatchNorm2D followed by a ReLU and a 2×2 max-pool of stride 2
+        (``trains_with_pool``) does all three in one pass, never writing its own output (docs/batchnorm.md)."""
         x = self.where_params_are(x)
         on_cpu, ran, i = not arrays.on_gpu(x), [], 0
         while i < len(self.layers):
             layer = self.layers[i]
-            if on_cpu and layer.trains_with_relu and self._relu_follows(i):
+            if on_cpu and training and layer.trains_with_pool and self._relu_follows(i) and self._pool_2x2_at(i + 2, x):
+                x = layer.forward(x, training=True, relu=True, pool=True)
+                i += 2
+            elif on_cpu and layer.trains_with_relu and self._relu_follows(i):
                 x = layer.forward(x, training=training, relu=True)
                 i += 1
             elif on_cpu and type(layer) is ReLU and i + 1 < len(self.layers) \
@@ -71,6 +75,11 @@ class Sequential:
 
     def _relu_follows(self, i):
         return i + 1 < len(self.layers) and type(self.layers[i + 1]) is ReLU
+
+    def _pool_2x2_at(self, i, x):
+        """layers[i] is a 2×2 max-pool of stride 2 that can take x (the pool raises its own error otherwise)."""
+        return i < len(self.layers) and type(self.layers[i]) is MaxPool2D and self.layers[i].kernel_size == 2 \
+            and self.layers[i].stride == 2 and min(x.shape[2:]) >= 2
 
     def backward(self, dy, input_grad=True):
         """dL/dx of the latest forward's input, adding every layer's dL/dθ to its grads.  input_grad=False: dL/dx

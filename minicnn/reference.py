@@ -167,6 +167,28 @@ def batchnorm_backward(dy, x, first, mean, inv_std, scale, shift, training, relu
     dx[...] = scale.reshape(per_channel) * (dy - mean_dy.reshape(per_channel) - x_hat * slope.reshape(per_channel))
 
 
+def batchnorm_relu_maxpool_forward(x, scale, shift, y, argmax):
+    Ho, Wo = y.shape[2:]
+    windows = _windows(x, 2, 2, Ho, Wo)                              # (N, C, Ho, Wo, 4)
+    a = scale.reshape(1, -1, 1, 1)
+    winner = np.where(a > 0, windows.argmax(axis=-1), np.where(a < 0, windows.argmin(axis=-1), 0))
+    value = np.take_along_axis(windows, winner[..., None], axis=-1)[..., 0] * a + shift.reshape(1, -1, 1, 1)
+    cut = ~(value > 0)
+    y[...] = np.where(cut, 0, value)
+    argmax[...] = np.where(cut, NO_WINNER, winner)
+
+
+def batchnorm_relu_maxpool_backward(dy, argmax, x, first, mean, inv_std, scale, training, dx, dgamma, dbeta):
+    block = slice(first, first + mean.size)
+    N, C, H, W = x[:, block].shape
+    routed = np.empty((N, C, H, W), dtype=dx.dtype)                 # dL/d(BatchNorm output): dy at the winners
+    maxpool_backward(dy[:, block], argmax[:, block], 2, 2, routed)
+    out = np.empty((N, C, H * W), dtype=dx.dtype)
+    batchnorm_backward(routed.reshape(N, C, H * W), x[:, block].reshape(N, C, H * W), 0, mean, inv_std, scale,
+                       scale, training, False, out, dgamma, dbeta)
+    dx[:, block] = out.reshape(N, C, H, W)
+
+
 def _tile_views(padded, m, tiles_h, tiles_w):
     """(N, C, tiles_h, tiles_w, m+2, m+2): the input tile under every m×m output tile (stride m)."""
     windows = np.lib.stride_tricks.sliding_window_view(padded, (m + 2, m + 2), axis=(2, 3))

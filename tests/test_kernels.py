@@ -120,6 +120,35 @@ def test_batchnorm_kernels(shape, first, channels, training):
     assert (fast[0][:, outside] == 7).all()          # channels outside the block are left as they were
 
 
+@pytest.mark.parametrize("shape,first,channels", [((3, 5, 6, 6), 0, 5), ((2, 6, 7, 5), 2, 3)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_relu_maxpool_kernels(shape, first, channels, training):
+    """BatchNorm's affine, ReLU and a 2×2 max-pool in one pass, and its backward, against the twins (which are the
+    pool's and the BatchNorm's own twins composed); scales of both signs and 0, odd sides (the last row or
+    column in no window)."""
+    rng = np.random.default_rng(6)
+    N, C, H, W = shape
+    x = rng.standard_normal(shape).astype(np.float32)
+    scale = rng.uniform(0.5, 2, C).astype(np.float32) * rng.choice([-1, 0, 1], C, p=[0.4, 0.2, 0.4]).astype(np.float32)
+    scale[:2] = -1.5, 1.5
+    shift = rng.standard_normal(C).astype(np.float32) * 0.5
+    y = np.empty((N, C, H // 2, W // 2), np.float32)
+    (fy, fa), (ry, ra) = run_both("batchnorm_relu_maxpool_forward", x, scale, shift,
+                                  outputs=[y, np.empty(y.shape, np.uint8)])
+    assert np.array_equal(fy, ry) and np.array_equal(fa, ra)
+    assert (fa == kernels.NO_WINNER).any() and (fa != kernels.NO_WINNER).any()
+    block = slice(first, first + channels)
+    mean = x[:, block].mean(axis=(0, 2, 3)).astype(np.float32)
+    inv_std = (1 / np.sqrt(x[:, block].var(axis=(0, 2, 3)) + 1e-5)).astype(np.float32)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    fast, ref = run_both("batchnorm_relu_maxpool_backward", dy, fa, x, first, mean, inv_std, scale[block], training,
+                         outputs=[x, np.empty(channels, np.float32), np.empty(channels, np.float32)])
+    assert all(close(f, r) for f, r in zip(fast, ref))
+    outside = np.ones(C, bool)
+    outside[block] = False
+    assert (fast[0][:, outside] == 7).all()          # channels outside the block are left as they were
+
+
 @pytest.mark.parametrize("N,C,H,W,F,k,p", [(2, 1, 7, 6, 3, 3, 1), (1, 3, 5, 8, 2, 5, 2), (3, 2, 4, 4, 4, 1, 0)])
 def test_direct_convolution_kernels(N, C, H, W, F, k, p):
     rng = np.random.default_rng(4)

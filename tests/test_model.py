@@ -201,15 +201,7 @@ def test_a_batchnorm_applies_the_relu_after_it_with_the_same_numbers_as_the_two_
             m.layers[0].params["bias"][...] = 0
         fused, separate = models
         dy = rng.standard_normal((8, 3)).astype(np.float32)
-        out = fused.forward(x, training=training)
-        dx = fused.backward(dy)
-        h, outputs = x, []
-        for layer in separate.layers:
-            h = layer.forward(h, training=training)
-            outputs.append(h)
-        d = dy
-        for layer in reversed(separate.layers):
-            d = layer.backward(d)
+        (out, dx), (h, d), outputs = fused_and_one_by_one(fused, separate, x, dy, training)
         assert np.array_equal(out, h) and np.array_equal(dx, d)
         for a, b in zip(fused.state_dict().values(), separate.state_dict().values()):
             assert np.array_equal(a, b)
@@ -367,15 +359,8 @@ def test_a_maxpool_applies_the_relu_before_it_with_the_same_numbers_as_the_two_l
         m.layers[0].params["bias"][...] = 0
     fused, separate = models
     dy = rng.standard_normal((6, 4)).astype(np.float32)
-    out = fused.forward(x, training=True)
-    dx = fused.backward(dy)
+    (out, dx), (h, d), _ = fused_and_one_by_one(fused, separate, x, dy)
     assert [type(layer) for layer in fused._ran] == [L.Conv2D, L.MaxPool2D, L.Flatten, L.Dense]
-    h = x
-    for layer in separate.layers:
-        h = layer.forward(h, training=True)
-    d = dy
-    for layer in reversed(separate.layers):
-        d = layer.backward(d)
     assert np.array_equal(out, h) and np.array_equal(dx, d)
     pooled_input = separate.layers[0].forward(x, training=True)
     windows = pooled_input.reshape(6, 3, 3, 2, 3, 2).max(axis=(3, 5))
@@ -385,6 +370,31 @@ def test_a_maxpool_applies_the_relu_before_it_with_the_same_numbers_as_the_two_l
     for a, b in zip(fused.layers, separate.layers):
         for name in a.grads:
             assert np.array_equal(a.grads[name], b.grads[name])
+
+
+def test_a_batchnorm_before_a_relu_and_a_max_pool_does_all_three_with_the_numbers_of_the_three_layers():
+    """In training Sequential.forward hands BatchNorm2D → ReLU → 2×2 MaxPool2D to the BatchNorm (its affine is
+    monotone in x: a window's largest x, or smallest where γ < 0, gives its largest output).  Output, running
+    statistics and dL/dx equal the three layers run one by one; every gradient to float rounding."""
+    rng = np.random.default_rng(24)
+    x = rng.standard_normal((5, 2, 9, 8)).astype(np.float32)          # 9 rows: the last one in no window
+    dy = rng.standard_normal((5, 4)).astype(np.float32)
+    models = [Sequential([L.Conv2D(2, 4, 3, padding=1, rng=np.random.default_rng(0)), L.BatchNorm2D(4), L.ReLU(),
+                          L.MaxPool2D(2), L.Flatten(), L.Dense(4 * 4 * 4, 4, rng=np.random.default_rng(1))])
+              for _ in range(2)]
+    for m in models:
+        m.layers[1].params["gamma"][...] = [1.5, -0.7, 0.0, 0.4]      # γ of both signs, and 0
+        m.layers[1].params["beta"][...] = [0.1, 0.2, 0.3, -0.2]
+    fused, separate = models
+    (out, dx), (h, d), _ = fused_and_one_by_one(fused, separate, x, dy)
+    assert [type(layer) for layer in fused._ran] == [L.Conv2D, L.BatchNorm2D, L.Flatten, L.Dense]
+    assert np.array_equal(out, h)
+    np.testing.assert_allclose(dx, d, rtol=1e-5, atol=1e-6 * np.abs(d).max())
+    for a, b in zip(fused.state_dict().values(), separate.state_dict().values()):
+        assert np.array_equal(a, b)
+    for a, b in zip(fused.layers, separate.layers):
+        for name in a.grads:
+            np.testing.assert_allclose(a.grads[name], b.grads[name], rtol=1e-5, atol=1e-6 * np.abs(b.grads[name]).max())
 
 
 def test_training_skips_the_gradient_of_the_images_and_nothing_else():
@@ -403,3 +413,19 @@ def test_training_skips_the_gradient_of_the_images_and_nothing_else():
     for a, b in zip(models[0].layers, models[1].layers):
         for name in a.grads:
             assert np.array_equal(a.grads[name], b.grads[name])
+
+
+def fused_and_one_by_one(fused, separate, x, dy, training=True):
+    """Forward and backward through Sequential (which hands a layer's neighbours to it where it can) and through
+    the layers of an identical model one by one: (output, dL/dx) of each, and every layer's output of the second."""
+    out = fused.forward(x, training=training)
+    dx = fused.backward(dy)
+    h, outputs = x, []
+    for layer in separate.layers:
+        h = layer.forward(h, training=training)
+        outputs.append(h)
+    d = dy
+    for layer in reversed(separate.layers):
+        d = layer.backward(d)
+    return (out, dx), (h, d), outputs
+

@@ -32,6 +32,7 @@ class Layer:
     fuses_relu = False      # True where forward(x, relu=True) applies a following ReLU itself
     trains_with_relu = False    # True where backward also follows forward(x, relu=True)
     commutes_with_relu = False  # True where layer(relu(x)) = relu(layer(x)): a ReLU before it is done after it
+    trains_with_pool = False    # True where forward(x, relu=True, pool=True) in training also does a 2×2 max-pool
     skips_input_grad = False    # True where backward(dy, input_grad=False) saves the work of dL/dx
     kernel_forward = kernel_backward = None     # the CPU's fast form, where a layer has one
 

@@ -26,6 +26,8 @@ on a few channels per chunk, the normalisation on a few images per chunk.  The
 statistics take one pass (Σx and Σx² in float64); the forward pass writes only y,
 as y = x·(γ/σ) + (β − μγ/σ), and backward recomputes x̂ from the x it kept.
 """
+import math
+
 import numpy as np
 
 from .. import kernels, parallel
@@ -104,24 +106,29 @@ class _BatchNorm(Layer):
 
     def kernel_forward(self, x, training=False, relu=False):
         self._check_input(x)
-        x3 = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))
-        if training:
-            m = x3.shape[0] * x3.shape[2]
-            self._check_batch(m)
-            mean, var = np.empty(self.num_features), np.empty(self.num_features)
-            parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_stats(x3, lo, mean[lo:hi], var[lo:hi]),
-                                    self.num_features, self._channels_per_chunk())
-            mom = self.momentum
-            self.buffers["running_mean"][...] = (1 - mom) * self.buffers["running_mean"] + mom * mean
-            self.buffers["running_var"][...] = (1 - mom) * self.buffers["running_var"] + mom * var * (m / (m - 1))
-        else:
-            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
-        self._mean, self._inv_std, scale, shift = self._affine(mean, var, x.dtype)
+        x3 = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))
+        self._mean, self._inv_std, scale, shift = self._affine(*self._statistics(x3, training), x.dtype)
         y = np.empty_like(x3)
         parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_normalize(x3[lo:hi], scale, shift, relu, y[lo:hi]),
                                 x3.shape[0], parallel.chunk_by_size(x3.shape[0], x3.shape[1] * x3.shape[2]))
         self._x3, self._training, self._relu, self._scale, self._shift = x3, training, relu, scale, shift
+        self._argmax = None
         return y.reshape(x.shape)
+
+    def _statistics(self, x3, training):
+        """(mean, var) per channel to normalise x3 (N, C, P) with: in training the batch's, the running ones
+        updated; else the running ones."""
+        if not training:
+            return self.buffers["running_mean"], self.buffers["running_var"]
+        m = x3.shape[0] * x3.shape[2]
+        self._check_batch(m)
+        mean, var = np.empty(self.num_features), np.empty(self.num_features)
+        parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_stats(x3, lo, mean[lo:hi], var[lo:hi]),
+                                self.num_features, self._channels_per_chunk())
+        mom = self.momentum
+        self.buffers["running_mean"][...] = (1 - mom) * self.buffers["running_mean"] + mom * mean
+        self.buffers["running_var"][...] = (1 - mom) * self.buffers["running_var"] + mom * var * (m / (m - 1))
+        return mean, var
 
     def _affine(self, mean, var, dtype):
         """μ, 1/√(σ² + ε), and the (scale, shift) with which y = x·scale + shift, all in ``dtype``."""
@@ -138,22 +145,57 @@ class _BatchNorm(Layer):
         x3 = self._x3
         dy3 = np.ascontiguousarray(dy).reshape(x3.shape)
         dx = np.empty_like(dy3)
+        self._by_channels(lambda lo, hi, dgamma, dbeta: kernels.batchnorm_backward(
+            dy3, x3, lo, self._mean[lo:hi], self._inv_std[lo:hi], self._scale[lo:hi], self._shift[lo:hi],
+            self._training, self._relu, dx, dgamma, dbeta))
+        return dx.reshape(dy.shape)
+
+    def _by_channels(self, backward_chunk):
+        """Run ``backward_chunk(lo, hi, dgamma[lo:hi], dbeta[lo:hi])`` over chunks of channels; add dγ and dβ."""
         dgamma, dbeta = np.empty_like(self.params["gamma"]), np.empty_like(self.params["gamma"])
-        parallel.for_each_chunk(
-            lambda lo, hi: kernels.batchnorm_backward(dy3, x3, lo, self._mean[lo:hi], self._inv_std[lo:hi],
-                                                      self._scale[lo:hi], self._shift[lo:hi], self._training,
-                                                      self._relu, dx, dgamma[lo:hi], dbeta[lo:hi]),
-            self.num_features, self._channels_per_chunk())
+        parallel.for_each_chunk(lambda lo, hi: backward_chunk(lo, hi, dgamma[lo:hi], dbeta[lo:hi]),
+                                self.num_features, self._channels_per_chunk())
         self.grads["gamma"] += dgamma
         self.grads["beta"] += dbeta
-        return dx.reshape(dy.shape)
 
     def _channels_per_chunk(self):
         return parallel.chunk_size(self.num_features, 8)
 
 
 class BatchNorm2D(_BatchNorm):
+    """In training, ``forward(x, relu=True, pool=True)`` also applies the ReLU and a 2×2 max-pool of stride 2 that
+    follow it (Sequential hands it such a block): the pool reads x, not the BatchNorm's output, which is never
+    written — the affine x·γ/σ + (β − μγ/σ) is monotone in x, so a window's largest x gives its largest output
+    where γ > 0 and its smallest where γ < 0.  Backward takes dL/d(pooled output): the pool routes it to each
+    window's winner, and the BatchNorm's sums run over the winners alone (kernels batchnorm_relu_maxpool_*)."""
     expected_ndim = 4
+    trains_with_pool = True
+
+    def kernel_forward(self, x, training=False, relu=False, pool=False):
+        if not pool:
+            return super().kernel_forward(x, training, relu)
+        self._check_input(x)
+        x = np.ascontiguousarray(x)
+        N, C, H, W = x.shape
+        x3 = x.reshape(N, C, H * W)
+        self._mean, self._inv_std, scale, shift = self._affine(*self._statistics(x3, training), x.dtype)
+        y = np.empty((N, C, H // 2, W // 2), dtype=x.dtype)
+        self._argmax = np.empty(y.shape, dtype=np.uint8)
+        parallel.for_each_chunk(lambda lo, hi: kernels.batchnorm_relu_maxpool_forward(x[lo:hi], scale, shift, y[lo:hi],
+                                                                                     self._argmax[lo:hi]),
+                                N, parallel.chunk_by_size(N, C * H * W))
+        self._x4, self._training, self._scale = x, training, scale
+        return y
+
+    def kernel_backward(self, dy):
+        if self._argmax is None:
+            return super().kernel_backward(dy)
+        x, dy = self._x4, np.ascontiguousarray(dy)
+        dx = np.empty_like(x)
+        self._by_channels(lambda lo, hi, dgamma, dbeta: kernels.batchnorm_relu_maxpool_backward(
+            dy, self._argmax, x, lo, self._mean[lo:hi], self._inv_std[lo:hi], self._scale[lo:hi], self._training, dx,
+            dgamma, dbeta))
+        return dx
 
 
 class BatchNorm1D(_BatchNorm):
