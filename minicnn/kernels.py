@@ -128,6 +128,34 @@ def _widen(plane, Wp, out):
 
 
 @reduction_kernel
+def _conv3x3_direct(planes, w, scale, bias, Wp, relu, y):
+    """conv_direct_forward of one image for 3×3 filters: each output row the sum of its nine taps in one pass
+    (nine loads and one store a pixel, where a pass per tap loads and stores the row nine times), the affine and
+    the ReLU applied as the last channel's sum is written."""
+    F, C = w.shape[0], w.shape[1]
+    Ho, Wo = y.shape[1], y.shape[2]
+    for f in range(F):
+        sf, bf = scale[f], bias[f]
+        for oh in range(Ho):
+            out = y[f, oh]
+            for c in range(C):
+                first, last = c == 0, c == C - 1
+                g = w[f, c]
+                w0, w1, w2, w3, w4, w5, w6, w7, w8 = (g[0, 0], g[0, 1], g[0, 2], g[1, 0], g[1, 1], g[1, 2],
+                                                      g[2, 0], g[2, 1], g[2, 2])
+                r0 = planes[c, oh * Wp:oh * Wp + Wo + 2]
+                r1 = planes[c, (oh + 1) * Wp:(oh + 1) * Wp + Wo + 2]
+                r2 = planes[c, (oh + 2) * Wp:(oh + 2) * Wp + Wo + 2]
+                for ow in range(Wo):
+                    q = u(ow)
+                    v = (w0 * r0[q] + w1 * r0[q + 1] + w2 * r0[q + 2] + w3 * r1[q] + w4 * r1[q + 1] + w5 * r1[q + 2]
+                         + w6 * r2[q] + w7 * r2[q + 1] + w8 * r2[q + 2])
+                    if not first:
+                        v += out[q]
+                    out[q] = _relu_if(relu, v * sf + bf) if last else v
+
+
+@reduction_kernel
 def conv_direct_forward(x, w, scale, bias, pad, relu, y):
     """y = conv(x, w)·scale + bias per output channel (then max(·, 0) if relu), stride 1, computed directly from
     the forward equation.  For few input channels, where im2col's matrix product would be too thin to be fast."""
@@ -139,6 +167,9 @@ def conv_direct_forward(x, w, scale, bias, pad, relu, y):
     acc = np.empty(Ho * Wp, x.dtype)
     for n in range(N):
         _pad_planes(x[n], pad, planes)
+        if k == 3:
+            _conv3x3_direct(planes, w, scale, bias, Wp, relu, y[n])
+            continue
         for f in range(F):
             acc[:] = 0
             for c in range(C):
