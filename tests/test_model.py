@@ -392,9 +392,12 @@ def test_a_batchnorm_before_a_relu_and_a_max_pool_does_all_three_with_the_number
     np.testing.assert_allclose(dx, d, rtol=1e-5, atol=1e-6 * np.abs(d).max())
     for a, b in zip(fused.state_dict().values(), separate.state_dict().values()):
         assert np.array_equal(a, b)
+    # rounding measured against the largest gradient: the convolution's bias gradient is 0 in exact arithmetic (the
+    # BatchNorm takes out any constant), so all that is left of it is rounding
+    largest = max(np.abs(layer.grads[name]).max() for layer in separate.layers for name in layer.grads)
     for a, b in zip(fused.layers, separate.layers):
         for name in a.grads:
-            np.testing.assert_allclose(a.grads[name], b.grads[name], rtol=1e-5, atol=1e-6 * np.abs(b.grads[name]).max())
+            np.testing.assert_allclose(a.grads[name], b.grads[name], rtol=1e-5, atol=1e-6 * largest)
 
 
 def test_training_skips_the_gradient_of_the_images_and_nothing_else():
