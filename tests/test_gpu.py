@@ -68,7 +68,8 @@ def assert_all_close(got, expected):
     assert len(got) == len(expected)
     for a, b in zip(got, expected):
         assert a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-4)    # some gradients are rounding noise around 0
+        # some gradients are rounding noise around 0 (a bias before a BatchNorm): rounding of the array's own scale
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=max(1e-4, 2e-5 * float(np.abs(b).max(initial=0))))
 
 
 @pytest.mark.parametrize("training", [True, False])
