@@ -27,6 +27,8 @@ import numpy as np
 from . import kernels, parallel, winograd
 
 WINOGRAD_MIN_CHANNELS = 8     # below this, its many small matrix products cost more than they save
+WINOGRAD_MIN_TILES = 80       # counted as F(2×2) tiles: with fewer, transforming the filters on every call costs more
+                              # than Winograd saves (vgg's layers on the Xeon: even at 72-108, 1.1-1.6x faster at 135+)
 DIRECT_MAX_TAPS = 27          # C·KH·KW up to a 3×3 kernel on 3 channels
 MIN_COLUMNS = 64              # output pixels per matrix product when one image's is shared out by pixels
 WINOGRAD_TILE = {"winograd": None, "winograd2x2": 2, "winograd3x3": 3, "winograd4x4": 4}    # None: the tile that multiplies least
@@ -104,7 +106,7 @@ def choose(layer, x, filters_kept=False):
     k, s, C = layer.kernel_size, layer.stride, layer.in_channels
     if layer.algorithm == "auto":
         tiles = x.shape[0] * winograd.tile_count(x.shape[2], x.shape[3], layer.padding)
-        if k == 3 and s == 1 and C >= WINOGRAD_MIN_CHANNELS and (filters_kept or tiles >= winograd.TILES_PER_CHUNK):
+        if k == 3 and s == 1 and C >= WINOGRAD_MIN_CHANNELS and (filters_kept or tiles >= WINOGRAD_MIN_TILES):
             return "winograd"
         return "direct" if s == 1 and C * k * k <= DIRECT_MAX_TAPS else "im2col"
     if layer.algorithm not in ALGORITHMS:

@@ -233,7 +233,8 @@ def test_a_predictor_transforms_the_filters_once_and_keeps_the_weights_it_was_ma
 
 def test_a_small_product_of_one_image_stays_on_one_core_and_a_large_one_is_shared(monkeypatch):
     """Batch 1: a convolution or Dense product below SHARING_MIN_MULTIPLY_ADDS is one chunk (no second core woken),
-    one above it several; the answer is the same either way."""
+    one above it several; the answer is the same either way.  (The 24x24 layer runs Winograd: each of its loops,
+    the filters' transform, the tiles and the products, is one chunk.)"""
     loops = []
     share = parallel.for_each_chunk
 
@@ -243,11 +244,11 @@ def test_a_small_product_of_one_image_stays_on_one_core_and_a_large_one_is_share
     monkeypatch.setattr(parallel, "for_each_chunk", recording)
     rng = np.random.default_rng(3)
     small, large = L.Conv2D(32, 64, 3, padding=1, rng=rng), L.Conv2D(256, 256, 3, padding=1, rng=rng)
-    for layer, H, expected in ((small, 24, 1), (large, 6, 8)):     # 10.6 M and 21 M multiply-adds
+    for layer, H, expected in ((small, 24, {1}), (large, 6, {8})):     # 10.6 M and 21 M multiply-adds
         x = rng.standard_normal((1, layer.in_channels, H, H)).astype(np.float32)
         loops.clear()
         y = layer.forward(x)
-        assert loops == [expected]
+        assert set(loops) == expected
         np.testing.assert_allclose(y, convolution_by_definition(x, layer.params["weight"], layer.params["bias"], 1, 1),
                                    rtol=1e-4, atol=1e-4)
     loops.clear()
@@ -312,7 +313,7 @@ def convolution_by_definition(x, w, b, stride, pad):
     (32, 8, 8, 6, 1, "winograd"),   # 6x6 outputs: F(2x2, 3x3) (8x8 above: F(4x4, 3x3))
     (1, 4, 6, 24, 1, "im2col"),     # one image, enough output pixels: its product shared out by pixels
     (1, 4, 40, 6, 1, "im2col"),     # one image, few pixels: shared out by filters
-    (3, 16, 8, 12, 1, "im2col")])   # a few images (Winograd would have too few tiles)
+    (2, 16, 8, 12, 1, "im2col")])   # a few images (Winograd would have too few tiles)
 def test_every_convolution_path_computes_the_definition(N, C, F, H, stride, path):
     rng = np.random.default_rng(7)
     layer = L.Conv2D(C, F, 3, stride=stride, padding=1, rng=rng)
