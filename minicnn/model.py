@@ -224,14 +224,15 @@ class Predictor:
         self.where_params_are = model.where_params_are
         layers = [_copy_of_weights(layer) for layer in model.layers] if kept else model.layers
         self.steps = []         # (layer, the options its forward takes)
+        on_gpu, dtype = model.on_gpu, model.dtype       # each looks through the parameters: once, not per layer
         i, n = 0, len(layers)
         while i < n:
             layer, options = layers[i], {}
-            if not model.on_gpu:
+            if not on_gpu:
                 folds = FOLDS_INTO.get(type(layer))
                 if folds and i + 1 < n and type(layers[i + 1]) is folds \
                         and layers[i + 1].num_features == layer.params["bias"].shape[0]:
-                    options["affine"] = layers[i + 1].inference_affine(model.dtype)
+                    options["affine"] = layers[i + 1].inference_affine(dtype)
                     i += 1
                 if layer.fuses_relu and i + 1 < n and type(layers[i + 1]) is ReLU:
                     options["relu"] = True
