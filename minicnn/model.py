@@ -234,7 +234,7 @@ class Predictor:
                         and layers[i + 1].num_features == layer.params["bias"].shape[0]:
                     options["affine"] = layers[i + 1].inference_affine(dtype)
                     i += 1
-                if layer.fuses_relu and i + 1 < n and type(layers[i + 1]) is ReLU:
+                if layer.fuses_relu and model._relu_follows(i):      # the copies stand where the layers do
                     options["relu"] = True
                     i += 1
                 if kept and type(layer) is Conv2D:
