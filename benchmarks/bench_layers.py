@@ -95,15 +95,14 @@ def main(argv=None):
             ours = minicnn_passes(layer, x)
             theirs = torch_passes(layer, x) if torch is not None else {}
             algorithm = conv_cpu.choose(layer, x) if isinstance(layer, L.Conv2D) else ""
+            # "bwd" times forward + backward: the backward is its difference with a forward timed in the same turns
+            # (medians of separate runs, minutes apart on a noisy machine, could leave nearly nothing)
+            sides = {"ours": ours, **({"theirs": theirs} if theirs else {})}
+            medians = interleaved_medians({(side, d): passes[d] for side, passes in sides.items()
+                                           for d in ("fwd", "bwd")}, repeats=REPEATS)
             for direction in ("fwd", "bwd"):
-                fns = {"ours": ours[direction]}
-                if theirs:
-                    fns["theirs"] = theirs[direction]
-                t = interleaved_medians(fns, repeats=REPEATS)
-                if direction == "bwd":      # both timed forward + backward: keep the backward
-                    forward = interleaved_medians({"ours": ours["fwd"], **({"theirs": theirs["fwd"]} if theirs else {})},
-                                                  repeats=REPEATS)
-                    t = {k: max(v - forward[k], 1e-9) for k, v in t.items()}
+                t = {side: medians[side, direction] - (medians[side, "fwd"] if direction == "bwd" else 0)
+                     for side in sides}
                 flops = conv_flops(layer, x) * (2 if direction == "bwd" else 1) if algorithm else None
                 row = f"{name:<26}{direction:<5}{algorithm:<10}{1e3 * t['ours']:>11.2f}"
                 row += f"{flops / t['ours'] / 1e9:>9.0f}{100 * flops / t['ours'] / 1e9 / peak:>7.0f}%" if flops \
