@@ -60,8 +60,9 @@ def block_end(model, conv_index):
 
 
 def last_conv_block(model):
-    """Index of the activation that ends the last convolutional block (what Grad-CAM looks at)."""
-    conv = max((i for i, layer in enumerate(model.layers) if isinstance(layer, L.Conv2D)), default=None)
+    """Index of the activation that ends the last convolutional block (what Grad-CAM looks at); a Residual block
+    (of convolutions) counts as one."""
+    conv = max((i for i, layer in enumerate(model.layers) if isinstance(layer, (L.Conv2D, L.Residual))), default=None)
     if conv is None:
         raise ValueError("the model has no convolutional layer")
     return block_end(model, conv)

@@ -5,6 +5,10 @@ small   The benchmarks' reference net: three conv-ReLU-pool stages (32, 64, 128 
 vgg     The net fer_app ships: VGG-style stages with BatchNorm after every conv,
         widths 32 → 64 → 128 → 256, dropout and a BatchNorm'd dense head.
         1.72 M parameters, 76 M multiply-adds per image.
+resvgg  vgg with a skip around the second conv of each of its last two stages: the same layers, parameters and
+        multiply-adds, each of those convs (with its BatchNorm) a Residual block, relu(x + BN(conv(x))).
+resvgg2 resvgg with two convs in each of its two blocks (ResNet's basic block): 8 convs, 2.46 M parameters,
+        118 M multiply-adds per image.
 tiny    14 thousand parameters, 1.5 M multiply-adds: for the demo data and the tests (seconds per epoch).
 
 Variants for ensembles (``--width``, ``--crop``): every architecture can be built wider or narrower and for
@@ -43,6 +47,29 @@ def vgg(rng, dropout=0.5, size=48, width=1.0):
            L.BatchNorm1D(256), L.ReLU(), L.Dropout(dropout, rng=rng), L.Dense(256, NUM_CLASSES, rng=rng)])
 
 
+def resvgg(rng, dropout=0.5, size=48, width=1.0, convs_per_block=1):
+    c1, c2, c3, c4 = channels((32, 64, 128, 256), width)
+    return Sequential(
+        conv_bn_relu(1, c1, rng) + [L.MaxPool2D(2)]
+        + conv_bn_relu(c1, c2, rng) + [L.MaxPool2D(2)]
+        + conv_bn_relu(c2, c3, rng) + residual_block(c3, convs_per_block, rng) + [L.MaxPool2D(2)]
+        + conv_bn_relu(c3, c4, rng) + residual_block(c4, convs_per_block, rng) + [L.MaxPool2D(2)]
+        + [L.Flatten(), L.Dropout(dropout, rng=rng), L.Dense(c4 * pooled(size, 4) ** 2, 256, rng=rng),
+           L.BatchNorm1D(256), L.ReLU(), L.Dropout(dropout, rng=rng), L.Dense(256, NUM_CLASSES, rng=rng)])
+
+
+def resvgg2(rng, dropout=0.5, size=48, width=1.0):
+    return resvgg(rng, dropout, size, width, convs_per_block=2)
+
+
+def residual_block(c, convs, rng):
+    """relu(x + BN(conv(x))), or with two convs relu(x + BN(conv(relu(BN(conv(x)))))) (ResNet's basic block)."""
+    body = [L.Conv2D(c, c, 3, padding=1, rng=rng), L.BatchNorm2D(c)]
+    for _ in range(convs - 1):
+        body += [L.ReLU(), L.Conv2D(c, c, 3, padding=1, rng=rng), L.BatchNorm2D(c)]
+    return [L.Residual(body), L.ReLU()]
+
+
 def tiny(rng, dropout=0.25, size=48, width=1.0):
     c1, c2, c3 = channels((8, 16, 32), width)
     return Sequential(
@@ -62,7 +89,7 @@ def pooled(size, pools):
     return size >> pools
 
 
-ARCHITECTURES = {"small": small, "vgg": vgg, "tiny": tiny}
+ARCHITECTURES = {"small": small, "vgg": vgg, "resvgg": resvgg, "resvgg2": resvgg2, "tiny": tiny}
 MIN_SIZE = 16          # the smallest face side every architecture takes (vgg pools 4 times)
 
 

@@ -5,7 +5,7 @@ from copy import copy
 import numpy as np
 
 from . import arrays, gpu, parallel
-from .layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, MaxPool2D, ReLU
+from .layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, MaxPool2D, ReLU, Residual
 
 FOLDS_INTO = {Conv2D: BatchNorm2D, Dense: BatchNorm1D}     # a layer, and the BatchNorm predict folds into it
 
@@ -108,7 +108,7 @@ class Sequential:
 
         (the bn_update of stochastic weight averaging, Izmailov et al. 2018).  Returns the number of
         BatchNorm layers updated; parameters are not touched."""
-        norms = [layer for layer in self.layers if isinstance(layer, (BatchNorm1D, BatchNorm2D))]
+        norms = [layer for layer in _every_layer(self.layers) if isinstance(layer, (BatchNorm1D, BatchNorm2D))]
         momenta = [layer.momentum for layer in norms]
         seen = 0
         try:
@@ -118,9 +118,7 @@ class Sequential:
                     break
                 for layer in norms:
                     layer.momentum = len(h) / (seen + len(h))
-                h = self.where_params_are(h)
-                for layer in self.layers:
-                    h = layer.forward(h, training=layer in norms)
+                _statistics_pass(self.layers, self.where_params_are(h), norms)
                 seen += len(h)
         finally:
             for layer, momentum in zip(norms, momenta):
@@ -218,7 +216,8 @@ class Predictor:
     3×3 convolution's Winograd-transformed filters from call to call, which makes Winograd the faster
     algorithm at every batch size (minicnn/conv_cpu.py); it works on a copy of the weights taken when it
     is made, so training the model or loading other weights into it later does not reach it: make a new one.
-    ``kept=False`` (what ``model.predict`` does on every call): the model's own layers, nothing kept."""
+    ``kept=False`` (what ``model.predict`` does on every call): the model's own layers, nothing kept.
+    A Residual block runs its body through a Predictor of its own (ResidualStep)."""
 
     def __init__(self, model, kept=True):
         self.where_params_are = model.where_params_are
@@ -228,6 +227,8 @@ class Predictor:
         i, n = 0, len(layers)
         while i < n:
             layer, options = layers[i], {}
+            if type(layer) is Residual:
+                layer = ResidualStep(Predictor(layer.body, kept))
             if not on_gpu:
                 folds = FOLDS_INTO.get(type(layer))
                 if folds and i + 1 < n and type(layers[i + 1]) is folds \
@@ -254,10 +255,44 @@ class Predictor:
     __call__ = predict
 
 
+class ResidualStep:
+    """A Residual block in a Predictor: x + its body's own Predictor (BatchNorm folded inside it too), and the
+    ReLU after the block applied in place as the sum is written."""
+    fuses_relu = True
+
+    def __init__(self, body):
+        self.body = body
+
+    def forward(self, x, training=False, relu=False):
+        y = x + self.body.predict(x)
+        return np.maximum(y, 0, out=y) if relu else y
+
+
 def _copy_of_weights(layer):
-    """The layer, with its own copy of its params and buffers (and no grads: it does not train)."""
+    """The layer, with its own copy of its params and buffers (and no grads: it does not train).  A Residual
+    block as it is: its Predictor step copies its body."""
+    if type(layer) is Residual:
+        return layer
     twin = copy(layer)
     twin.params = {name: value.copy() for name, value in layer.params.items()}
     twin.buffers = {name: value.copy() for name, value in layer.buffers.items()}
     twin.grads = {}
     return twin
+
+
+def _every_layer(layers):
+    """The layers, and those inside each Residual block's body, in the order they run."""
+    for layer in layers:
+        yield layer
+        if type(layer) is Residual:
+            yield from _every_layer(layer.body.layers)
+
+
+def _statistics_pass(layers, h, norms):
+    """forward(h) with only the BatchNorm layers in ``norms`` in training mode (Dropout off), blocks included."""
+    for layer in layers:
+        if type(layer) is Residual:
+            h = h + _statistics_pass(layer.body.layers, h, norms)
+        else:
+            h = layer.forward(h, training=layer in norms)
+    return h

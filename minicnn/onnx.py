@@ -14,6 +14,7 @@ Each layer becomes the ONNX operator that computes the same function (opset OPSE
     Flatten         Flatten (axis 1)
     Dense           Gemm: x (N, D) · weight (D, M) + bias
     Dropout         nothing: it is the identity at inference
+    Residual        its body's nodes (names prefixed with the block's index), then Add of input and body
 
 The batch size is left free (the input's first dimension is named "batch").  ``softmax=True``
 appends a Softmax so that the output is the class probabilities, not the scores.  The file is
@@ -26,7 +27,7 @@ import json
 import numpy as np
 
 from .layers import (AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D,
-                     LeakyReLU, MaxPool2D, ReLU)
+                     LeakyReLU, MaxPool2D, ReLU, Residual)
 from .serialization import write_atomically
 
 OPSET = 17
@@ -89,9 +90,14 @@ def graph_nodes(model, input_name, prefix=""):
             x = node("Gemm", [x, weight(f"{i}.weight", p["weight"]), weight(f"{i}.bias", p["bias"])], i)
         elif kind is Dropout:
             continue
+        elif kind is Residual:
+            body_nodes, body_weights, h = graph_nodes(layer.body, x, prefix=f"{prefix}{i}.")
+            nodes += body_nodes
+            weights += body_weights
+            x = node("Add", [x, h], i)
         else:
             raise ValueError(f"layer {i} ({kind.__name__}) has no ONNX form: export knows "
-                             "Conv2D, BatchNorm, ReLU, LeakyReLU, pooling, Flatten, Dense and Dropout")
+                             "Conv2D, BatchNorm, ReLU, LeakyReLU, pooling, Flatten, Dense, Dropout and Residual")
     return nodes, weights, x
 
 

@@ -15,5 +15,5 @@ def test_worked_examples(page):
 
 def test_every_block_has_a_page():
     names = {p.stem for p in DOCS}
-    assert {"convolution", "pooling", "dense", "relu", "dropout", "batchnorm", "softmax_cross_entropy", "sgd", "adam",
-            "gradient_checking"} <= names
+    assert {"convolution", "pooling", "dense", "relu", "dropout", "batchnorm", "residual", "softmax_cross_entropy",
+            "sgd", "adam", "gradient_checking"} <= names

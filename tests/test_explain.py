@@ -88,3 +88,12 @@ def test_explain_says_how_many_faces_it_found_and_explains_the_one_chosen(tmp_pa
     assert explain.main(["--image", str(tmp_path / "two.png"), "--model", model, "--face", "3",
                          "--out", str(tmp_path / "third")]) == 2
     assert "--face 3: " in capsys.readouterr().err and not (tmp_path / "third").exists()
+
+
+def test_gradcam_looks_past_a_residual_block_of_convolutions():
+    model = Sequential([L.Conv2D(1, 4, 3, padding=1), L.ReLU(),
+                        L.Residual([L.Conv2D(4, 4, 3, padding=1), L.BatchNorm2D(4)]), L.ReLU(), L.MaxPool2D(2),
+                        L.Flatten(), L.Dense(4 * 24 * 24, 7)])
+    assert explain.last_conv_block(model) == 3                   # the ReLU after the block
+    _, cam, _ = explain.saliency_and_gradcam(model, Preprocessing()(np.zeros((1, 48, 48), np.uint8)), target=0)
+    assert cam.shape == (48, 48)

@@ -106,6 +106,15 @@ def test_packed_parameters_are_the_layers_arrays_and_the_optimizers_state():
     assert not packed.grads.any()
 
 
+def test_packing_reaches_the_layers_inside_a_residual_block():
+    rng = np.random.default_rng(3)
+    conv = L.Conv2D(2, 2, 3, padding=1, rng=rng)
+    model = Sequential([L.Residual([conv, L.BatchNorm2D(2)]), L.ReLU(), L.Flatten(), L.Dense(2 * 4 * 4, 3, rng=rng)])
+    packed = gpu.Packed(model, optim.SGD(model.parameters(), 0.1))
+    assert np.shares_memory(conv.params["weight"], packed.values) and np.shares_memory(conv.grads["weight"], packed.grads)
+    assert model.layers[0].params["0.weight"] is conv.params["weight"]
+
+
 def test_to_numpy_leaves_numpy_alone():
     x = np.arange(3.0)
     assert to_numpy(x) is x and not on_gpu(x) and not every_layer_model(0).on_gpu

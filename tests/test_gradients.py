@@ -195,6 +195,33 @@ def test_whole_network(training):
     assert_gradients_ok(errors)
 
 
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(2, 3, 5, 4), (3, 2, 6, 6)])
+def test_residual_block(shape, training):
+    """y = x + f(x): dL/dx is dL/dy plus the body's backward, every parameter of the body checked."""
+    rng = np.random.default_rng(12)
+    C = shape[1]
+    block = L.Residual([L.Conv2D(C, C, 3, padding=1, rng=rng), L.BatchNorm2D(C), L.ReLU(),
+                        L.Conv2D(C, C, 3, padding=1, rng=rng), L.BatchNorm2D(C)])
+    errors = gradcheck.check_layer(block, rng.standard_normal(shape), training=training)
+    assert set(errors) == {"input", "0.weight", "0.bias", "1.gamma", "1.beta", "3.weight", "3.bias", "4.gamma", "4.beta"}
+    assert_gradients_ok(errors)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_whole_network_with_residual_blocks(training):
+    """A net of two blocks, one inside the other's body, then ReLU and pool: every parameter, at any depth."""
+    rng = np.random.default_rng(13)
+    inner = L.Residual([L.Conv2D(3, 3, 3, padding=1, rng=rng), L.BatchNorm2D(3)])
+    model = Sequential([L.Conv2D(2, 3, 3, padding=1, rng=rng), L.ReLU(),
+                        L.Residual([inner, L.ReLU(), L.Conv2D(3, 3, 1, rng=rng)]), L.ReLU(), L.MaxPool2D(2),
+                        L.Flatten(), L.Dense(3 * 3 * 3, 4, rng=rng)])
+    x = rng.standard_normal((3, 2, 7, 6))
+    errors = gradcheck.check_model(model, x, np.array([0, 3, 2]), SoftmaxCrossEntropy(0.1), training=training)
+    assert {"2.0.0.weight", "2.0.1.gamma", "2.2.weight"} <= set(errors)
+    assert_gradients_ok(errors)
+
+
 def test_gradcheck_catches_a_wrong_backward():
     """The checker itself must fail loudly on a subtly wrong gradient."""
     class BrokenDense(L.Dense):

@@ -432,3 +432,91 @@ def fused_and_one_by_one(fused, separate, x, dy, training=True):
         d = layer.backward(d)
     return (out, dx), (h, d), outputs
 
+
+
+def residual_net(rng):
+    """A stem, a residual block (conv-BN-ReLU-conv-BN) and a ReLU, a pool, a dense head."""
+    return Sequential([L.Conv2D(1, 4, 3, padding=1, rng=rng), L.BatchNorm2D(4), L.ReLU(),
+                       L.Residual([L.Conv2D(4, 4, 3, padding=1, rng=rng), L.BatchNorm2D(4), L.ReLU(),
+                                   L.Conv2D(4, 4, 3, padding=1, rng=rng), L.BatchNorm2D(4)]),
+                       L.ReLU(), L.MaxPool2D(2), L.Flatten(), L.Dense(4 * 8 * 8, 3, rng=rng)])
+
+
+def test_a_residual_block_adds_its_input_to_its_body():
+    rng = np.random.default_rng(20)
+    body = [L.Conv2D(3, 3, 3, padding=1, rng=rng), L.ReLU()]
+    block = L.Residual(body)
+    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    np.testing.assert_array_equal(block.forward(x), x + body[1].forward(body[0].forward(x)))
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    block.forward(x)
+    np.testing.assert_array_equal(block.backward(dy), dy + body[0].backward(body[1].backward(dy)))
+
+
+def test_a_residual_blocks_arrays_are_its_bodys_through_training_astype_and_a_file(tmp_path):
+    rng = np.random.default_rng(21)
+    model = residual_net(rng)
+    block = model.layers[3]
+    conv = block.body.layers[0]
+    assert block.params["0.weight"] is conv.params["weight"]
+    x = rng.standard_normal((6, 1, 16, 16)).astype(np.float32)
+    loss = SoftmaxCrossEntropy()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    before = conv.params["weight"].copy()
+    loss.forward(model.forward(x, training=True), np.array([0, 1, 2, 0, 1, 2]))
+    model.zero_grad()
+    model.backward(loss.backward())
+    assert np.abs(conv.grads["weight"]).max() > 0
+    optimizer.step()
+    assert not np.array_equal(conv.params["weight"], before)          # the step reached the body's own array
+    model.astype(np.float64)
+    assert conv.params["weight"].dtype == np.float64 and block.params["0.weight"] is conv.params["weight"]
+    model.astype(np.float32)
+    model.save(tmp_path / "res.npz")
+    loaded = load(tmp_path / "res.npz")
+    assert loaded.architecture() == model.architecture()
+    assert np.array_equal(loaded.forward(x), model.forward(x))
+    assert "3.4.running_var" in model.state_dict()
+
+
+def test_predict_and_a_predictor_run_residual_blocks_as_forward_does():
+    rng = np.random.default_rng(22)
+    model = residual_net(rng)
+    x = rng.standard_normal((5, 1, 16, 16)).astype(np.float32)
+    for _ in range(3):
+        model.forward(x * 2 + 1, training=True)             # running statistics away from 0 and 1
+    expected = model.forward(x)
+    np.testing.assert_allclose(model.predict(x), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    predictor = model.predictor()
+    np.testing.assert_allclose(predictor(x), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    model.layers[3].body.layers[0].params["weight"][...] = 0       # a predictor keeps the weights it was made with
+    np.testing.assert_allclose(predictor(x), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+def test_recomputed_batchnorm_statistics_reach_the_batchnorms_inside_residual_blocks():
+    rng = np.random.default_rng(23)
+    stem = [L.Conv2D(1, 4, 3, padding=1, rng=rng), L.ReLU()]
+    inner_conv, inner = L.Conv2D(4, 4, 3, padding=1, rng=rng), L.BatchNorm2D(4)     # the one BatchNorm
+    model = Sequential(stem + [L.Residual([inner_conv, inner]), L.ReLU(), L.Flatten(), L.Dense(4 * 16 * 16, 3, rng=rng)])
+    x = rng.normal(1.0, 2.0, (40, 1, 16, 16)).astype(np.float32)
+    assert model.recompute_batchnorm_statistics(x, batch_size=64) == 1
+    into = inner_conv.forward(stem[1].forward(stem[0].forward(x)))
+    np.testing.assert_allclose(inner.buffers["running_mean"], into.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(inner.buffers["running_var"], into.transpose(1, 0, 2, 3).reshape(4, -1).var(1, ddof=1),
+                               rtol=1e-4)
+
+
+def test_a_residual_body_must_keep_the_shape_and_a_file_must_name_known_layers(tmp_path):
+    rng = np.random.default_rng(24)
+    with pytest.raises(ValueError, match=r"maps \(2, 6, 6\) to \(3, 6, 6\)"):
+        L.Residual([L.Conv2D(2, 3, 3, padding=1, rng=rng)]).forward(np.zeros((1, 2, 6, 6), np.float32))
+    with pytest.raises(ValueError, match="at least one layer"):
+        L.Residual([])
+    model = residual_net(rng)
+    model.save(tmp_path / "res.npz")
+    arrays = dict(np.load(tmp_path / "res.npz"))
+    arch = json.loads(str(arrays["__arch__"]))
+    arch[3]["config"]["layers"][2]["type"] = "EvilLayer"
+    np.savez(tmp_path / "bad.npz", **dict(arrays, __arch__=np.array(json.dumps(arch))))
+    with pytest.raises(minicnn.ModelFileError, match="unknown layer type 'EvilLayer' in a Residual"):
+        load(tmp_path / "bad.npz")

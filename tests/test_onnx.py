@@ -25,13 +25,16 @@ from fer_app import export  # noqa: E402
 
 FER_DIR = Path(os.environ.get("FER2013_DIR") or Path(__file__).resolve().parents[1] / "data" / "fer2013")
 TOLERANCE = 1e-5
+# OpenCV's DNN rounds further: on the resvgg net with random statistics, 1.1e-5 from a float64 forward where
+# minicnn and ONNX Runtime are 1.2e-6 and 2.2e-6 away (measured); an export error would be of order 1
+OPENCV_TOLERANCE = 5e-5
 
 
-def assert_close(got, expected):
+def assert_close(got, expected, tolerance=TOLERANCE):
     """Equal within 1e-5 of the largest output, in float32: each convolution's sums are rounded in their own
     order (minicnn's Winograd, ONNX Runtime's and OpenCV's kernels), so tiny probabilities differ in their
     last digits; the scale is the largest value, as float32's own precision is."""
-    np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE * np.abs(expected).max())
+    np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance * np.abs(expected).max())
 
 
 def onnx_runtime(path, x):
@@ -55,7 +58,8 @@ def export_command(capsys, *args):
 def with_running_statistics(model, rng):
     """BatchNorm layers with statistics and affine parameters far from their initial 0 and 1, which export must
     carry."""
-    for layer in model.layers:
+    for layer in model.layers + [inner for block in model.layers if isinstance(block, L.Residual)
+                                 for inner in block.body.layers]:
         if isinstance(layer, (L.BatchNorm2D, L.BatchNorm1D)):
             n = layer.num_features
             layer.buffers["running_mean"][...] = rng.standard_normal(n)
@@ -73,7 +77,7 @@ def every_layer_kind(rng):
 
 
 NETS = {"tiny": lambda rng: models.build("tiny", rng), "small": lambda rng: models.build("small", rng),
-        "vgg": lambda rng: models.build("vgg", rng), "vgg crop 44 width 0.5": lambda rng: models.build(
+        "vgg": lambda rng: models.build("vgg", rng), "resvgg": lambda rng: models.build("resvgg", rng), "vgg crop 44 width 0.5": lambda rng: models.build(
             "vgg", rng, size=44, width=0.5), "every layer kind": every_layer_kind}
 
 
@@ -89,7 +93,7 @@ def test_export_gives_predict_in_onnx_runtime_and_opencv(tmp_path, name):
         x = rng.standard_normal((batch, 1, side, side)).astype(np.float32)
         expected = softmax(model.predict(x))
         assert_close(onnx_runtime(path, x), expected)
-        assert_close(opencv_dnn(path, x), expected)
+        assert_close(opencv_dnn(path, x), expected, OPENCV_TOLERANCE)
     read = onnx.load(str(path))
     assert {p.key: p.value for p in read.metadata_props}["classes"] == '["' + '", "'.join(CLASSES) + '"]'
     assert read.opset_import[0].version == minicnn_onnx.OPSET

@@ -62,3 +62,22 @@ def test_batchnorm_dense_dropout_free_stack():
     dense = L.Dense(7, 3, rng=rng)
     compare(dense, lambda t, q: t @ q["weight"] + q["bias"], rng.standard_normal((5, 7)).astype(np.float32),
             dense.params)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_residual_block(seed):
+    """x + BN(conv(relu(BN(conv(x))))) on random shapes, in training (batch statistics)."""
+    rng = np.random.default_rng(seed)
+    N, C = rng.integers(2, 5), rng.integers(1, 9)
+    H, W = rng.integers(3, 14, size=2)
+    block = L.Residual([L.Conv2D(C, C, 3, padding=1, rng=rng), L.BatchNorm2D(C), L.ReLU(),
+                        L.Conv2D(C, C, 3, padding=1, rng=rng), L.BatchNorm2D(C)])
+    block.params["1.gamma"][...] = rng.uniform(0.5, 1.5, C)
+    block.params["4.beta"][...] = rng.standard_normal(C)
+
+    def theirs(t, q):
+        def bn(h, i):
+            return F.batch_norm(h, torch.zeros(C), torch.ones(C), q[f"{i}.gamma"], q[f"{i}.beta"], training=True)
+        h = F.relu(bn(F.conv2d(t, q["0.weight"], q["0.bias"], padding=1), 1))
+        return t + bn(F.conv2d(h, q["3.weight"], q["3.bias"], padding=1), 4)
+    compare(block, theirs, rng.standard_normal((N, C, H, W)).astype(np.float32), block.params)
