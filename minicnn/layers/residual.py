@@ -88,14 +88,8 @@ class Residual(Layer):
 
     @staticmethod
     def state_shapes(layers):
-        from . import LAYER_TYPES
-        shapes = {}
-        for i, spec in enumerate(layers):
-            if spec["type"] not in LAYER_TYPES:
-                raise ValueError(f"unknown layer type {spec['type']!r} in a Residual")
-            for name, shape in LAYER_TYPES[spec["type"]].state_shapes(**spec["config"]).items():
-                shapes[f"{i}.{name}"] = shape
-        return shapes
+        return {f"{i}.{name}": shape for i, spec in enumerate(layers)
+                for name, shape in _layer_type(spec["type"]).state_shapes(**spec["config"]).items()}
 
     def __repr__(self):
         return f"Residual({', '.join(map(repr, self.body.layers))})"
@@ -103,9 +97,11 @@ class Residual(Layer):
 
 def _built(layer):
     """A layer, or one built from its {"type", "config"} description (a model file's)."""
-    if isinstance(layer, Layer):
-        return layer
-    from . import LAYER_TYPES
-    if layer["type"] not in LAYER_TYPES:
-        raise ValueError(f"unknown layer type {layer['type']!r} in a Residual")
-    return LAYER_TYPES[layer["type"]](**layer["config"])
+    return layer if isinstance(layer, Layer) else _layer_type(layer["type"])(**layer["config"])
+
+
+def _layer_type(name):
+    from . import LAYER_TYPES           # the package's table of layers, which includes this one
+    if name not in LAYER_TYPES:
+        raise ValueError(f"unknown layer type {name!r} in a Residual")
+    return LAYER_TYPES[name]
