@@ -155,9 +155,25 @@ def reference_kernels():
 
 def torch_twin(model):
     """A PyTorch nn.Sequential with minicnn ``model``'s architecture (fresh weights)."""
+    return torch_layers(model.architecture())
+
+
+class TorchResidual(torch.nn.Module if torch is not None else object):
+    """x + body(x), as minicnn's Residual."""
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def torch_layers(specs):
+    """nn.Sequential of the layers a minicnn architecture (``Sequential.architecture()``) lists."""
     nn = torch.nn
     out = []
-    for spec in model.architecture():
+    for spec in specs:
         t, c = spec["type"], spec["config"]
         if t == "Conv2D":
             out.append(nn.Conv2d(c["in_channels"], c["out_channels"], c["kernel_size"], c["stride"], c["padding"]))
@@ -179,6 +195,8 @@ def torch_twin(model):
             out.append(nn.Dropout(c["p"]))
         elif t == "Flatten":
             out.append(nn.Flatten())
+        elif t == "Residual":
+            out.append(TorchResidual(torch_layers(c["layers"])))
         else:
             raise ValueError(f"no PyTorch twin for {t}")
     return nn.Sequential(*out)
