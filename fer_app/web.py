@@ -35,7 +35,7 @@ MAX_MAPS = 64                     # feature maps drawn per layer
 TILE, GAP = 40, 2                 # pixels per map in a layer's grid, and between maps
 DOCS = {L.Conv2D: "convolution", L.BatchNorm2D: "batchnorm", L.BatchNorm1D: "batchnorm", L.ReLU: "relu",
         L.LeakyReLU: "relu", L.MaxPool2D: "pooling", L.AvgPool2D: "pooling", L.GlobalAvgPool2D: "pooling",
-        L.Dense: "dense", L.Dropout: "dropout", L.Flatten: "dense"}
+        L.Dense: "dense", L.Dropout: "dropout", L.Flatten: "dense", L.Residual: "residual"}
 SENTENCES = {
     L.Conv2D: "Each map is one filter slid over every map of the layer before: a weighted sum of a 3×3 patch of "
               "each input map, plus a bias. Bright: where the filter's pattern is.",
@@ -47,6 +47,8 @@ SENTENCES = {
     L.BatchNorm1D: "Each unit shifted and scaled by the statistics training measured.",
     L.Flatten: "The maps laid end to end as one long vector.",
     L.Dropout: "At inference, nothing: dropout only acts in training.",
+    L.Residual: "The maps that came in, plus what the layers inside the block made of them: the block learns a "
+                "change to its input, not a whole new picture.",
 }
 
 

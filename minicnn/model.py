@@ -162,11 +162,7 @@ class Sequential:
 
     def summary(self, input_shape):
         """Table of each layer's output shape and parameter count for inputs of ``input_shape`` (no batch)."""
-        x = np.zeros((1,) + tuple(input_shape), dtype=self.dtype)
-        rows = []
-        for layer in self.layers:
-            x = layer.forward(x)
-            rows.append((repr(layer), str(tuple(x.shape[1:])), f"{sum(v.size for v in layer.params.values()):,}"))
+        rows = _summary_rows(self.layers, np.zeros((1,) + tuple(input_shape), dtype=self.dtype))
         name_width = max([len("layer")] + [len(r[0]) for r in rows]) + 2     # columns never run together
         shape_width = max([len("output shape")] + [len(r[1]) for r in rows]) + 2
         width = name_width + shape_width + 12
@@ -281,6 +277,20 @@ def _copy_of_weights(layer):
     twin.buffers = {name: value.copy() for name, value in layer.buffers.items()}
     twin.grads = {}
     return twin
+
+
+def _summary_rows(layers, x, indent=""):
+    """(description, output shape, parameter count) of each layer in turn on x; a Residual block's layers follow
+    its own row (whose parameters are theirs, counted there), indented."""
+    rows = []
+    for layer in layers:
+        if type(layer) is Residual:
+            rows.append((f"{indent}Residual: its input + the output of", str(tuple(x.shape[1:])), ""))
+            rows += _summary_rows(layer.body.layers, x, indent + "  ")
+        else:
+            x = layer.forward(x)
+            rows.append((indent + repr(layer), str(tuple(x.shape[1:])), f"{sum(v.size for v in layer.params.values()):,}"))
+    return rows
 
 
 def _every_layer(layers):

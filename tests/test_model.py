@@ -520,3 +520,15 @@ def test_a_residual_body_must_keep_the_shape_and_a_file_must_name_known_layers(t
     np.savez(tmp_path / "bad.npz", **dict(arrays, __arch__=np.array(json.dumps(arch))))
     with pytest.raises(minicnn.ModelFileError, match="unknown layer type 'EvilLayer' in a Residual"):
         load(tmp_path / "bad.npz")
+
+
+def test_summary_lists_the_layers_inside_a_residual_block_once():
+    text = residual_net(np.random.default_rng(25)).summary((1, 16, 16))
+    rows = text.splitlines()
+    block = next(i for i, row in enumerate(rows) if row.startswith("Residual"))
+    assert rows[block + 1].startswith("  Conv2D(in_channels=4, out_channels=4") and "(4, 16, 16)" in rows[block + 1]
+    assert rows[block + 5].startswith("  BatchNorm2D") and rows[block + 6].startswith("ReLU()")
+    counts = [row[-12:].strip().replace(",", "") for row in rows[2:-2]]         # the right-aligned params column
+    assert counts[block - 2] == ""                                            # the block's are its layers'
+    by_hand = (9 * 4 + 4) + 8 + 2 * ((4 * 4 * 9 + 4) + 8) + (4 * 8 * 8 * 3 + 3)  # convs, BatchNorms, Dense
+    assert sum(int(c) for c in counts if c) == int(rows[-1][-12:].replace(",", "")) == by_hand
