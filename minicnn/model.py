@@ -65,8 +65,7 @@ class Sequential:
 
     def predict(self, x):
         """Inference: forward(x, training=False), with what follows a layer done by that layer where it can
-        and the convolutions' transformed filters reused while the weights are unchanged (see Predictor).
-        To classify batch after batch with the same weights, a kept ``predictor()`` skips even the check."""
+        (see Predictor).  To classify batch after batch with the same weights, keep a ``predictor()``."""
         return Predictor(self, kept=False).predict(x)
 
     def predictor(self):
@@ -213,9 +212,7 @@ class Predictor:
     3×3 convolution's Winograd-transformed filters from call to call, which makes Winograd the faster
     algorithm at every batch size (minicnn/conv_cpu.py); it works on a copy of the weights taken when it
     is made, so training the model or loading other weights into it later does not reach it: make a new one.
-    ``kept=False`` (what ``model.predict`` does on every call): the model's own layers, each Conv2D's
-    transformed filters reused while its weights compare equal to those they were made from (a full
-    comparison on every call, which the kept predictor skips: its weights are its own).
+    ``kept=False`` (what ``model.predict`` does on every call): the model's own layers, nothing kept.
     A Residual block runs its body through a Predictor of its own (ResidualStep)."""
 
     def __init__(self, model, kept=True):
@@ -237,8 +234,8 @@ class Predictor:
                 if layer.fuses_relu and model._relu_follows(i):      # the copies stand where the layers do
                     options["relu"] = True
                     i += 1
-                if type(layer) is Conv2D:
-                    options["transformed"] = {} if kept else layer.transformed_filters()
+                if kept and type(layer) is Conv2D:
+                    options["transformed"] = {}
                 if type(layer) is MaxPool2D:
                     options["keep_winners"] = False
             self.steps.append((layer, options))

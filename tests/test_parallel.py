@@ -231,34 +231,6 @@ def test_a_predictor_transforms_the_filters_once_and_keeps_the_weights_it_was_ma
     np.testing.assert_allclose(model.predictor().predict(x), changed, rtol=1e-5, atol=1e-5 * np.abs(changed).max())
 
 
-def test_predict_reuses_the_transformed_filters_until_the_weights_change(monkeypatch):
-    """model.predict on one image: Winograd with the filters transformed on the first call only, and again after
-    one weight changed in place or the model changed dtype — the answers always forward's."""
-    from minicnn import winograd
-    rng = np.random.default_rng(5)
-    model = minicnn.Sequential([L.Conv2D(1, 8, 3, padding=1, rng=rng), L.ReLU(),
-                                L.Conv2D(8, 16, 3, padding=1, rng=rng), L.ReLU(), L.Flatten(),
-                                L.Dense(16 * 8 * 8, 3, rng=rng)])
-    x = rng.standard_normal((1, 1, 8, 8)).astype(np.float32)
-    transforms = []
-    transform = winograd.transform_filters
-    monkeypatch.setattr(winograd, "transform_filters", lambda w, m=2: transforms.append(w.dtype) or transform(w, m))
-
-    def assert_predict_is_forward(x):
-        expected = model.forward(x)
-        np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
-    for _ in range(3):
-        assert_predict_is_forward(x)
-    assert transforms == [np.float32]                       # the second convolution's, on the first call alone
-    model.layers[2].params["weight"][3, 2, 1, 0] += 1.0     # one weight, in place
-    assert_predict_is_forward(x)
-    assert_predict_is_forward(x)
-    assert transforms == [np.float32] * 2
-    model.astype(np.float64)
-    assert_predict_is_forward(x.astype(np.float64))
-    assert transforms == [np.float32] * 2 + [np.float64]
-
-
 def test_a_small_product_of_one_image_stays_on_one_core_and_a_large_one_is_shared(monkeypatch):
     """Batch 1: a convolution or Dense product below SHARING_MIN_MULTIPLY_ADDS is one chunk (no second core woken),
     one above it several; the answer is the same either way.  (The 24x24 layer runs Winograd: each of its loops,

@@ -88,7 +88,6 @@ class Conv2D(Layer):
         self._add_param("weight", he_normal(as_rng(rng), shapes["weight"], fan_in))
         self._add_param("bias", np.zeros(shapes["bias"], dtype=self.params["weight"].dtype))
         self.algorithm = "auto"      # not saved: every algorithm computes the same convolution
-        self._transformed = (None, {})      # (the weights they were made from, Winograd's filters by tile size)
 
     @staticmethod
     def state_shapes(in_channels, out_channels, kernel_size, stride=1, padding=0):
@@ -138,17 +137,6 @@ class Conv2D(Layer):
         return col2im(w.reshape(F, -1).T @ dy_rows, self._x_shape, k, self.stride, p, Ho, Wo)
 
     # --- the CPU's fast form ---------------------------------------------------------------------------
-
-    def transformed_filters(self):
-        """Winograd's transformed filters by tile size (a dict for conv_cpu.forward to fill), kept from one
-        ``predict`` to the next while the weights stay as they are: they are compared in full with the weights
-        the filters were made from, so a change made in place (an optimizer's step, load_state_dict, a user's
-        own edit) starts afresh like any other."""
-        w = self.params["weight"]
-        made_from, transformed = self._transformed
-        if made_from is None or made_from.dtype != w.dtype or not np.array_equal(made_from, w):
-            made_from, transformed = self._transformed = (w.copy(), {})
-        return transformed
 
     def kernel_forward(self, x, training=False, relu=False, affine=None, transformed=None):
         y, self._saved = conv_cpu.forward(self, x, relu, affine, transformed)
