@@ -26,9 +26,11 @@ class Parameters:
 class Sequential:
     def __init__(self, layers, metadata=None):
         self.layers = list(layers)
-        if len({id(layer) for layer in self.layers}) < len(self.layers):
+        every = list(_every_layer(self.layers))
+        if len({id(layer) for layer in every}) < len(every):
             # backward reads what the layer's latest forward kept, so a second use would overwrite the first's
-            raise ValueError("a layer appears twice in the Sequential; give each place its own layer")
+            raise ValueError("a layer appears twice in the Sequential (or in a Residual block's body as well); "
+                             "give each place its own layer")
         self.metadata = dict(metadata or {})
         self._ran = self.layers         # the layers the latest forward called, for backward to follow
 

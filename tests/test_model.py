@@ -214,6 +214,8 @@ def test_a_layer_cannot_appear_twice_in_a_sequential():
     shared = L.Dense(6, 6)
     with pytest.raises(ValueError, match="a layer appears twice"):
         Sequential([shared, L.ReLU(), shared])
+    with pytest.raises(ValueError, match="a layer appears twice"):
+        Sequential([shared, L.Residual([L.ReLU(), shared])])
 
 
 def test_two_half_batches_accumulate_to_the_full_batch_gradient():
