@@ -219,14 +219,12 @@ class Predictor:
 
     def __init__(self, model, kept=True):
         self.where_params_are = model.where_params_are
-        layers = [_copy_of_weights(layer) for layer in model.layers] if kept else model.layers
+        layers = [_step_layer(layer, kept) for layer in model.layers]
         self.steps = []         # (layer, the options its forward takes)
         on_gpu, dtype = model.on_gpu, model.dtype       # each looks through the parameters: once, not per layer
         i, n = 0, len(layers)
         while i < n:
             layer, options = layers[i], {}
-            if type(layer) is Residual:
-                layer = ResidualStep(Predictor(layer.body, kept))
             if not on_gpu:
                 folds = FOLDS_INTO.get(type(layer))
                 if folds and i + 1 < n and type(layers[i + 1]) is folds \
@@ -266,11 +264,16 @@ class ResidualStep:
         return np.maximum(y, 0, out=y) if relu else y
 
 
-def _copy_of_weights(layer):
-    """The layer, with its own copy of its params and buffers (and no grads: it does not train).  A Residual
-    block as it is: its Predictor step copies its body."""
+def _step_layer(layer, kept):
+    """What a Predictor runs for ``layer``: a Residual block as a ResidualStep, else the layer itself, or where
+    ``kept`` a copy of its weights."""
     if type(layer) is Residual:
-        return layer
+        return ResidualStep(Predictor(layer.body, kept))
+    return _copy_of_weights(layer) if kept else layer
+
+
+def _copy_of_weights(layer):
+    """The layer, with its own copy of its params and buffers (and no grads: it does not train)."""
     twin = copy(layer)
     twin.params = {name: value.copy() for name, value in layer.params.items()}
     twin.buffers = {name: value.copy() for name, value in layer.buffers.items()}
